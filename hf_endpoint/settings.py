@@ -1,0 +1,353 @@
+"""Endpoint configuration: chunking settings, service settings and the PUT body.
+
+Each value object validates on construction, reports every problem at once
+(``ConfigError``) with Elasticsearch's wording, and renders back to
+Elasticsearch's JSON with ``to_dict()``. The API key is a ``SecretStr``: no
+``repr``, ``str``, ``to_dict`` or error message shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import httpx
+from pydantic import SecretStr
+
+from ._validation import Problems, names, require_mapping, show
+from .errors import ConfigError
+
+__all__ = [
+    "ChunkingSettings",
+    "InferenceConfig",
+    "RateLimit",
+    "ServiceSettings",
+    "SERVICE_NAME",
+]
+
+SERVICE_NAME = "hugging_face"
+CHUNKING_SCOPE = "chunking_settings"
+SERVICE_SCOPE = "service_settings"
+RATE_LIMIT_SCOPE = "rate_limit"
+
+Strategy = Literal["sentence", "word", "none"]
+Similarity = Literal["cosine", "dot_product", "l2_norm"]
+
+_SIZE_LIMITS = {"sentence": (20, 300), "word": (10, 300)}
+_STRATEGY_KEYS = {
+    "sentence": ("strategy", "max_chunk_size", "sentence_overlap"),
+    "word": ("strategy", "max_chunk_size", "overlap"),
+    "none": ("strategy",),
+}
+_UNKNOWN_KEYS = {
+    "sentence": "Sentence based chunking settings can not have the following settings: {keys}",
+    "word": "Word based chunking settings can not have the following settings: {keys}",
+    "none": "None chunking settings can not have the following settings: {keys}",
+}
+DEFAULT_MAX_CHUNK_SIZE = 250
+DEFAULT_WORD_OVERLAP = 100
+DEFAULT_SENTENCE_OVERLAP = 1
+
+
+def _parse_chunking(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a chunking settings map; return the normalised field values."""
+    problems = Problems()
+    data = dict(data)
+    if "max_chunking_size" in data:
+        # The published documentation names the key max_chunking_size.
+        if "max_chunk_size" in data:
+            problems.add(
+                f"[{CHUNKING_SCOPE}] can not contain both [max_chunk_size] and its alias [max_chunking_size]"
+            )
+        data["max_chunk_size"] = data.pop("max_chunking_size")
+
+    raw_strategy = data.get("strategy", "sentence")
+    strategy = raw_strategy.strip().lower() if isinstance(raw_strategy, str) else None
+    if strategy not in _STRATEGY_KEYS:
+        problems.add(f"Invalid chunkingStrategy {show(raw_strategy)}")
+        problems.raise_if_any()
+    assert strategy is not None
+    problems.unknown_keys(data, _STRATEGY_KEYS[strategy], _UNKNOWN_KEYS[strategy])
+
+    result: dict[str, Any] = {"strategy": strategy}
+    if strategy == "none":
+        problems.raise_if_any()
+        return result
+
+    low, high = _SIZE_LIMITS[strategy]
+    size = problems.integer(
+        data, "max_chunk_size", CHUNKING_SCOPE, minimum=low, maximum=high,
+        default=DEFAULT_MAX_CHUNK_SIZE,
+    )
+    result["max_chunk_size"] = size
+    if strategy == "word":
+        if size is not None:
+            result["overlap"] = problems.integer(
+                data, "overlap", CHUNKING_SCOPE, minimum=1, maximum=size // 2,
+                default=min(DEFAULT_WORD_OVERLAP, size // 2),
+            )
+    else:
+        overlap = data.get("sentence_overlap", DEFAULT_SENTENCE_OVERLAP)
+        if isinstance(overlap, int) and not isinstance(overlap, bool) and overlap not in (0, 1):
+            problems.add(f"sentence_overlap[{overlap}] must be either 0 or 1")
+        else:
+            result["sentence_overlap"] = problems.integer(
+                data, "sentence_overlap", CHUNKING_SCOPE, default=DEFAULT_SENTENCE_OVERLAP
+            )
+    problems.raise_if_any()
+    return result
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    """How texts are cut into chunks before they are embedded.
+
+    The rules are Elasticsearch's ``chunking_settings``:
+
+    * ``sentence`` (default): ``max_chunk_size`` 20..300 words (default 250),
+      ``sentence_overlap`` 0 or 1 (default 1);
+    * ``word``: ``max_chunk_size`` 10..300 (default 250), ``overlap``
+      1..max_chunk_size/2 (default ``min(100, max_chunk_size // 2)``);
+    * ``none``: every text is one chunk.
+
+    >>> ChunkingSettings(strategy="word", max_chunk_size=50).to_dict()
+    {'strategy': 'word', 'max_chunk_size': 50, 'overlap': 25}
+    """
+
+    strategy: Strategy = "sentence"
+    max_chunk_size: int | None = None
+    overlap: int | None = None
+    sentence_overlap: int | None = None
+
+    def __post_init__(self) -> None:
+        given = {f.name: getattr(self, f.name) for f in fields(self)}
+        parsed = _parse_chunking({k: v for k, v in given.items() if v is not None})
+        for f in fields(self):
+            object.__setattr__(self, f.name, parsed.get(f.name))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> ChunkingSettings:
+        """Build from Elasticsearch's ``chunking_settings`` JSON; ``None`` or ``{}`` give the default."""
+        if data is None:
+            return cls()
+        return cls(**_parse_chunking(require_mapping(data, "chunking_settings")))
+
+    @classmethod
+    def coerce(cls, value: ChunkingSettings | Mapping[str, Any] | None) -> ChunkingSettings:
+        """Accept settings, a JSON map or ``None`` (the default) wherever settings are taken."""
+        if isinstance(value, cls):
+            return value
+        return cls.from_dict(value)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Elasticsearch's JSON, keys in its order."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Client-side request rate: ``requests_per_minute`` (default 3000), no burst."""
+
+    requests_per_minute: int = 3000
+
+    def __post_init__(self) -> None:
+        problems = Problems()
+        value = problems.positive_integer(
+            {"requests_per_minute": self.requests_per_minute}, "requests_per_minute", RATE_LIMIT_SCOPE
+        )
+        problems.raise_if_any()
+        object.__setattr__(self, "requests_per_minute", value)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RateLimit:
+        """Build from ``{"requests_per_minute": N}``; ``None`` gives the default."""
+        if data is None:
+            return cls()
+        data = require_mapping(data, "rate_limit")
+        problems = Problems()
+        problems.unknown_keys(
+            data, ("requests_per_minute",),
+            "Model configuration contains settings {keys} unknown to the [rate_limit] settings",
+        )
+        rpm = problems.positive_integer(data, "requests_per_minute", RATE_LIMIT_SCOPE)
+        problems.raise_if_any()
+        return cls() if rpm is None else cls(rpm)
+
+    @classmethod
+    def coerce(cls, value: RateLimit | Mapping[str, Any] | int | None) -> RateLimit:
+        """Accept a ``RateLimit``, ``{"requests_per_minute": N}``, a bare ``N`` or ``None``."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(value)
+        return cls.from_dict(value)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, int]:
+        return {"requests_per_minute": self.requests_per_minute}
+
+
+def _check_url(url: str, problems: Problems) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        problems.add(f"[{SERVICE_SCOPE}] Invalid url [{url}] received for field [url]. Error: {exc}")
+        return
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        problems.add(
+            f"[{SERVICE_SCOPE}] Invalid url [{url}] received for field [url]. "
+            "Error: an absolute http or https URL is required"
+        )
+
+
+_SERVICE_KEYS = ("url", "api_key", "rate_limit", "similarity", "dimensions", "max_input_tokens")
+_SIMILARITIES = ("cosine", "dot_product", "l2_norm")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The ``service_settings`` of a ``hugging_face`` endpoint.
+
+    ``api_key`` is write-only: ``repr`` shows ``SecretStr('**********')`` and
+    ``to_dict()`` (the read view) leaves it out.
+    """
+
+    url: str
+    api_key: SecretStr = field(repr=False)
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    similarity: Similarity = "cosine"
+    dimensions: int | None = None
+    max_input_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        key = self.api_key.get_secret_value() if isinstance(self.api_key, SecretStr) else self.api_key
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["api_key"] = key
+        data["rate_limit"] = self.rate_limit
+        parsed = _parse_service(data)
+        for name, value in parsed.items():
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+        )
+        return f"ServiceSettings({shown})"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServiceSettings:
+        """Build from the ``service_settings`` JSON of a PUT body."""
+        parsed = _parse_service(require_mapping(data, "service_settings"))
+        return cls(**parsed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The read view, in Elasticsearch's key order; never the API key."""
+        view: dict[str, Any] = {"url": self.url, "similarity": self.similarity}
+        if self.dimensions is not None:
+            view["dimensions"] = self.dimensions
+        if self.max_input_tokens is not None:
+            view["max_input_tokens"] = self.max_input_tokens
+        view["rate_limit"] = self.rate_limit.to_dict()
+        return view
+
+
+def _parse_service(data: Mapping[str, Any]) -> dict[str, Any]:
+    problems = Problems()
+    problems.unknown_keys(
+        data, _SERVICE_KEYS,
+        f"Model configuration contains settings {{keys}} unknown to the [{SERVICE_NAME}] service",
+    )
+    url = problems.string(data, "url", SERVICE_SCOPE, required=True)
+    if url is not None:
+        _check_url(url, problems)
+    raw_key = data.get("api_key")
+    if isinstance(raw_key, SecretStr):
+        raw_key = raw_key.get_secret_value()
+    api_key = problems.string({"api_key": raw_key}, "api_key", SERVICE_SCOPE, required=True)
+    rate_limit = _collect(problems, RateLimit.coerce, data.get("rate_limit"))
+    similarity = data.get("similarity") or "cosine"
+    if similarity not in _SIMILARITIES:
+        problems.add(
+            f"[{SERVICE_SCOPE}] Invalid value [{show(similarity)}] received. "
+            f"[similarity] must be one of [{', '.join(_SIMILARITIES)}]"
+        )
+    dimensions = problems.positive_integer(data, "dimensions", SERVICE_SCOPE)
+    max_input_tokens = problems.positive_integer(data, "max_input_tokens", SERVICE_SCOPE)
+    problems.raise_if_any()
+    return {
+        "url": url,
+        "api_key": SecretStr(api_key or ""),
+        "rate_limit": rate_limit,
+        "similarity": similarity,
+        "dimensions": dimensions,
+        "max_input_tokens": max_input_tokens,
+    }
+
+
+_BODY_KEYS = ("service", "service_settings", "chunking_settings", "task_settings")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """An Elasticsearch ``PUT _inference`` body for the ``hugging_face`` service.
+
+    >>> cfg = InferenceConfig.from_dict({
+    ...     "service": "hugging_face",
+    ...     "service_settings": {"api_key": "hf_x", "url": "http://127.0.0.1:8080"},
+    ... })
+    >>> cfg.to_dict()["service_settings"]
+    {'url': 'http://127.0.0.1:8080', 'similarity': 'cosine', 'rate_limit': {'requests_per_minute': 3000}}
+    """
+
+    service_settings: ServiceSettings
+    chunking_settings: ChunkingSettings = field(default_factory=ChunkingSettings)
+    service: str = SERVICE_NAME
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any]) -> InferenceConfig:
+        """Validate a PUT body; every problem is reported in one ``ConfigError``."""
+        body = require_mapping(body, "inference_config")
+        problems = Problems()
+        problems.unknown_keys(
+            body, _BODY_KEYS,
+            f"Model configuration contains settings {{keys}} unknown to the [{SERVICE_NAME}] service",
+        )
+        service = body.get("service")
+        if service is None:
+            problems.add("Inference endpoint configuration is missing the [service] setting")
+        elif service != SERVICE_NAME:
+            problems.add(f"Unknown service [{show(service)}]")
+        task_settings = body.get("task_settings")
+        if task_settings:
+            problems.add(
+                f"Model configuration contains settings {names(task_settings)} "
+                f"unknown to the [{SERVICE_NAME}] service"
+            )
+        service_settings = None
+        if "service_settings" not in body:
+            problems.add(f"[{SERVICE_SCOPE}] does not contain the required setting [service_settings]")
+        else:
+            service_settings = _collect(problems, ServiceSettings.from_dict, body["service_settings"])
+        chunking = _collect(problems, ChunkingSettings.from_dict, body.get("chunking_settings"))
+        problems.raise_if_any()
+        assert service_settings is not None and chunking is not None
+        return cls(service_settings=service_settings, chunking_settings=chunking)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The read view: service, service_settings (no API key), chunking_settings."""
+        return {
+            "service": self.service,
+            "service_settings": self.service_settings.to_dict(),
+            "chunking_settings": self.chunking_settings.to_dict(),
+        }
+
+
+def _collect(problems: Problems, parse: Any, value: Any) -> Any:
+    """Run ``parse(value)`` and move its problems into ``problems``."""
+    try:
+        return parse(value)
+    except ConfigError as exc:
+        problems.messages.extend(exc.errors)
+    except TypeError as exc:
+        problems.add(str(exc))
+    return None

@@ -1,0 +1,1 @@
+"""LangChain integration: see the package README."""

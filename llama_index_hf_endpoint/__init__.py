@@ -1,0 +1,1 @@
+"""LlamaIndex integration: see the package README."""
