@@ -1,10 +1,8 @@
 """ICU word and sentence segmentation, as Elasticsearch's chunkers see it.
 
 ICU reports UTF-16 offsets; everything returned here is in Python ``str``
-indices (code points). Elasticsearch runs ICU over Java strings, so lone
-surrogates are legal input there; Python's ICU binding refuses them, so they
-are replaced by U+FFFD (one code point and one UTF-16 unit, the same break
-class) before segmenting, which keeps every offset unchanged.
+indices (code points). Lone surrogates reach ICU as they would from a Java
+string (one UTF-16 unit each), so they too keep offsets exact.
 
 Speed: asking ICU for the rule status of every boundary costs one Python call
 per boundary, which dominates on long texts. A segment's status follows from
@@ -20,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 from itertools import compress
 from operator import itemgetter
 
@@ -34,12 +33,26 @@ WORD_START_PATTERN = (
     r"-[\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]]"
 )
 # Segments that start with one of these may or may not be words: ICU is asked.
-ASK_PATTERN = r"[\p{Word_Break=ExtendNumLet}\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]"
+ASK_PATTERN = (
+    r"[\p{Word_Break=ExtendNumLet}\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}"
+    r"[[:Han:]-\p{Ideographic}]]"
+)
+# Han characters that are not ideographs (radicals, iteration marks) take part
+# in ICU's dictionary runs unpredictably, and U+16FE4 (an Extend character)
+# makes the segment it joins a word: the segment holding one, and its
+# neighbours, are asked.
+ANYWHERE_PATTERN = r"[[[:Han:]-\p{Ideographic}]\U00016FE4]"
 
 NOT_WORD, WORD, ASK = 0, 1, 2
 
 _WORD_START = icu.UnicodeSet(WORD_START_PATTERN)
 _ASK = icu.UnicodeSet(ASK_PATTERN)
+
+
+_ANYWHERE_RANGES = list(icu.UnicodeSet(ANYWHERE_PATTERN).ranges())
+_ASK_ANYWHERE = re.compile("[" + "".join(f"{a}-{b}" for a, b in _ANYWHERE_RANGES) + "]")
+# One range spanning them all: a quick test before the exact search.
+_MAYBE_ODD = re.compile(f"[{_ANYWHERE_RANGES[0][0]}-{_ANYWHERE_RANGES[-1][1]}]")
 
 
 def char_class(ch: str) -> int:
@@ -61,7 +74,6 @@ class _ClassTable(dict[int, str]):
 _CLASS_TABLE = _ClassTable()
 _ASCII_CLASSES = bytes(char_class(chr(c)) for c in range(128)) + bytes(128)
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _ASTRAL = re.compile(r"[\U00010000-\U0010ffff]")
 
 _local = threading.local()
@@ -77,38 +89,31 @@ def _iterators() -> tuple[icu.BreakIterator, icu.BreakIterator]:
     return its
 
 
-def _for_icu(text: str) -> str:
-    if text.isascii() or not _LONE_SURROGATE.search(text):
-        return text
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-def _to_code_points(units: list[int], text: str) -> list[int]:
-    """Map sorted UTF-16 offsets to code point offsets."""
-    if text.isascii():
-        return units
-    astral = [m.start() for m in _ASTRAL.finditer(text)]
-    if not astral:
-        return units
-    # Astral character j (code point index p) ends at UTF-16 offset p + j + 2.
-    astral_ends = [p + j + 2 for j, p in enumerate(astral)]
-    out = []
+def _boundaries(iterator: icu.BreakIterator, text: str) -> tuple[list[int], list[int]]:
+    """Boundaries after 0 as ``(utf16_offsets, code_point_offsets)``."""
+    iterator.setText(text)
+    units: list[int] = list(iterator)
+    if units[-1] == len(text):
+        return units, units  # no character outside the BMP: the offsets agree
+    # Astral character j (at code point index p) ends at UTF-16 offset p + j + 2.
+    astral_ends = [m.start() + j + 2 for j, m in enumerate(_ASTRAL.finditer(text))]
+    points = []
     passed = 0
     n = len(astral_ends)
     for u in units:
         while passed < n and astral_ends[passed] <= u:
             passed += 1
-        out.append(u - passed)
-    return out
+        points.append(u - passed)
+    return units, points
 
 
-def _char_classes(text: str) -> bytes | bytearray:
-    """One class byte per code point of ``text``."""
-    if text.isascii():
-        return text.encode("ascii").translate(_ASCII_CLASSES)
-    # 'replace' keeps one byte per code point, so indices stay aligned.
-    classes = bytearray(text.encode("ascii", "replace").translate(_ASCII_CLASSES))
-    for m in _NON_ASCII_RUN.finditer(text):
+def _classify(firsts: str) -> bytes | bytearray:
+    """One class byte per character of ``firsts``."""
+    if firsts.isascii():
+        return firsts.encode("ascii").translate(_ASCII_CLASSES)
+    # 'replace' keeps one byte per character, so indices stay aligned.
+    classes = bytearray(firsts.encode("ascii", "replace").translate(_ASCII_CLASSES))
+    for m in _NON_ASCII_RUN.finditer(firsts):
         classes[m.start() : m.end()] = m.group().translate(_CLASS_TABLE).encode("latin-1")
     return classes
 
@@ -136,14 +141,16 @@ def word_segmentation(text: str) -> WordSegmentation:
     if not text:
         return WordSegmentation([0], b"\x00")
     word_it, _ = _iterators()
-    word_it.setText(_for_icu(text))
-    units: list[int] = list(word_it)
-    ends = _to_code_points(units, text)
-    classes = _char_classes(text)
-    if len(ends) == 1:
-        flags: bytes | bytearray = bytes((classes[0],))
-    else:
-        flags = bytes(itemgetter(0, *ends[:-1])(classes))
+    units, ends = _boundaries(word_it, text)
+    # The first character of every segment; itemgetter and join run in C.
+    flags = _classify("".join(itemgetter(0, *ends[:-1])(text)))
+    if not text.isascii() and _MAYBE_ODD.search(text):
+        flags = bytearray(flags)
+        last = len(flags) - 1
+        for m in _ASK_ANYWHERE.finditer(text):
+            k = bisect_right(ends, m.start())
+            for j in range(max(k - 1, 0), min(k + 1, last) + 1):
+                flags[j] = ASK
     if ASK in flags:
         flags = bytearray(flags)
         k = flags.find(ASK)
@@ -164,14 +171,15 @@ def word_status(text: str) -> list[tuple[int, int]]:
 
     The slow reference the fast path is tested against.
     """
+    if not text:
+        return []
     word_it, _ = _iterators()
-    word_it.setText(_for_icu(text))
-    units = []
+    _, ends = _boundaries(word_it, text)
+    word_it.first()
     statuses = []
-    for unit in word_it:
-        units.append(unit)
+    for _ in word_it:
         statuses.append(word_it.getRuleStatus())
-    return list(zip(_to_code_points(units, text), statuses))
+    return list(zip(ends, statuses))
 
 
 def sentence_ends(text: str) -> list[int]:
@@ -179,5 +187,4 @@ def sentence_ends(text: str) -> list[int]:
     if not text:
         return []
     _, sentence_it = _iterators()
-    sentence_it.setText(_for_icu(text))
-    return _to_code_points(list(sentence_it), text)
+    return _boundaries(sentence_it, text)[1]
