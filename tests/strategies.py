@@ -1,0 +1,28 @@
+"""Hypothesis strategies shared by the property tests."""
+
+from hypothesis import strategies as st
+
+from hf_endpoint import ChunkingSettings
+
+PIECES = [
+    "the", "Quick", "won't", "U.S.A", "3.14", "1,000", "ice-box", "_", "__", "a_b", "e.g.",
+    "日本語", "の", "東京", "中文", "分词", "。", "，", "々", "⺀", "カタカナ", "ー",
+    "ภาษาไทย", "한국어", "مرحبا", "שָׁלוֹם", "Ελληνικά", "naïve", "e\u0301", "\u0301",
+    "😀", "👍🏽", "👨‍👩‍👧", "🇫🇷", "\U00016fe4", "𝒳",
+    " ", "  ", "\n", "\r\n", "\t", ".", "!", "?", ". ", "! ", "Mr. ", "\u00a0", "\u200b", "\x00",
+    "\ud800", "\udfff",
+]
+
+multilingual_text = st.lists(st.sampled_from(PIECES), max_size=300).map("".join)
+any_text = st.one_of(multilingual_text, st.text(max_size=400))
+
+
+@st.composite
+def chunking_settings(draw):
+    strategy = draw(st.sampled_from(["sentence", "word"]))
+    if strategy == "word":
+        size = draw(st.integers(10, 40))
+        overlap = draw(st.integers(1, size // 2))
+        return ChunkingSettings(strategy="word", max_chunk_size=size, overlap=overlap)
+    size = draw(st.integers(20, 40))
+    return ChunkingSettings(strategy="sentence", max_chunk_size=size, sentence_overlap=draw(st.integers(0, 1)))

@@ -1,0 +1,91 @@
+"""Invariants of the chunker over random multilingual text and settings."""
+
+from bisect import bisect_left, bisect_right
+
+from hypothesis import given, strategies as st
+
+from hf_endpoint import chunk_text
+from hf_endpoint._segment import word_segmentation, word_status
+
+from .strategies import any_text, chunking_settings, multilingual_text
+
+
+def word_spans(text):
+    seg = word_segmentation(text)
+    return [(a, b) for a, b, w in zip(seg.boundaries, seg.boundaries[1:], seg.is_word[1:]) if w]
+
+
+def words_inside(spans, start, end):
+    starts = [a for a, _ in spans]
+    return [s for s in spans[bisect_left(starts, start) : bisect_right(starts, end)] if s[1] <= end]
+
+
+@given(any_text)
+def test_fast_word_flags_equal_icu_rule_statuses(text):
+    seg = word_segmentation(text)
+    assert list(zip(seg.boundaries[1:], seg.is_word[1:])) == [
+        (end, int(status != 0)) for end, status in word_status(text)
+    ]
+
+
+@given(any_text, chunking_settings())
+def test_chunks_are_exact_substrings_with_non_decreasing_starts(text, settings):
+    chunks = chunk_text(text, settings)
+    assert chunks
+    for c in chunks:
+        assert 0 <= c.start <= c.end <= len(text)
+        assert text[c.start : c.end] == c.text
+    assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+
+
+@given(multilingual_text, chunking_settings())
+def test_every_word_lies_in_some_chunk(text, settings):
+    chunks = chunk_text(text, settings)
+    for a, b in word_spans(text):
+        assert any(c.start <= a and b <= c.end for c in chunks), (text[a:b], a, b)
+
+
+@given(multilingual_text, chunking_settings())
+def test_no_chunk_holds_more_than_max_words(text, settings):
+    spans = word_spans(text)
+    for c in chunk_text(text, settings):
+        assert len(words_inside(spans, c.start, c.end)) <= settings.max_chunk_size
+
+
+@given(multilingual_text, st.integers(10, 40), st.data())
+def test_word_chunks_but_the_last_hold_exactly_max_words(text, size, data):
+    overlap = data.draw(st.integers(1, size // 2))
+    spans = word_spans(text)
+    chunks = chunk_text(text, {"strategy": "word", "max_chunk_size": size, "overlap": overlap})
+    for c in chunks[:-1]:
+        assert len(words_inside(spans, c.start, c.end)) == size
+
+
+def reference_word_chunks(text, size, overlap):
+    """SPEC A4 as written: one step per ICU boundary, statuses asked of ICU."""
+    out = []
+    count = since = window_start = next_start = 0
+    for b, status in word_status(text):
+        if status != 0:
+            count += 1
+            since += 1
+            if count >= size:
+                out.append((window_start, b))
+                count = overlap
+                if overlap == 0:
+                    next_start = b
+                window_start = next_start
+            if since == size - overlap:
+                next_start = b
+                since = 0
+    if count > overlap or not out:
+        out.append((window_start, len(text)))
+    return out
+
+
+@given(any_text, st.integers(1, 12), st.data())
+def test_word_strategy_equals_the_boundary_walk(text, size, data):
+    from hf_endpoint.chunking import _word_spans
+
+    overlap = data.draw(st.integers(0, size // 2))
+    assert [(s.start, s.end) for s in _word_spans(text, size, overlap)] == reference_word_chunks(text, size, overlap)

@@ -1,0 +1,132 @@
+"""Golden vectors: the chunks Elasticsearch's chunkers give (SPEC A6)."""
+
+import pytest
+
+from hf_endpoint import Chunk, chunk_offsets, chunk_text
+from hf_endpoint.chunking import _word_spans
+
+
+def word(text, size, overlap):
+    return [(s.start, s.end) for s in _word_spans(text, size, overlap)]
+
+
+def numbers(n, sep=" "):
+    return sep.join(str(i) for i in range(n))
+
+
+def sentence_of(n, i):
+    return f"SStart{i} " + " ".join(str(k) for k in range(1, n)) + ". "
+
+
+def sentences(*lengths):
+    return "".join(sentence_of(n, i) for i, n in enumerate(lengths))
+
+
+def sentence(text, max_words, overlap):
+    return chunk_offsets(
+        text, {"strategy": "sentence", "max_chunk_size": max_words, "sentence_overlap": overlap}
+    )
+
+
+def test_word_size_one_splits_at_every_word():
+    assert word("Comma, separated", 1, 0) == [(0, 5), (5, 16)]
+    text = "Won't you chunk"
+    assert [text[s:e] for s, e in word(text, 1, 0)] == ["Won't", " you", " chunk"]
+
+
+def test_word_size_larger_than_text_gives_one_chunk():
+    assert chunk_text("Won't you chunk", {"strategy": "word", "max_chunk_size": 10, "overlap": 5}) == [
+        Chunk("Won't you chunk", 0, 15)
+    ]
+
+
+def test_word_overlap_windows_over_numbers():
+    assert word(numbers(25), 10, 4) == [(0, 19), (11, 37), (25, 55), (43, 64)]
+
+
+def test_word_trailing_text_after_last_full_chunk_is_in_no_chunk():
+    text = "".join(f"{i} " for i in range(20))
+    assert len(text) == 50
+    assert word(text, 10, 0) == [(0, 19), (19, 49)]
+
+
+def test_word_partial_last_chunk_runs_to_end():
+    text = "".join(f"{i} " for i in range(11))
+    assert word(text, 10, 5) == [(0, 19), (9, 23)]
+
+
+def test_word_small_examples():
+    assert word("one two three four.", 3, 1) == [(0, 13), (7, 19)]
+    assert word("Hello, world! How are you?", 2, 1) == [(0, 12), (5, 17), (12, 21), (17, 25)]
+
+
+@pytest.mark.parametrize("size,overlap", [(20, 10), (10, 4), (15, 3)])
+@pytest.mark.parametrize("n", range(4, 121))
+def test_word_chunks_of_numbers_hold_the_expected_numbers(n, size, overlap):
+    text = numbers(n)
+    step = size - overlap
+    expected = []
+    k = 0
+    while True:
+        first, last = k * step, min(k * step + size, n) - 1
+        expected.append((" " if k else "") + " ".join(str(i) for i in range(first, last + 1)))
+        if last == n - 1:
+            break
+        k += 1
+    assert [c.text for c in chunk_text(text, {"strategy": "word", "max_chunk_size": size, "overlap": overlap})] == expected
+
+
+def test_sentence_packing_with_and_without_overlap():
+    text = sentences(15, 30, 20, 5)
+    assert sentence(text, 40, 1) == [(0, 42), (0, 112), (59, 129), (68, 186), (129, 203)]
+    assert sentence(text, 40, 0) == [(0, 42), (42, 129), (129, 203)]
+
+
+@pytest.mark.parametrize("max_words", [25, 20])
+def test_sentence_three_equal_sentences(max_words):
+    text = sentences(10, 10, 10)
+    assert sentence(text, max_words, 0) == [(0, 54), (54, 81)]
+    assert sentence(text, max_words, 1) == [(0, 54), (27, 81)]
+
+
+def test_sentence_longer_than_max_is_split_on_words():
+    text = sentences(5, 30)
+    assert sentence(text, 20, 0) == [(0, 17), (17, 72), (45, 104)]
+    assert sentence(text, 20, 1) == [(0, 17), (0, 57), (34, 90), (63, 104)]
+
+
+def test_sentence_overlap_cut_when_previous_sentence_is_long():
+    assert sentence(sentences(10, 5, 30), 20, 1) == [(0, 44), (26, 84), (61, 117), (90, 131)]
+    assert sentence(sentences(10, 15), 20, 1) == [(0, 27), (0, 52), (34, 69)]
+
+
+@pytest.mark.parametrize("text", ["   ", ". ", " , ", "b", "   b"])
+def test_sentence_text_without_enough_words_is_one_chunk(text):
+    assert sentence(text, 20, 1) == [(0, len(text))]
+
+
+@pytest.mark.parametrize("strategy", ["sentence", "word", "none"])
+def test_empty_text_is_one_empty_chunk(strategy):
+    assert chunk_text("", {"strategy": strategy}) == [Chunk("", 0, 0)]
+
+
+def test_default_settings_are_sentence_250_with_overlap():
+    text = sentences(*([100] * 4))
+    assert chunk_offsets(text) == sentence(text, 250, 1)
+    assert chunk_offsets(text, None) == chunk_offsets(text, {})
+
+
+def test_none_strategy_is_the_whole_text():
+    text = sentences(300, 300)
+    assert chunk_text(text, {"strategy": "none"}) == [Chunk(text, 0, len(text))]
+
+
+def test_count_words_counts_previous_word_after_bare_line_feed():
+    # "Hello world\nNext line here." counts 2 then 4 words (SPEC A5 parity quirk).
+    from hf_endpoint._segment import word_segmentation
+    from hf_endpoint.chunking import _WordCounter
+
+    text = "Hello world\nNext line here."
+    counter = _WordCounter(word_segmentation(text), len(text))
+    assert counter.count(0, 12) == 2
+    assert counter.count(12, len(text)) == 4

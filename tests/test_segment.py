@@ -1,0 +1,77 @@
+"""ICU word segmentation: the fast word flags equal ICU's rule statuses."""
+
+import sys
+
+import pytest
+
+from hf_endpoint._segment import sentence_ends, word_ends, word_segmentation, word_status
+
+
+def words(text):
+    ends = set(word_ends(text))
+    seg = word_segmentation(text)
+    return [text[a:b] for a, b in zip(seg.boundaries, seg.boundaries[1:]) if b in ends]
+
+
+def flags_agree_with_icu(text):
+    seg = word_segmentation(text)
+    fast = list(zip(seg.boundaries[1:], seg.is_word[1:]))
+    slow = [(end, int(status != 0)) for end, status in word_status(text)]
+    return fast == slow
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Won't 3.14 1,000 U.S.A", ["Won't", "3.14", "1,000", "U.S.A"]),
+        ("ice-box m&s", ["ice", "box", "m", "s"]),
+        ("日本語の", ["日本語", "の"]),
+        ("hello 👍🏽 world!", ["hello", "world"]),
+        ("_ __ _a", ["__", "_a"]),
+        ("   ...   ", []),
+    ],
+)
+def test_what_icu_counts_as_a_word(text, expected):
+    assert words(text) == expected
+
+
+CONTEXTS = [
+    lambda c: " " + c + " ",
+    lambda c: " " + c + "a",
+    lambda c: " " + c + c + " ",
+    lambda c: "." + c + "1",
+    lambda c: "x" + c + "\u3042",
+    lambda c: "\u3042 " + c + "\u4e00",
+    lambda c: " " + c + "\u3005 ",
+    lambda c: c + "\u30fc" + c,
+]
+
+
+@pytest.mark.parametrize("context", range(len(CONTEXTS)))
+def test_word_flags_match_icu_for_every_code_point(context):
+    wrap = CONTEXTS[context]
+    code_points = [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    for lo in range(0, len(code_points), 100_000):
+        text = "".join(wrap(chr(c)) for c in code_points[lo : lo + 100_000])
+        assert flags_agree_with_icu(text), f"code points from U+{code_points[lo]:04X}"
+
+
+def test_offsets_are_code_points_beyond_the_bmp():
+    text = "😀 héllo 𝒳y 😀"
+    seg = word_segmentation(text)
+    assert [text[a:b] for a, b in zip(seg.boundaries, seg.boundaries[1:])] == ["😀", " ", "héllo", " ", "𝒳y", " ", "😀"]
+    assert flags_agree_with_icu(text)
+
+
+def test_lone_surrogates_and_nul_keep_offsets():
+    text = "ab\ud800cd\x00ef \udfff"
+    seg = word_segmentation(text)
+    assert seg.boundaries[-1] == len(text)
+    assert flags_agree_with_icu(text)
+
+
+def test_sentence_ends_include_trailing_spaces_and_line_feeds():
+    text = "Mr. Smith went. Then\nhe left.  "
+    assert [text[a:b] for a, b in zip([0, *sentence_ends(text)], sentence_ends(text))] == [
+        "Mr. ", "Smith went. ", "Then\n", "he left.  ",
+    ]
