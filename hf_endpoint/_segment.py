@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 import threading
-from bisect import bisect_right
-from itertools import compress
-from operator import itemgetter
+from bisect import bisect_left, bisect_right
+from itertools import accumulate, compress, count
+from operator import add, itemgetter
 
 import icu
 
@@ -37,11 +37,25 @@ ASK_PATTERN = (
     r"[\p{Word_Break=ExtendNumLet}\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}"
     r"[[:Han:]-\p{Ideographic}]]"
 )
-# Han characters that are not ideographs (radicals, iteration marks) take part
-# in ICU's dictionary runs unpredictably, and U+16FE4 (an Extend character)
-# makes the segment it joins a word: the segment holding one, and its
-# neighbours, are asked.
-ANYWHERE_PATTERN = r"[[[:Han:]-\p{Ideographic}]\U00016FE4]"
+# ICU gives every segment of a dictionary run (CJK, Hangul, Thai, ...) the rule
+# status of the run as a whole, and a segment the status of the last rule in
+# its chain. So a few spots change the status of the segments around them:
+# Han characters that are not ideographs (radicals, iteration marks such as
+# 々), U+16FE4, and an Extend or Format character that does not follow a
+# letter, digit or another such character (after _, after a quote, after a
+# Hangul syllable, after a space, ...). For each spot, every segment of the
+# dictionary run around it, and one neighbour on each side, is asked.
+ODD_PATTERN = r"[[[:Han:]-\p{Ideographic}]\U00016FE4]"
+EXTEND_FORMAT_PATTERN = r"[\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]"
+PLAIN_BEFORE_EXTEND_PATTERN = (
+    r"[[\p{Word_Break=ALetter}\p{Word_Break=Hebrew_Letter}\p{Word_Break=Numeric}"
+    r"\p{Word_Break=Katakana}[:Hiragana:]\p{Ideographic}[:LineBreak=Complex_Context:]"
+    r"\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]-[\uac00-\ud7a3]]"
+)
+DICTIONARY_RUN_PATTERN = (
+    r"[[:Han:][:Hiragana:][:Katakana:]\p{Word_Break=Katakana}[\uac00-\ud7a3]"
+    r"[:LineBreak=Complex_Context:]\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]"
+)
 
 NOT_WORD, WORD, ASK = 0, 1, 2
 
@@ -49,10 +63,15 @@ _WORD_START = icu.UnicodeSet(WORD_START_PATTERN)
 _ASK = icu.UnicodeSet(ASK_PATTERN)
 
 
-_ANYWHERE_RANGES = list(icu.UnicodeSet(ANYWHERE_PATTERN).ranges())
-_ASK_ANYWHERE = re.compile("[" + "".join(f"{a}-{b}" for a, b in _ANYWHERE_RANGES) + "]")
-# One range spanning them all: a quick test before the exact search.
-_MAYBE_ODD = re.compile(f"[{_ANYWHERE_RANGES[0][0]}-{_ANYWHERE_RANGES[-1][1]}]")
+def _regex_class(pattern: str) -> str:
+    return "[" + "".join(f"{a}-{b}" for a, b in icu.UnicodeSet(pattern).ranges()) + "]"
+
+
+_SPOTS = re.compile(
+    f"{_regex_class(ODD_PATTERN)}"
+    f"|(?<!{_regex_class(PLAIN_BEFORE_EXTEND_PATTERN)}){_regex_class(EXTEND_FORMAT_PATTERN)}"
+)
+_DICTIONARY_RUN = re.compile(_regex_class(DICTIONARY_RUN_PATTERN) + "+")
 
 
 def char_class(ch: str) -> int:
@@ -136,6 +155,19 @@ class WordSegmentation:
         return list(compress(self.boundaries, self.is_word))
 
 
+def _ask_runs(flags: bytearray, ends: list[int], text: str, spots: list[int]) -> None:
+    """Mark ASK every segment of the dictionary run around each spot, and its neighbours."""
+    runs = [m.span() for m in _DICTIONARY_RUN.finditer(text)]
+    run_starts = [start for start, _ in runs]
+    last = len(flags) - 1
+    for spot in spots:
+        i = bisect_right(run_starts, spot) - 1
+        low, high = runs[i] if i >= 0 and runs[i][1] > spot else (spot, spot + 1)
+        first, final = bisect_right(ends, low), bisect_left(ends, high)
+        for k in range(max(first - 1, 0), min(final + 1, last) + 1):
+            flags[k] = ASK
+
+
 def word_segmentation(text: str) -> WordSegmentation:
     """Segment ``text`` into ICU words (root locale)."""
     if not text:
@@ -144,13 +176,11 @@ def word_segmentation(text: str) -> WordSegmentation:
     units, ends = _boundaries(word_it, text)
     # The first character of every segment; itemgetter and join run in C.
     flags = _classify("".join(itemgetter(0, *ends[:-1])(text)))
-    if not text.isascii() and _MAYBE_ODD.search(text):
-        flags = bytearray(flags)
-        last = len(flags) - 1
-        for m in _ASK_ANYWHERE.finditer(text):
-            k = bisect_right(ends, m.start())
-            for j in range(max(k - 1, 0), min(k + 1, last) + 1):
-                flags[j] = ASK
+    if not text.isascii():
+        spots = [m.start() for m in _SPOTS.finditer(text)]
+        if spots:
+            flags = bytearray(flags)
+            _ask_runs(flags, ends, text, spots)
     if ASK in flags:
         flags = bytearray(flags)
         k = flags.find(ASK)
@@ -161,8 +191,45 @@ def word_segmentation(text: str) -> WordSegmentation:
     return WordSegmentation([0, *ends], b"\x00" + bytes(flags))
 
 
+# ASCII text: the word-break rules (UAX #29 as ICU's root rules apply them) reduce
+# to "a run of [A-Za-z0-9_] is a word", where a run continues through one of .':
+# between two letters (WB6/7) or one of .,;' between two digits (WB11/12), and a
+# lone _ is no word (ExtendNumLet alone has status WORD_NONE). That is done with bytes.translate and bytes.replace, in C, with no
+# per-boundary Python. tests/test_segment.py checks it against ICU on every
+# sequence of five ASCII break classes and on random ASCII text.
+_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Letter, Number, Underscore, MidNumLet and Single_Quote, MidNum, MidLetter (K).
+_ASCII_CLASS_NAMES = bytes.maketrans(
+    _LETTERS + b"0123456789_.',;:", b"L" * 52 + b"N" * 10 + b"UMMCCK"
+).translate(bytes(b if b in b"LNUMCK" else ord(" ") for b in range(256)))
+_ASCII_JOINS = ((b"LML", b"LLL"), (b"LKL", b"LLL"), (b"NMN", b"NNN"), (b"NCN", b"NNN"))
+_LONE_UNDERSCORE = re.compile(rb"(?<![LNU])U(?![LNU])")
+_ASCII_MARKS = bytes.maketrans(b"LNUMCK", b"www   ")
+
+
+def ascii_word_marks(text: str) -> bytes:
+    """For ASCII ``text``: one byte per character, ``w`` inside a word, space elsewhere."""
+    classes = text.encode("ascii").translate(_ASCII_CLASS_NAMES)
+    for pattern, joined in _ASCII_JOINS:
+        if pattern in classes:
+            # A joining character's neighbours are letters or digits, never another
+            # joiner, so two passes catch the ones the first pass stepped over.
+            classes = classes.replace(pattern, joined).replace(pattern, joined)
+    if b"U" in classes:
+        classes = _LONE_UNDERSCORE.sub(b" ", classes)
+    return classes.translate(_ASCII_MARKS)
+
+
+def _ascii_word_ends(text: str) -> list[int]:
+    # Split on single non-word bytes: part i ends at (sum of lengths so far) + i.
+    lengths = list(map(len, ascii_word_marks(text).split(b" ")))
+    return list(compress(map(add, accumulate(lengths), count()), lengths))
+
+
 def word_ends(text: str) -> list[int]:
     """Offsets where the words of ``text`` end, in order."""
+    if text.isascii():
+        return _ascii_word_ends(text)
     return word_segmentation(text).word_ends()
 
 

@@ -10,12 +10,14 @@ the same).
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
+from functools import lru_cache
 from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any, NamedTuple
 
-from ._segment import WordSegmentation, sentence_ends, word_ends, word_segmentation
+from ._segment import WordSegmentation, ascii_word_marks, sentence_ends, word_ends, word_segmentation
 from .settings import ChunkingSettings
 
 __all__ = ["Chunk", "chunk_text", "chunk_offsets"]
@@ -43,6 +45,8 @@ def _word_spans(text: str, size: int, overlap: int) -> list[_Span]:
     text; when the last full chunk ends on the last word, trailing non-word
     text belongs to no chunk (Elasticsearch does the same).
     """
+    if text.isascii():
+        return _ascii_word_spans(text, size, overlap)
     ends = word_ends(text)
     n = len(ends)
     if n < size:
@@ -55,6 +59,45 @@ def _word_spans(text: str, size: int, overlap: int) -> list[_Span]:
     carried = overlap + n - ((full - 1) * step + size)
     if carried > overlap:
         spans.append(_Span(ends[full * step - 1], len(text), carried))
+    return spans
+
+
+@lru_cache(maxsize=64)
+def _words_pattern(n: int) -> re.Pattern[bytes]:
+    """Matches ``n`` words of ``ascii_word_marks`` output, ending where the last one ends."""
+    return re.compile(rb"(?:[^w]*+w++){%d}" % n)
+
+
+def _ascii_word_spans(text: str, size: int, overlap: int) -> list[_Span]:
+    """``_word_spans`` for ASCII text, stepping over words with a regex (in C).
+
+    Only the ends of the words that start or end a chunk are located: word
+    ``(k+1)*step - 1`` (where chunk k+1 starts) and word ``k*step + size - 1``
+    (where chunk k ends), which alternate along the text.
+    """
+    marks = ascii_word_marks(text)
+    step = size - overlap
+    spans: list[_Span] = []
+    chunk_start = pos = consumed = 0
+    while True:
+        ahead = step if not spans else step - overlap
+        found = _words_pattern(ahead).match(marks, pos)
+        if found is None:
+            break
+        consumed, pos = consumed + ahead, found.end()
+        next_start = pos
+        found = _words_pattern(overlap).match(marks, pos)
+        if found is None:
+            break
+        consumed, pos = consumed + overlap, found.end()
+        spans.append(_Span(chunk_start, pos, size))
+        chunk_start = next_start
+    total = consumed + marks.count(b" w", pos) + int(pos == 0 and marks[:1] == b"w")
+    if not spans:
+        return [_Span(0, len(text), total)]
+    carried = overlap + total - ((len(spans) - 1) * step + size)
+    if carried > overlap:
+        spans.append(_Span(chunk_start, len(text), carried))
     return spans
 
 

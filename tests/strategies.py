@@ -26,3 +26,9 @@ def chunking_settings(draw):
         return ChunkingSettings(strategy="word", max_chunk_size=size, overlap=overlap)
     size = draw(st.integers(20, 40))
     return ChunkingSettings(strategy="sentence", max_chunk_size=size, sentence_overlap=draw(st.integers(0, 1)))
+
+ASCII_TRICKY = "aZq19_.',;:\"- \n\r\t\x0b\x00!?"
+ascii_text = st.one_of(
+    st.text(alphabet=ASCII_TRICKY, max_size=300),
+    st.lists(st.sampled_from(["won't", "3.14", "1,000", "U.S.A", "e.g.", "a_b", "_", "__", " ", ". ", "x"]), max_size=200).map("".join),
+)

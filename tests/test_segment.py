@@ -75,3 +75,30 @@ def test_sentence_ends_include_trailing_spaces_and_line_feeds():
     assert [text[a:b] for a, b in zip([0, *sentence_ends(text)], sentence_ends(text))] == [
         "Mr. ", "Smith went. ", "Then\n", "he left.  ",
     ]
+
+
+# --- the ASCII path -----------------------------------------------------------
+
+from itertools import product  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+
+from hf_endpoint._segment import _ascii_word_ends  # noqa: E402
+
+from .strategies import ascii_text  # noqa: E402
+
+# One ASCII character of every word-break class, and the classes of the joins.
+ASCII_CLASSES = ["a", "7", "_", ".", "'", ",", ";", ":", " ", "\n", "\r", "-", '"', "\x0b", "\x00"]
+
+
+def test_ascii_word_ends_equal_icu_on_every_five_class_sequence():
+    sequences = ["".join(p) for p in product(ASCII_CLASSES, repeat=5)]
+    for lo in range(0, len(sequences), 50_000):
+        # A NUL between sequences is a break on both sides, so each is seen alone.
+        text = "\x00".join(sequences[lo : lo + 50_000])
+        assert _ascii_word_ends(text) == word_segmentation(text).word_ends()
+
+
+@given(ascii_text)
+def test_ascii_word_ends_equal_icu(text):
+    assert _ascii_word_ends(text) == word_segmentation(text).word_ends()
