@@ -20,6 +20,8 @@ demo: install
 	$(VENV)/bin/hf-endpoint demo
 
 test: install
+	$(VENV)/bin/ruff check hf_endpoint langchain_hf_endpoint llama_index_hf_endpoint tests benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 bench: install

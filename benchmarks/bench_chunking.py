@@ -33,7 +33,9 @@ def _tiktoken_cache() -> None:
     if "TIKTOKEN_CACHE_DIR" not in os.environ:
         import llama_index.core
 
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache")
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(
+            Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"
+        )
 
 
 def corpus(locale: str) -> list[str]:
@@ -125,8 +127,10 @@ def main() -> None:
             rows.append((label, rate))
         results[name] = rows
 
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}\n")
+    print(
+        f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}\n"
+    )
     for name, rows in results.items():
         ours = rows[0][1]
         print(f"### {name}\n")
@@ -135,8 +139,10 @@ def main() -> None:
         for label, rate in rows:
             print(f"| {label} | {rate:.1f} | {ours / rate:.2f}× |")
         print()
-    print("Median of all ratios is not meaningful across splitters; compare rows within a table.",
-          file=sys.stderr) if statistics else None
+    print(
+        "Median of all ratios is not meaningful across splitters; compare rows within a table.",
+        file=sys.stderr,
+    ) if statistics else None
 
 
 if __name__ == "__main__":

@@ -71,6 +71,10 @@ _SPOTS = re.compile(
     f"{_regex_class(ODD_PATTERN)}"
     f"|(?<!{_regex_class(PLAIN_BEFORE_EXTEND_PATTERN)}){_regex_class(EXTEND_FORMAT_PATTERN)}"
 )
+# Any character that can make a spot: one quick scan in ICU before the exact search.
+_MAYBE_SPOT = icu.UnicodeSet(f"[{ODD_PATTERN}{EXTEND_FORMAT_PATTERN}]")
+_MAYBE_SPOT.freeze()
+_NOT_CONTAINED = icu.USetSpanCondition.SPAN_NOT_CONTAINED
 _DICTIONARY_RUN = re.compile(_regex_class(DICTIONARY_RUN_PATTERN) + "+")
 
 
@@ -103,7 +107,10 @@ def _iterators() -> tuple[icu.BreakIterator, icu.BreakIterator]:
     its = getattr(_local, "iterators", None)
     if its is None:
         root = icu.Locale.getRoot()
-        its = (icu.BreakIterator.createWordInstance(root), icu.BreakIterator.createSentenceInstance(root))
+        its = (
+            icu.BreakIterator.createWordInstance(root),
+            icu.BreakIterator.createSentenceInstance(root),
+        )
         _local.iterators = its
     return its
 
@@ -176,7 +183,7 @@ def word_segmentation(text: str) -> WordSegmentation:
     units, ends = _boundaries(word_it, text)
     # The first character of every segment; itemgetter and join run in C.
     flags = _classify("".join(itemgetter(0, *ends[:-1])(text)))
-    if not text.isascii():
+    if not text.isascii() and _MAYBE_SPOT.span(text, _NOT_CONTAINED) < units[-1]:
         spots = [m.start() for m in _SPOTS.finditer(text)]
         if spots:
             flags = bytearray(flags)

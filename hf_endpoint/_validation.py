@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Problems", "show", "require_mapping"]
+__all__ = ["Problems", "require_mapping", "show"]
 
 
 def show(value: object) -> str:
@@ -102,7 +102,9 @@ class Problems:
             return None
         return value
 
-    def string(self, data: Mapping[str, Any], key: str, scope: str, *, required: bool) -> str | None:
+    def string(
+        self, data: Mapping[str, Any], key: str, scope: str, *, required: bool
+    ) -> str | None:
         """Read a string setting; a required one must be present and non-empty."""
         value = data.get(key)
         if value is None:

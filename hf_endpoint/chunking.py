@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from functools import lru_cache
 from collections.abc import Mapping
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any, NamedTuple
 
-from ._segment import WordSegmentation, ascii_word_marks, sentence_ends, word_ends, word_segmentation
+from ._segment import (
+    WordSegmentation,
+    ascii_word_marks,
+    sentence_ends,
+    word_ends,
+    word_segmentation,
+)
 from .settings import ChunkingSettings
 
-__all__ = ["Chunk", "chunk_text", "chunk_offsets"]
+__all__ = ["Chunk", "chunk_offsets", "chunk_text"]
 
 
 class Chunk(NamedTuple):
@@ -146,7 +152,9 @@ def _sentence_spans(text: str, max_words: int, overlap: bool) -> list[_Span]:
                 spans.append(_Span(chunk_start, chunk_end, chunk_words))
                 if overlap:
                     if prev_words + words > max_words:
-                        skip = prev_words - max_overlap_words if prev_words > max_overlap_words else 0
+                        skip = (
+                            prev_words - max_overlap_words if prev_words > max_overlap_words else 0
+                        )
                         chunk_start = counter.skip(prev_start, skip)
                         chunk_words = prev_words - skip + words
                     else:
@@ -158,7 +166,9 @@ def _sentence_spans(text: str, max_words: int, overlap: bool) -> list[_Span]:
                     chunk_words = words
             if next_words > max_words:
                 pieces = _word_spans(text[chunk_start:sentence_end], max_words, long_overlap)
-                spans.extend(_Span(chunk_start + p.start, chunk_start + p.end, p.words) for p in pieces[:-1])
+                spans.extend(
+                    _Span(chunk_start + p.start, chunk_start + p.end, p.words) for p in pieces[:-1]
+                )
                 chunk_start += pieces[-1].start
                 chunk_words = pieces[-1].words
         else:
@@ -181,8 +191,7 @@ def chunk_offsets(
         raise TypeError(f"text must be a str, not {type(text).__name__}")
     if settings is not None and not isinstance(settings, (ChunkingSettings, Mapping)):
         raise TypeError(
-            "settings must be a ChunkingSettings, a mapping or None, "
-            f"not {type(settings).__name__}"
+            f"settings must be a ChunkingSettings, a mapping or None, not {type(settings).__name__}"
         )
     cs = ChunkingSettings.coerce(settings)
     if cs.strategy == "none":

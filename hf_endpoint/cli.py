@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
-from pathlib import Path
 from typing import Any, TextIO
 
 from .chunking import chunk_offsets
@@ -75,7 +74,13 @@ def _chunk(args: argparse.Namespace) -> None:
         with _open(path) as stream:
             for doc_id, text in _records(path, stream):
                 for i, (start, end) in enumerate(chunk_offsets(text, settings)):
-                    row = {"id": doc_id, "chunk": i, "start": start, "end": end, "text": text[start:end]}
+                    row = {
+                        "id": doc_id,
+                        "chunk": i,
+                        "start": start,
+                        "end": end,
+                        "text": text[start:end],
+                    }
                     out.write(_json_line(row))
 
 
@@ -109,7 +114,9 @@ def _add_chunking_options(parser: argparse.ArgumentParser, **defaults: Any) -> N
     group.add_argument("--strategy", choices=["sentence", "word", "none"])
     group.add_argument("--max-chunk-size", type=int, metavar="WORDS")
     group.add_argument("--overlap", type=int, metavar="WORDS", help="word strategy only")
-    group.add_argument("--sentence-overlap", type=int, choices=[0, 1], help="sentence strategy only")
+    group.add_argument(
+        "--sentence-overlap", type=int, choices=[0, 1], help="sentence strategy only"
+    )
     group.add_argument("--chunking-settings", metavar="JSON", help='e.g. \'{"strategy": "word"}\'')
     parser.set_defaults(**defaults)
 
@@ -118,8 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hf-endpoint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    chunk = commands.add_parser("chunk", help="chunk files or JSONL records; JSONL chunks with offsets out")
-    chunk.add_argument("inputs", nargs="+", metavar="FILE", help='text files, .jsonl files with "text", or -')
+    chunk = commands.add_parser(
+        "chunk", help="chunk files or JSONL records; JSONL chunks with offsets out"
+    )
+    chunk.add_argument(
+        "inputs", nargs="+", metavar="FILE", help='text files, .jsonl files with "text", or -'
+    )
     _add_chunking_options(chunk, run=_chunk)
 
     demo = commands.add_parser("demo", help="chunk the bundled sample corpus and print the chunks")

@@ -19,11 +19,11 @@ from ._validation import Problems, names, require_mapping, show
 from .errors import ConfigError
 
 __all__ = [
+    "SERVICE_NAME",
     "ChunkingSettings",
     "InferenceConfig",
     "RateLimit",
     "ServiceSettings",
-    "SERVICE_NAME",
 ]
 
 SERVICE_NAME = "hugging_face"
@@ -77,14 +77,22 @@ def _parse_chunking(data: Mapping[str, Any]) -> dict[str, Any]:
 
     low, high = _SIZE_LIMITS[strategy]
     size = problems.integer(
-        data, "max_chunk_size", CHUNKING_SCOPE, minimum=low, maximum=high,
+        data,
+        "max_chunk_size",
+        CHUNKING_SCOPE,
+        minimum=low,
+        maximum=high,
         default=DEFAULT_MAX_CHUNK_SIZE,
     )
     result["max_chunk_size"] = size
     if strategy == "word":
         if size is not None:
             result["overlap"] = problems.integer(
-                data, "overlap", CHUNKING_SCOPE, minimum=1, maximum=size // 2,
+                data,
+                "overlap",
+                CHUNKING_SCOPE,
+                minimum=1,
+                maximum=size // 2,
                 default=min(DEFAULT_WORD_OVERLAP, size // 2),
             )
     else:
@@ -142,7 +150,9 @@ class ChunkingSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """Elasticsearch's JSON, keys in its order."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,9 @@ class RateLimit:
     def __post_init__(self) -> None:
         problems = Problems()
         value = problems.positive_integer(
-            {"requests_per_minute": self.requests_per_minute}, "requests_per_minute", RATE_LIMIT_SCOPE
+            {"requests_per_minute": self.requests_per_minute},
+            "requests_per_minute",
+            RATE_LIMIT_SCOPE,
         )
         problems.raise_if_any()
         object.__setattr__(self, "requests_per_minute", value)
@@ -167,7 +179,8 @@ class RateLimit:
         data = require_mapping(data, "rate_limit")
         problems = Problems()
         problems.unknown_keys(
-            data, ("requests_per_minute",),
+            data,
+            ("requests_per_minute",),
             "Model configuration contains settings {keys} unknown to the [rate_limit] settings",
         )
         rpm = problems.positive_integer(data, "requests_per_minute", RATE_LIMIT_SCOPE)
@@ -191,7 +204,9 @@ def _check_url(url: str, problems: Problems) -> None:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        problems.add(f"[{SERVICE_SCOPE}] Invalid url [{url}] received for field [url]. Error: {exc}")
+        problems.add(
+            f"[{SERVICE_SCOPE}] Invalid url [{url}] received for field [url]. Error: {exc}"
+        )
         return
     if parsed.scheme not in ("http", "https") or not parsed.host:
         problems.add(
@@ -220,7 +235,9 @@ class ServiceSettings:
     max_input_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        key = self.api_key.get_secret_value() if isinstance(self.api_key, SecretStr) else self.api_key
+        key = (
+            self.api_key.get_secret_value() if isinstance(self.api_key, SecretStr) else self.api_key
+        )
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["api_key"] = key
         data["rate_limit"] = self.rate_limit
@@ -229,9 +246,7 @@ class ServiceSettings:
             object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
-        )
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
         return f"ServiceSettings({shown})"
 
     @classmethod
@@ -254,7 +269,8 @@ class ServiceSettings:
 def _parse_service(data: Mapping[str, Any]) -> dict[str, Any]:
     problems = Problems()
     problems.unknown_keys(
-        data, _SERVICE_KEYS,
+        data,
+        _SERVICE_KEYS,
         f"Model configuration contains settings {{keys}} unknown to the [{SERVICE_NAME}] service",
     )
     url = problems.string(data, "url", SERVICE_SCOPE, required=True)
@@ -309,7 +325,8 @@ class InferenceConfig:
         body = require_mapping(body, "inference_config")
         problems = Problems()
         problems.unknown_keys(
-            body, _BODY_KEYS,
+            body,
+            _BODY_KEYS,
             f"Model configuration contains settings {{keys}} unknown to the [{SERVICE_NAME}] service",
         )
         service = body.get("service")
@@ -325,9 +342,13 @@ class InferenceConfig:
             )
         service_settings = None
         if "service_settings" not in body:
-            problems.add(f"[{SERVICE_SCOPE}] does not contain the required setting [service_settings]")
+            problems.add(
+                f"[{SERVICE_SCOPE}] does not contain the required setting [service_settings]"
+            )
         else:
-            service_settings = _collect(problems, ServiceSettings.from_dict, body["service_settings"])
+            service_settings = _collect(
+                problems, ServiceSettings.from_dict, body["service_settings"]
+            )
         chunking = _collect(problems, ChunkingSettings.from_dict, body.get("chunking_settings"))
         problems.raise_if_any()
         assert service_settings is not None and chunking is not None

@@ -5,12 +5,58 @@ from hypothesis import strategies as st
 from hf_endpoint import ChunkingSettings
 
 PIECES = [
-    "the", "Quick", "won't", "U.S.A", "3.14", "1,000", "ice-box", "_", "__", "a_b", "e.g.",
-    "日本語", "の", "東京", "中文", "分词", "。", "，", "々", "⺀", "カタカナ", "ー",
-    "ภาษาไทย", "한국어", "مرحبا", "שָׁלוֹם", "Ελληνικά", "naïve", "e\u0301", "\u0301",
-    "😀", "👍🏽", "👨‍👩‍👧", "🇫🇷", "\U00016fe4", "𝒳",
-    " ", "  ", "\n", "\r\n", "\t", ".", "!", "?", ". ", "! ", "Mr. ", "\u00a0", "\u200b", "\x00",
-    "\ud800", "\udfff",
+    "the",
+    "Quick",
+    "won't",
+    "U.S.A",
+    "3.14",
+    "1,000",
+    "ice-box",
+    "_",
+    "__",
+    "a_b",
+    "e.g.",
+    "日本語",
+    "の",
+    "東京",
+    "中文",
+    "分词",
+    "。",
+    "，",
+    "々",
+    "⺀",
+    "カタカナ",
+    "ー",
+    "ภาษาไทย",
+    "한국어",
+    "مرحبا",
+    "שָׁלוֹם",
+    "Ελληνικά",
+    "naïve",
+    "e\u0301",
+    "\u0301",
+    "😀",
+    "👍🏽",
+    "👨‍👩‍👧",
+    "🇫🇷",
+    "\U00016fe4",
+    "𝒳",
+    " ",
+    "  ",
+    "\n",
+    "\r\n",
+    "\t",
+    ".",
+    "!",
+    "?",
+    ". ",
+    "! ",
+    "Mr. ",
+    "\u00a0",
+    "\u200b",
+    "\x00",
+    "\ud800",
+    "\udfff",
 ]
 
 multilingual_text = st.lists(st.sampled_from(PIECES), max_size=300).map("".join)
@@ -25,10 +71,18 @@ def chunking_settings(draw):
         overlap = draw(st.integers(1, size // 2))
         return ChunkingSettings(strategy="word", max_chunk_size=size, overlap=overlap)
     size = draw(st.integers(20, 40))
-    return ChunkingSettings(strategy="sentence", max_chunk_size=size, sentence_overlap=draw(st.integers(0, 1)))
+    return ChunkingSettings(
+        strategy="sentence", max_chunk_size=size, sentence_overlap=draw(st.integers(0, 1))
+    )
+
 
 ASCII_TRICKY = "aZq19_.',;:\"- \n\r\t\x0b\x00!?"
 ascii_text = st.one_of(
     st.text(alphabet=ASCII_TRICKY, max_size=300),
-    st.lists(st.sampled_from(["won't", "3.14", "1,000", "U.S.A", "e.g.", "a_b", "_", "__", " ", ". ", "x"]), max_size=200).map("".join),
+    st.lists(
+        st.sampled_from(
+            ["won't", "3.14", "1,000", "U.S.A", "e.g.", "a_b", "_", "__", " ", ". ", "x"]
+        ),
+        max_size=200,
+    ).map("".join),
 )

@@ -18,7 +18,9 @@ def test_settings_of_the_wrong_type_are_a_type_error_naming_settings(settings):
 
 
 def test_invalid_settings_map_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"\[max_chunk_size\] must be greater than or equal to \[10\]"):
+    with pytest.raises(
+        ConfigError, match=r"\[max_chunk_size\] must be greater than or equal to \[10\]"
+    ):
         chunk_text("text", {"strategy": "word", "max_chunk_size": 1})
 
 

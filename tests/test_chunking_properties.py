@@ -2,7 +2,8 @@
 
 from bisect import bisect_left, bisect_right
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hf_endpoint import chunk_text
 from hf_endpoint._segment import word_segmentation, word_status
@@ -88,4 +89,6 @@ def test_word_strategy_equals_the_boundary_walk(text, size, data):
     from hf_endpoint.chunking import _word_spans
 
     overlap = data.draw(st.integers(0, size // 2))
-    assert [(s.start, s.end) for s in _word_spans(text, size, overlap)] == reference_word_chunks(text, size, overlap)
+    assert [(s.start, s.end) for s in _word_spans(text, size, overlap)] == reference_word_chunks(
+        text, size, overlap
+    )

@@ -35,9 +35,9 @@ def test_word_size_one_splits_at_every_word():
 
 
 def test_word_size_larger_than_text_gives_one_chunk():
-    assert chunk_text("Won't you chunk", {"strategy": "word", "max_chunk_size": 10, "overlap": 5}) == [
-        Chunk("Won't you chunk", 0, 15)
-    ]
+    assert chunk_text(
+        "Won't you chunk", {"strategy": "word", "max_chunk_size": 10, "overlap": 5}
+    ) == [Chunk("Won't you chunk", 0, 15)]
 
 
 def test_word_overlap_windows_over_numbers():
@@ -73,7 +73,10 @@ def test_word_chunks_of_numbers_hold_the_expected_numbers(n, size, overlap):
         if last == n - 1:
             break
         k += 1
-    assert [c.text for c in chunk_text(text, {"strategy": "word", "max_chunk_size": size, "overlap": overlap})] == expected
+    assert [
+        c.text
+        for c in chunk_text(text, {"strategy": "word", "max_chunk_size": size, "overlap": overlap})
+    ] == expected
 
 
 def test_sentence_packing_with_and_without_overlap():

@@ -11,19 +11,29 @@ from hf_endpoint.cli import main
 def test_chunk_jsonl_gives_offsets_into_each_record(tmp_path, capsys):
     texts = ["First one. Second sentence here.", "日本語のテキストです。二つ目の文。"]
     src = tmp_path / "in.jsonl"
-    src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)), "utf-8")
-    assert main(["chunk", "--strategy", "word", "--max-chunk-size", "10", "--overlap", "2", str(src)]) == 0
+    src.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)), "utf-8"
+    )
+    assert (
+        main(["chunk", "--strategy", "word", "--max-chunk-size", "10", "--overlap", "2", str(src)])
+        == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["id"] for r in rows] == ["d0", "d1"]
     for row, text in zip(rows, texts):
         assert text[row["start"] : row["end"]] == row["text"]
-        assert [(row["start"], row["end"])] == chunk_offsets(text, {"strategy": "word", "max_chunk_size": 10, "overlap": 2})
+        assert [(row["start"], row["end"])] == chunk_offsets(
+            text, {"strategy": "word", "max_chunk_size": 10, "overlap": 2}
+        )
 
 
 def test_chunk_plain_text_file_is_one_document(tmp_path, capsys):
     src = tmp_path / "doc.txt"
     src.write_text("word " * 30, "utf-8")
-    assert main(["chunk", "--strategy", "word", "--max-chunk-size", "10", "--overlap", "5", str(src)]) == 0
+    assert (
+        main(["chunk", "--strategy", "word", "--max-chunk-size", "10", "--overlap", "5", str(src)])
+        == 0
+    )
     assert len(capsys.readouterr().out.splitlines()) == 5
 
 
@@ -50,6 +60,9 @@ def test_missing_file_is_one_line(capsys, tmp_path):
 
 def test_demo_runs_as_a_command():
     done = subprocess.run(
-        [sys.executable, "-m", "hf_endpoint.cli", "demo"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "hf_endpoint.cli", "demo"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "zh-tea:" in done.stdout and "en-tea:" in done.stdout

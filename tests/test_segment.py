@@ -1,10 +1,20 @@
 """ICU word segmentation: the fast word flags equal ICU's rule statuses."""
 
 import sys
+from itertools import product
 
 import pytest
+from hypothesis import given
 
-from hf_endpoint._segment import sentence_ends, word_ends, word_segmentation, word_status
+from hf_endpoint._segment import (
+    _ascii_word_ends,
+    sentence_ends,
+    word_ends,
+    word_segmentation,
+    word_status,
+)
+
+from .strategies import ascii_text
 
 
 def words(text):
@@ -59,7 +69,15 @@ def test_word_flags_match_icu_for_every_code_point(context):
 def test_offsets_are_code_points_beyond_the_bmp():
     text = "😀 héllo 𝒳y 😀"
     seg = word_segmentation(text)
-    assert [text[a:b] for a, b in zip(seg.boundaries, seg.boundaries[1:])] == ["😀", " ", "héllo", " ", "𝒳y", " ", "😀"]
+    assert [text[a:b] for a, b in zip(seg.boundaries, seg.boundaries[1:])] == [
+        "😀",
+        " ",
+        "héllo",
+        " ",
+        "𝒳y",
+        " ",
+        "😀",
+    ]
     assert flags_agree_with_icu(text)
 
 
@@ -73,19 +91,14 @@ def test_lone_surrogates_and_nul_keep_offsets():
 def test_sentence_ends_include_trailing_spaces_and_line_feeds():
     text = "Mr. Smith went. Then\nhe left.  "
     assert [text[a:b] for a, b in zip([0, *sentence_ends(text)], sentence_ends(text))] == [
-        "Mr. ", "Smith went. ", "Then\n", "he left.  ",
+        "Mr. ",
+        "Smith went. ",
+        "Then\n",
+        "he left.  ",
     ]
 
 
 # --- the ASCII path -----------------------------------------------------------
-
-from itertools import product  # noqa: E402
-
-from hypothesis import given  # noqa: E402
-
-from hf_endpoint._segment import _ascii_word_ends  # noqa: E402
-
-from .strategies import ascii_text  # noqa: E402
 
 # One ASCII character of every word-break class, and the classes of the joins.
 ASCII_CLASSES = ["a", "7", "_", ".", "'", ",", ";", ":", " ", "\n", "\r", "-", '"', "\x0b", "\x00"]

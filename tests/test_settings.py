@@ -17,14 +17,20 @@ def problems(call, *args, **kwargs):
 
 
 def test_default_is_sentence_250_overlap_1():
-    assert ChunkingSettings().to_dict() == {"strategy": "sentence", "max_chunk_size": 250, "sentence_overlap": 1}
+    assert ChunkingSettings().to_dict() == {
+        "strategy": "sentence",
+        "max_chunk_size": 250,
+        "sentence_overlap": 1,
+    }
     assert ChunkingSettings.from_dict(None) == ChunkingSettings()
     assert ChunkingSettings.from_dict({}) == ChunkingSettings()
 
 
 def test_strategy_omitted_defaults_to_sentence():
     assert ChunkingSettings.from_dict({"max_chunk_size": 100}).to_dict() == {
-        "strategy": "sentence", "max_chunk_size": 100, "sentence_overlap": 1,
+        "strategy": "sentence",
+        "max_chunk_size": 100,
+        "sentence_overlap": 1,
     }
 
 
@@ -34,7 +40,9 @@ def test_strategy_is_case_insensitive_and_trimmed():
 
 def test_word_defaults_and_key_order():
     assert list(ChunkingSettings.from_dict({"strategy": "word"}).to_dict().items()) == [
-        ("strategy", "word"), ("max_chunk_size", 250), ("overlap", 100),
+        ("strategy", "word"),
+        ("max_chunk_size", 250),
+        ("overlap", 100),
     ]
 
 
@@ -47,7 +55,10 @@ def test_none_strategy_has_only_the_strategy():
 
 
 def test_max_chunking_size_is_an_alias():
-    assert ChunkingSettings.from_dict({"strategy": "word", "max_chunking_size": 40}).max_chunk_size == 40
+    assert (
+        ChunkingSettings.from_dict({"strategy": "word", "max_chunking_size": 40}).max_chunk_size
+        == 40
+    )
 
 
 def test_alias_and_key_together_is_an_error():
@@ -63,7 +74,9 @@ def test_missing_required_setting_message():
     ]
 
 
-@pytest.mark.parametrize("value,shown", [("abc", "abc"), (10.0, "10.0"), (True, "true"), ([1], "[1]")])
+@pytest.mark.parametrize(
+    "value,shown", [("abc", "abc"), (10.0, "10.0"), (True, "true"), ([1], "[1]")]
+)
 def test_wrong_type_message(value, shown):
     assert problems(ChunkingSettings.from_dict, {"strategy": "word", "max_chunk_size": value}) == [
         f"field [max_chunk_size] is not of the expected type. The value [{shown}] cannot be converted to a [Integer]"
@@ -72,7 +85,9 @@ def test_wrong_type_message(value, shown):
 
 @pytest.mark.parametrize("strategy,low", [("sentence", 20), ("word", 10)])
 def test_too_small_message(strategy, low):
-    assert problems(ChunkingSettings.from_dict, {"strategy": strategy, "max_chunk_size": low - 1}) == [
+    assert problems(
+        ChunkingSettings.from_dict, {"strategy": strategy, "max_chunk_size": low - 1}
+    ) == [
         f"[chunking_settings] Invalid value [{low - 1}]. [max_chunk_size] must be greater than or equal to [{low}]"
     ]
 
@@ -84,19 +99,29 @@ def test_too_large_message(strategy):
     ]
 
 
-@pytest.mark.parametrize("strategy,size", [("sentence", 20), ("sentence", 300), ("word", 10), ("word", 300)])
+@pytest.mark.parametrize(
+    "strategy,size", [("sentence", 20), ("sentence", 300), ("word", 10), ("word", 300)]
+)
 def test_limits_are_inclusive(strategy, size):
-    assert ChunkingSettings.from_dict({"strategy": strategy, "max_chunk_size": size}).max_chunk_size == size
+    assert (
+        ChunkingSettings.from_dict({"strategy": strategy, "max_chunk_size": size}).max_chunk_size
+        == size
+    )
 
 
 def test_word_overlap_range():
-    assert ChunkingSettings.from_dict({"strategy": "word", "max_chunk_size": 21, "overlap": 10}).overlap == 10
-    assert problems(ChunkingSettings.from_dict, {"strategy": "word", "max_chunk_size": 21, "overlap": 11}) == [
-        "[chunking_settings] Invalid value [11]. [overlap] must be less than or equal to [10]"
-    ]
-    assert problems(ChunkingSettings.from_dict, {"strategy": "word", "max_chunk_size": 20, "overlap": 0}) == [
-        "[chunking_settings] Invalid value [0]. [overlap] must be greater than or equal to [1]"
-    ]
+    assert (
+        ChunkingSettings.from_dict(
+            {"strategy": "word", "max_chunk_size": 21, "overlap": 10}
+        ).overlap
+        == 10
+    )
+    assert problems(
+        ChunkingSettings.from_dict, {"strategy": "word", "max_chunk_size": 21, "overlap": 11}
+    ) == ["[chunking_settings] Invalid value [11]. [overlap] must be less than or equal to [10]"]
+    assert problems(
+        ChunkingSettings.from_dict, {"strategy": "word", "max_chunk_size": 20, "overlap": 0}
+    ) == ["[chunking_settings] Invalid value [0]. [overlap] must be greater than or equal to [1]"]
 
 
 @pytest.mark.parametrize("value", [2, -1])
@@ -112,14 +137,18 @@ def test_sentence_overlap_zero_or_one(value):
 
 
 def test_bad_strategy_message():
-    assert problems(ChunkingSettings.from_dict, {"strategy": "paragraph"}) == ["Invalid chunkingStrategy paragraph"]
+    assert problems(ChunkingSettings.from_dict, {"strategy": "paragraph"}) == [
+        "Invalid chunkingStrategy paragraph"
+    ]
 
 
 def test_key_of_another_strategy_is_named():
     assert problems(ChunkingSettings.from_dict, {"strategy": "sentence", "overlap": 5}) == [
         "Sentence based chunking settings can not have the following settings: [overlap]"
     ]
-    assert problems(ChunkingSettings.from_dict, {"strategy": "word", "sentence_overlap": 1, "foo": 2}) == [
+    assert problems(
+        ChunkingSettings.from_dict, {"strategy": "word", "sentence_overlap": 1, "foo": 2}
+    ) == [
         "Word based chunking settings can not have the following settings: [sentence_overlap, foo]"
     ]
     assert problems(ChunkingSettings.from_dict, {"strategy": "none", "max_chunk_size": 10}) == [
@@ -129,7 +158,9 @@ def test_key_of_another_strategy_is_named():
 
 def test_every_problem_is_reported_at_once():
     error = pytest.raises(
-        ConfigError, ChunkingSettings.from_dict, {"strategy": "sentence", "max_chunk_size": 5, "sentence_overlap": 3, "x": 1}
+        ConfigError,
+        ChunkingSettings.from_dict,
+        {"strategy": "sentence", "max_chunk_size": 5, "sentence_overlap": 3, "x": 1},
     ).value
     assert len(error.errors) == 3
     assert str(error).startswith("Validation Failed: 1: Sentence based chunking settings")
@@ -152,7 +183,10 @@ def test_settings_of_the_wrong_type_name_the_argument():
 
 def test_settings_are_immutable_and_printable():
     s = ChunkingSettings(strategy="word", max_chunk_size=50)
-    assert repr(s) == "ChunkingSettings(strategy='word', max_chunk_size=50, overlap=25, sentence_overlap=None)"
+    assert (
+        repr(s)
+        == "ChunkingSettings(strategy='word', max_chunk_size=50, overlap=25, sentence_overlap=None)"
+    )
     with pytest.raises(AttributeError):
         s.overlap = 3
 
@@ -168,7 +202,13 @@ def body(**service):
 def test_service_settings_read_view_order_and_no_key():
     cfg = InferenceConfig.from_dict(body(dimensions=384, max_input_tokens=512))
     view = cfg.to_dict()
-    assert list(view["service_settings"]) == ["url", "similarity", "dimensions", "max_input_tokens", "rate_limit"]
+    assert list(view["service_settings"]) == [
+        "url",
+        "similarity",
+        "dimensions",
+        "max_input_tokens",
+        "rate_limit",
+    ]
     assert view["service_settings"]["rate_limit"] == {"requests_per_minute": 3000}
     assert view["chunking_settings"] == ChunkingSettings().to_dict()
     assert CANARY not in repr(view)
@@ -184,7 +224,9 @@ def test_api_key_never_shown():
 
 def test_rate_limit_must_be_a_positive_integer():
     for value in (0, -5):
-        assert problems(InferenceConfig.from_dict, body(rate_limit={"requests_per_minute": value})) == [
+        assert problems(
+            InferenceConfig.from_dict, body(rate_limit={"requests_per_minute": value})
+        ) == [
             f"[rate_limit] Invalid value [{value}]. [requests_per_minute] must be a positive integer"
         ]
     assert problems(InferenceConfig.from_dict, body(rate_limit={"requests_per_minute": 1.5})) == [
@@ -194,7 +236,9 @@ def test_rate_limit_must_be_a_positive_integer():
 
 
 def test_missing_url_and_key_reported_together():
-    errors = problems(InferenceConfig.from_dict, {"service": "hugging_face", "service_settings": {}})
+    errors = problems(
+        InferenceConfig.from_dict, {"service": "hugging_face", "service_settings": {}}
+    )
     assert errors == [
         "[service_settings] does not contain the required setting [url]",
         "[service_settings] does not contain the required setting [api_key]",
@@ -204,11 +248,15 @@ def test_missing_url_and_key_reported_together():
 @pytest.mark.parametrize("url", ["not a url", "ftp://host/x", "/relative/path", "http://"])
 def test_url_must_be_absolute_http(url):
     errors = problems(InferenceConfig.from_dict, body(url=url))
-    assert len(errors) == 1 and errors[0].startswith(f"[service_settings] Invalid url [{url}] received for field [url]")
+    assert len(errors) == 1 and errors[0].startswith(
+        f"[service_settings] Invalid url [{url}] received for field [url]"
+    )
 
 
 def test_unknown_keys_are_named_without_values():
-    errors = problems(InferenceConfig.from_dict, {**body(model_id="x"), "extra": {"secret": CANARY}})
+    errors = problems(
+        InferenceConfig.from_dict, {**body(model_id="x"), "extra": {"secret": CANARY}}
+    )
     assert errors == [
         "Model configuration contains settings [extra] unknown to the [hugging_face] service",
         "Model configuration contains settings [model_id] unknown to the [hugging_face] service",
@@ -217,7 +265,9 @@ def test_unknown_keys_are_named_without_values():
 
 
 def test_service_must_be_hugging_face():
-    assert problems(InferenceConfig.from_dict, {**body(), "service": "openai"}) == ["Unknown service [openai]"]
+    assert problems(InferenceConfig.from_dict, {**body(), "service": "openai"}) == [
+        "Unknown service [openai]"
+    ]
     no_service = body()
     del no_service["service"]
     assert problems(InferenceConfig.from_dict, no_service) == [
@@ -226,7 +276,9 @@ def test_service_must_be_hugging_face():
 
 
 def test_similarity_and_positive_optionals():
-    errors = problems(InferenceConfig.from_dict, body(similarity="manhattan", dimensions=0, max_input_tokens=True))
+    errors = problems(
+        InferenceConfig.from_dict, body(similarity="manhattan", dimensions=0, max_input_tokens=True)
+    )
     assert errors == [
         "[service_settings] Invalid value [manhattan] received. [similarity] must be one of [cosine, dot_product, l2_norm]",
         "[service_settings] Invalid value [0]. [dimensions] must be a positive integer",
@@ -236,7 +288,8 @@ def test_similarity_and_positive_optionals():
 
 def test_chunking_problems_join_service_problems():
     errors = problems(
-        InferenceConfig.from_dict, {**body(url=""), "chunking_settings": {"strategy": "word", "max_chunk_size": 2}}
+        InferenceConfig.from_dict,
+        {**body(url=""), "chunking_settings": {"strategy": "word", "max_chunk_size": 2}},
     )
     assert errors == [
         "[service_settings] Invalid value empty string. [url] must be a non-empty string",
