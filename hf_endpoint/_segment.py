@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_left, bisect_right
-from itertools import accumulate, compress, count
-from operator import add, itemgetter
+from itertools import compress
+from operator import itemgetter
 
 import icu
 
@@ -138,7 +138,10 @@ def _classify(firsts: str) -> bytes | bytearray:
     if firsts.isascii():
         return firsts.encode("ascii").translate(_ASCII_CLASSES)
     # 'replace' keeps one byte per character, so indices stay aligned.
-    classes = bytearray(firsts.encode("ascii", "replace").translate(_ASCII_CLASSES))
+    replaced = firsts.encode("ascii", "replace")
+    if replaced.count(b"?") * 8 > len(firsts):  # many non-ASCII: one pass is cheaper
+        return firsts.translate(_CLASS_TABLE).encode("latin-1")
+    classes = bytearray(replaced.translate(_ASCII_CLASSES))
     for m in _NON_ASCII_RUN.finditer(firsts):
         classes[m.start() : m.end()] = m.group().translate(_CLASS_TABLE).encode("latin-1")
     return classes
@@ -214,9 +217,9 @@ _LONE_UNDERSCORE = re.compile(rb"(?<![LNU])U(?![LNU])")
 _ASCII_MARKS = bytes.maketrans(b"LNUMCK", b"www   ")
 
 
-def ascii_word_marks(text: str) -> bytes:
-    """For ASCII ``text``: one byte per character, ``w`` inside a word, space elsewhere."""
-    classes = text.encode("ascii").translate(_ASCII_CLASS_NAMES)
+def ascii_word_marks(raw: bytes) -> bytes:
+    """``w`` on every byte inside a word of ASCII ``raw``, a space elsewhere."""
+    classes = raw.translate(_ASCII_CLASS_NAMES)
     for pattern, joined in _ASCII_JOINS:
         if pattern in classes:
             # A joining character's neighbours are letters or digits, never another
@@ -227,17 +230,103 @@ def ascii_word_marks(text: str) -> bytes:
     return classes.translate(_ASCII_MARKS)
 
 
-def _ascii_word_ends(text: str) -> list[int]:
-    # Split on single non-word bytes: part i ends at (sum of lengths so far) + i.
-    lengths = list(map(len, ascii_word_marks(text).split(b" ")))
-    return list(compress(map(add, accumulate(lengths), count()), lengths))
+def _is_cut_after_space(text: str, i: int) -> bool:
+    """ICU always breaks at ``i``, and no rule looks across it."""
+    return text[i - 1] == " " and text[i] != " " and text[i].isascii()
+
+
+def _non_ascii_runs(text: str, replaced: bytes) -> list[tuple[int, int]]:
+    """Spans of consecutive non-ASCII characters; ``replaced`` is ``text`` encoded with ``?``."""
+    runs: list[tuple[int, int]] = []
+    i = replaced.find(b"?")
+    while i != -1:
+        if text[i] != "?":
+            if runs and runs[-1][1] == i:
+                runs[-1] = (runs[-1][0], i + 1)
+            else:
+                runs.append((i, i + 1))
+        i = replaced.find(b"?", i + 1)
+    return runs
+
+
+def _islands(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans of ``text`` around its non-ASCII ``runs`` that ICU must segment.
+
+    Outside them the ASCII rules apply. Every span starts and ends at a cut:
+    the start or end of the text, right after a line feed (WB3a), or between
+    a space and an ASCII character other than a space (no rule joins them, and
+    no rule's context reaches across a space).
+    """
+    islands: list[tuple[int, int]] = []
+    n = len(text)
+    for start, end in runs:
+        if islands and start < islands[-1][1]:
+            start = islands.pop()[0]
+        else:
+            floor = text.rfind("\n", 0, start) + 1
+            p = text.rfind(" ", floor, max(start - 1, floor))
+            while p != -1 and not _is_cut_after_space(text, p + 1):
+                p = text.rfind(" ", floor, p)
+            start = p + 1 if p != -1 else floor
+        newline = text.find("\n", end)
+        ceiling = n if newline == -1 else newline + 1
+        p = text.find(" ", end, ceiling - 1)
+        while p != -1 and not _is_cut_after_space(text, p + 1):
+            p = text.find(" ", p + 1, ceiling - 1)
+        islands.append((start, p + 1 if p != -1 else ceiling))
+    return islands
+
+
+_MARKED_WORD = re.compile(rb"w++|e")
+
+# Joins the spans ICU segments into one text: a paragraph separator breaks on
+# both sides whatever stands next to it (WB3a, WB3b) and is no word.
+_SEPARATOR = "\u2029"
+
+
+def word_marks(text: str) -> bytes | None:
+    """One byte per code point of ``text`` that marks where its words are.
+
+    Outside the spans ICU segments, a word is a run of ``w``; inside them,
+    where words may touch (日本語|の), each word is one ``e`` on its last
+    character. Everything else is a space, and every span begins and ends
+    with a space or a line feed, so a ``w`` run never touches an ``e``.
+    ``None`` when most of the text needs ICU anyway (then use ``word_ends``).
+    ASCII stretches take the ASCII rules, done in C with no per-boundary
+    Python; only the spans around non-ASCII characters go to ICU, in one pass.
+    tests/test_segment.py checks the ASCII rules against ICU on every sequence
+    of five ASCII break classes, and the whole against ICU on random text.
+    """
+    if text.isascii():
+        return ascii_word_marks(text.encode("ascii"))
+    if len(text.encode("utf-8", "surrogatepass")) > len(text) * 5 // 4:
+        return None  # mostly not ASCII: not worth splitting
+    # "replace" keeps one byte per code point; the islands are redone below.
+    replaced = text.encode("ascii", "replace")
+    islands = _islands(text, _non_ascii_runs(text, replaced))
+    if sum(end - start for start, end in islands) * 2 > len(text):
+        return None
+    marks = bytearray(ascii_word_marks(replaced))
+    joined = _SEPARATOR.join(text[start:end] for start, end in islands)
+    shifts = []  # (offset in joined, offset in text) where each island starts
+    position = 0
+    for start, end in islands:
+        shifts.append((position, start))
+        marks[start:end] = b" " * (end - start)
+        position += end - start + 1
+    island_starts = [joined_start for joined_start, _ in shifts]
+    for word_end in word_segmentation(joined).word_ends():
+        joined_start, start = shifts[bisect_right(island_starts, word_end - 1) - 1]
+        marks[start + word_end - 1 - joined_start] = ord("e")
+    return bytes(marks)
 
 
 def word_ends(text: str) -> list[int]:
     """Offsets where the words of ``text`` end, in order."""
-    if text.isascii():
-        return _ascii_word_ends(text)
-    return word_segmentation(text).word_ends()
+    marks = word_marks(text)
+    if marks is None:
+        return word_segmentation(text).word_ends()
+    return [m.end() for m in _MARKED_WORD.finditer(marks)]
 
 
 def word_status(text: str) -> list[tuple[int, int]]:

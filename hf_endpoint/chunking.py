@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 
 from ._segment import (
     WordSegmentation,
-    ascii_word_marks,
     sentence_ends,
     word_ends,
+    word_marks,
     word_segmentation,
 )
 from .settings import ChunkingSettings
@@ -51,8 +51,9 @@ def _word_spans(text: str, size: int, overlap: int) -> list[_Span]:
     text; when the last full chunk ends on the last word, trailing non-word
     text belongs to no chunk (Elasticsearch does the same).
     """
-    if text.isascii():
-        return _ascii_word_spans(text, size, overlap)
+    marks = word_marks(text)
+    if marks is not None:
+        return _marked_word_spans(marks, not text.isascii(), size, overlap)
     ends = word_ends(text)
     n = len(ends)
     if n < size:
@@ -68,42 +69,52 @@ def _word_spans(text: str, size: int, overlap: int) -> list[_Span]:
     return spans
 
 
-@lru_cache(maxsize=64)
-def _words_pattern(n: int) -> re.Pattern[bytes]:
-    """Matches ``n`` words of ``ascii_word_marks`` output, ending where the last one ends."""
-    return re.compile(rb"(?:[^w]*+w++){%d}" % n)
+@lru_cache(maxsize=128)
+def _words_pattern(n: int, mixed: bool) -> re.Pattern[bytes]:
+    """Matches ``n`` words of ``word_marks`` output, ending where the last one ends.
+
+    A word is a run of ``w``, or (only in ``mixed`` marks, of text that is
+    not all ASCII) a single ``e``.
+    """
+    if mixed:
+        return re.compile(rb"(?:[ ]*+(?:w++|e)){%d}" % n)
+    return re.compile(rb"(?:[ ]*+w++){%d}" % n)
 
 
-def _ascii_word_spans(text: str, size: int, overlap: int) -> list[_Span]:
-    """``_word_spans`` for ASCII text, stepping over words with a regex (in C).
+def _count_words(marks: bytes, pos: int, mixed: bool) -> int:
+    runs = marks.count(b" w", pos) + int(marks[pos : pos + 1] == b"w")
+    return runs + marks.count(b"e", pos) if mixed else runs
+
+
+def _marked_word_spans(marks: bytes, mixed: bool, size: int, overlap: int) -> list[_Span]:
+    """``_word_spans`` from word marks, stepping over words with a regex (in C).
 
     Only the ends of the words that start or end a chunk are located: word
     ``(k+1)*step - 1`` (where chunk k+1 starts) and word ``k*step + size - 1``
     (where chunk k ends), which alternate along the text.
     """
-    marks = ascii_word_marks(text)
     step = size - overlap
     spans: list[_Span] = []
     chunk_start = pos = consumed = 0
     while True:
         ahead = step if not spans else step - overlap
-        found = _words_pattern(ahead).match(marks, pos)
+        found = _words_pattern(ahead, mixed).match(marks, pos)
         if found is None:
             break
         consumed, pos = consumed + ahead, found.end()
         next_start = pos
-        found = _words_pattern(overlap).match(marks, pos)
+        found = _words_pattern(overlap, mixed).match(marks, pos)
         if found is None:
             break
         consumed, pos = consumed + overlap, found.end()
         spans.append(_Span(chunk_start, pos, size))
         chunk_start = next_start
-    total = consumed + marks.count(b" w", pos) + int(pos == 0 and marks[:1] == b"w")
+    total = consumed + _count_words(marks, pos, mixed)
     if not spans:
-        return [_Span(0, len(text), total)]
+        return [_Span(0, len(marks), total)]
     carried = overlap + total - ((len(spans) - 1) * step + size)
     if carried > overlap:
-        spans.append(_Span(chunk_start, len(text), carried))
+        spans.append(_Span(chunk_start, len(marks), carried))
     return spans
 
 

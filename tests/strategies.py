@@ -86,3 +86,15 @@ ascii_text = st.one_of(
         max_size=200,
     ).map("".join),
 )
+
+# Mostly ASCII with non-ASCII pieces here and there: exercises the cuts between
+# the ASCII stretches and the spans ICU segments.
+mixed_text = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["the", " ", "  ", "\n", "won't", "3.14", "a_b", "_", ". ", ",", "x:y", "\r\n", "\t"]
+        ),
+        st.sampled_from(PIECES),
+    ),
+    max_size=200,
+).map("".join)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hf_endpoint import chunk_text
 from hf_endpoint._segment import word_segmentation, word_status
 
-from .strategies import any_text, ascii_text, chunking_settings, multilingual_text
+from .strategies import any_text, ascii_text, chunking_settings, mixed_text, multilingual_text
 
 
 def word_spans(text):
@@ -29,7 +29,7 @@ def test_fast_word_flags_equal_icu_rule_statuses(text):
     ]
 
 
-@given(st.one_of(any_text, ascii_text), chunking_settings())
+@given(st.one_of(any_text, ascii_text, mixed_text), chunking_settings())
 def test_chunks_are_exact_substrings_with_non_decreasing_starts(text, settings):
     chunks = chunk_text(text, settings)
     assert chunks
@@ -84,7 +84,7 @@ def reference_word_chunks(text, size, overlap):
     return out
 
 
-@given(st.one_of(any_text, ascii_text), st.integers(1, 12), st.data())
+@given(st.one_of(any_text, ascii_text, mixed_text), st.integers(1, 12), st.data())
 def test_word_strategy_equals_the_boundary_walk(text, size, data):
     from hf_endpoint.chunking import _word_spans
 

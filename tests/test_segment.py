@@ -5,16 +5,16 @@ from itertools import product
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from hf_endpoint._segment import (
-    _ascii_word_ends,
     sentence_ends,
     word_ends,
     word_segmentation,
     word_status,
 )
 
-from .strategies import ascii_text
+from .strategies import any_text, ascii_text, mixed_text
 
 
 def words(text):
@@ -109,9 +109,16 @@ def test_ascii_word_ends_equal_icu_on_every_five_class_sequence():
     for lo in range(0, len(sequences), 50_000):
         # A NUL between sequences is a break on both sides, so each is seen alone.
         text = "\x00".join(sequences[lo : lo + 50_000])
-        assert _ascii_word_ends(text) == word_segmentation(text).word_ends()
+        assert word_ends(text) == word_segmentation(text).word_ends()
 
 
 @given(ascii_text)
 def test_ascii_word_ends_equal_icu(text):
-    assert _ascii_word_ends(text) == word_segmentation(text).word_ends()
+    assert text.isascii()
+    assert word_ends(text) == word_segmentation(text).word_ends()
+
+
+@given(st.one_of(mixed_text, any_text))
+def test_word_ends_of_mixed_text_equal_icu(text):
+    """ASCII stretches by the ASCII rules, the spans around other characters by ICU."""
+    assert word_ends(text) == word_segmentation(text).word_ends()
