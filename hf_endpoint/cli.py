@@ -1,7 +1,8 @@
 """The ``hf-endpoint`` command line.
 
 ``hf-endpoint chunk`` cuts files or JSONL records into chunks with offsets;
-``hf-endpoint demo`` chunks the bundled sample corpus and prints the chunks.
+``hf-endpoint serve`` runs a local embedding endpoint; ``hf-endpoint demo``
+chunks the bundled sample corpus and prints the chunks.
 Errors are one line on stderr and a non-zero exit, never a traceback.
 """
 
@@ -109,6 +110,20 @@ def _demo(args: argparse.Namespace) -> None:
             print(f"  [{start}:{end}] {doc['text'][start:end]!r}")
 
 
+def _missing_server_extra(args: argparse.Namespace) -> None:
+    raise CLIError("the local server needs the server extra: pip install 'hf-endpoint[server]'")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from .server import config_from_arguments, serve
+    from .server._local import READY_LINE
+
+    def announce(url: str) -> None:
+        print(READY_LINE + url, flush=True)
+
+    serve(config_from_arguments(args), host=args.host, port=args.port, on_ready=announce)
+
+
 def _add_chunking_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     group = parser.add_argument_group("chunking settings (Elasticsearch's chunking_settings)")
     group.add_argument("--strategy", choices=["sentence", "word", "none"])
@@ -132,6 +147,17 @@ def _parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="FILE", help='text files, .jsonl files with "text", or -'
     )
     _add_chunking_options(chunk, run=_chunk)
+
+    serve = commands.add_parser(
+        "serve", help="run a local embedding endpoint (needs the server extra)"
+    )
+    try:
+        from .server import add_arguments
+    except ImportError:
+        serve.set_defaults(run=_missing_server_extra)
+    else:
+        add_arguments(serve)
+        serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="chunk the bundled sample corpus and print the chunks")
     _add_chunking_options(demo, run=_demo, strategy="sentence", max_chunk_size=20)
