@@ -26,6 +26,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/bench_chunking.py
+	$(PY) benchmarks/bench_server.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
