@@ -1,16 +1,38 @@
 """Hugging Face Inference Endpoint embeddings with Elasticsearch's ``hugging_face`` semantics."""
 
 from .chunking import Chunk, chunk_offsets, chunk_text
-from .errors import ConfigError, HFEndpointError
+from .client import EmbeddedChunk, EmbeddingClient, EmbeddingResult, ServerLimits
+from .errors import (
+    AuthenticationError,
+    ConfigError,
+    EndpointConnectionError,
+    EndpointError,
+    EndpointOverloadedError,
+    HFEndpointError,
+    InputTooLargeError,
+    ResponseFormatError,
+)
+from .retry import RetryPolicy
 from .settings import ChunkingSettings, InferenceConfig, RateLimit, ServiceSettings
 
 __all__ = [
+    "AuthenticationError",
     "Chunk",
     "ChunkingSettings",
     "ConfigError",
+    "EmbeddedChunk",
+    "EmbeddingClient",
+    "EmbeddingResult",
+    "EndpointConnectionError",
+    "EndpointError",
+    "EndpointOverloadedError",
     "HFEndpointError",
     "InferenceConfig",
+    "InputTooLargeError",
     "RateLimit",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "ServerLimits",
     "ServiceSettings",
     "chunk_offsets",
     "chunk_text",

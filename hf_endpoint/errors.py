@@ -3,17 +3,33 @@
 The hierarchy::
 
     HFEndpointError
-    └── ConfigError (also a ValueError)   invalid settings, endpoint configuration or input
+    ├── ConfigError (also a ValueError)      invalid settings, configuration or input
+    │   └── InputTooLargeError               one input cannot be sent (names its index)
+    ├── EndpointError                        the endpoint answered with an error status
+    │   ├── AuthenticationError              401 or 403: the token is missing or wrong
+    │   └── EndpointOverloadedError          429/502/503/504 still, after every retry
+    ├── EndpointConnectionError (also a ConnectionError)
+    │                                        no answer: connection refused, dropped, timed out
+    └── ResponseFormatError                  an answer that is not one vector per input
 
 Messages never contain an API key: settings hold it as a ``SecretStr`` and no
-code path formats it into text.
+code path formats it into text. Messages never contain input texts either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "HFEndpointError"]
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "EndpointConnectionError",
+    "EndpointError",
+    "EndpointOverloadedError",
+    "HFEndpointError",
+    "InputTooLargeError",
+    "ResponseFormatError",
+]
 
 
 class HFEndpointError(Exception):
@@ -33,3 +49,43 @@ class ConfigError(HFEndpointError, ValueError):
         self.errors: list[str] = [errors] if isinstance(errors, str) else list(errors)
         numbered = "".join(f"{i}: {e};" for i, e in enumerate(self.errors, 1))
         super().__init__(f"Validation Failed: {numbered}")
+
+
+class InputTooLargeError(ConfigError):
+    """Input ``index`` is too large to send, or the endpoint refused it as too large."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        self.index = index
+        super().__init__(f"input [{index}] {reason}")
+
+
+class EndpointError(HFEndpointError):
+    """The endpoint answered with an error status.
+
+    ``status_code`` is the HTTP status, ``error`` the endpoint's own message
+    (the ``error`` field of its JSON body, or the start of its body) and
+    ``error_type`` its ``error_type`` field when it has one.
+    """
+
+    def __init__(self, status_code: int, error: str, error_type: str | None = None) -> None:
+        self.status_code = status_code
+        self.error = error
+        self.error_type = error_type
+        kind = f" ({error_type})" if error_type else ""
+        super().__init__(f"HTTP {status_code}{kind} from the endpoint: {error}")
+
+
+class AuthenticationError(EndpointError):
+    """401 or 403: the API key is missing, wrong, or not allowed on this endpoint."""
+
+
+class EndpointOverloadedError(EndpointError):
+    """The endpoint still answered 429, 502, 503 or 504 after every retry."""
+
+
+class EndpointConnectionError(HFEndpointError, ConnectionError):
+    """No usable answer: the connection failed, was dropped, or timed out, after every retry."""
+
+
+class ResponseFormatError(HFEndpointError):
+    """The endpoint's answer is not one vector of numbers per input."""

@@ -1,4 +1,13 @@
 import os
+from pathlib import Path
+
+import llama_index.core
+
+# tiktoken downloads its encodings on first use; the machines running the tests
+# have no internet, and llama-index-core ships the two encodings we use.
+os.environ.setdefault(
+    "TIKTOKEN_CACHE_DIR", str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache")
+)
 
 from hypothesis import HealthCheck, settings
 

@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--requests-per-minute", type=int, metavar="N", help="server-side limit, answered 429"
     )
     faults.add_argument("--retry-after", type=float, default=1.0, metavar="SECONDS")
+    faults.add_argument(
+        "--malformed",
+        choices=["missing_row", "ragged", "token_level", "not_numbers", "html", "object"],
+    )
     faults.add_argument("--seed", type=int, default=0)
 
 
@@ -61,6 +65,7 @@ def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
         latency=args.latency,
         requests_per_minute=args.requests_per_minute,
         retry_after=args.retry_after,
+        malformed=args.malformed,
         seed=args.seed,
     )
     return ServerConfig(
@@ -209,6 +214,8 @@ class LocalEndpoint:
         ]  # fmt: skip
         if f.requests_per_minute is not None:
             command += ["--requests-per-minute", str(f.requests_per_minute)]
+        if f.malformed is not None:
+            command += ["--malformed", f.malformed]
         if self.api_key is not None:
             command += ["--api-key", self.api_key]
         self._process = subprocess.Popen(

@@ -157,7 +157,23 @@ class _EndpointApp:
     # -- routes ----------------------------------------------------------------
 
     async def info(self, request: Request) -> Response:
+        self.stats.arrived(time.monotonic(), embed=False)
+        if (
+            self.config.api_key is not None
+            and request.headers.get("authorization") != f"Bearer {self.config.api_key}"
+        ):
+            self.stats.answered(401, "unauthorized")
+            return _error(
+                401, "Authorization header is missing or the token is invalid", "unauthorized"
+            )
+        cold = self.plan.cold_for(time.monotonic())
+        if cold > 0:
+            self.stats.answered(503, "unhealthy")
+            return _error(
+                503, "Model is currently loading", "unhealthy", estimated_time=round(cold, 3)
+            )
         b = self.backend
+        self.stats.answered(200, "info")
         return _json(
             {
                 "model_id": b.model_id,
@@ -277,6 +293,8 @@ class _EndpointApp:
                         "validation",
                     )
         rows = await self.batcher.embed(texts, min(sum(counts), config.max_batch_tokens), options)
+        if config.faults.malformed is not None:
+            return _malformed(config.faults.malformed, rows), "malformed", len(texts)
         return _json(rows), "serve", len(texts)
 
     async def _read(self, request: Request) -> tuple[list[str], _Options]:
@@ -344,6 +362,24 @@ class _EndpointApp:
             left=direction == "Left",
         )
         return texts, options
+
+
+def _malformed(kind: str, rows: np.ndarray[Any, Any]) -> Response:
+    """A 200 answer that is wrong in the way ``kind`` names."""
+    if kind == "html":
+        return Response(b"<html><body>502 Bad Gateway</body></html>", media_type="text/html")
+    listed = rows.tolist()
+    if kind == "missing_row":
+        return _json(listed[:-1])
+    if kind == "ragged":
+        return _json([row[: len(row) - i] for i, row in enumerate(listed)])
+    if kind == "token_level":
+        return _json([[row, row] for row in listed])
+    if kind == "not_numbers":
+        return _json([[str(v) for v in row] for row in listed])
+    if kind == "object":
+        return _json({"embeddings": listed})
+    raise ValueError(f"unknown malformed answer {kind!r}")
 
 
 class _RawASGI:

@@ -31,6 +31,9 @@ class Faults:
     * ``latency``: seconds added to every request.
     * ``requests_per_minute``: a server-side limit over a sliding 60 s window,
       answered 429 with ``Retry-After``.
+    * ``malformed``: answer 200 with a wrong body: ``"missing_row"``,
+      ``"ragged"``, ``"token_level"``, ``"not_numbers"``, ``"html"``, or the
+      valid ``"object"`` form ``{"embeddings": [...]}``.
     * ``seed``: seeds the random faults.
     """
 
@@ -42,6 +45,7 @@ class Faults:
     latency: float = 0.0
     requests_per_minute: int | None = None
     retry_after: float = 1.0
+    malformed: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -50,6 +54,9 @@ class Faults:
             raise ValueError("fault rates must be >= 0 and add up to at most 1")
         if self.cold_start < 0 or self.latency < 0:
             raise ValueError("cold_start and latency must be >= 0")
+        kinds = (None, "missing_row", "ragged", "token_level", "not_numbers", "html", "object")
+        if self.malformed not in kinds:
+            raise ValueError(f"malformed must be one of {kinds}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +114,7 @@ class Stats:
     """What the server received and answered, for tests to assert on."""
 
     requests: int = 0
+    info_requests: int = 0
     inputs: int = 0
     served_inputs: int = 0
     status: Counter[int] = field(default_factory=Counter)
@@ -115,9 +123,13 @@ class Stats:
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def arrived(self, now: float) -> None:
+    def arrived(self, now: float, embed: bool = True) -> None:
+        """A request came in (``embed=False``: a ``GET /info``)."""
         with self._lock:
-            self.requests += 1
+            if embed:
+                self.requests += 1
+            else:
+                self.info_requests += 1
             self.arrivals.append(now)
 
     def answered(self, status: int, action: str, inputs: int = 0) -> None:
@@ -139,6 +151,7 @@ class Stats:
         with self._lock:
             return {
                 "requests": self.requests,
+                "info_requests": self.info_requests,
                 "inputs": self.inputs,
                 "served_inputs": self.served_inputs,
                 "status": {str(k): v for k, v in sorted(self.status.items())},
@@ -149,7 +162,7 @@ class Stats:
 
     def reset(self) -> None:
         with self._lock:
-            self.requests = self.inputs = self.served_inputs = 0
+            self.requests = self.info_requests = self.inputs = self.served_inputs = 0
             self.status.clear()
             self.actions.clear()
             self.batch_sizes.clear()

@@ -1,0 +1,131 @@
+"""Request bodies and response parsing for Text Embeddings Inference endpoints (sans I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from .errors import ResponseFormatError
+
+__all__ = [
+    "ServerError",
+    "ServerOptions",
+    "UnparsableResponse",
+    "parse_embeddings",
+    "parse_error",
+    "request_body",
+]
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """TEI request options; each is sent only when set (``None`` = the server's default)."""
+
+    truncate: bool | None = None
+    normalize: bool | None = None
+    prompt_name: str | None = None
+    truncation_direction: Literal["Right", "Left"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.truncation_direction not in (None, "Right", "Left"):
+            raise ValueError(
+                f"truncation_direction must be 'Right' or 'Left', not {self.truncation_direction!r}"
+            )
+
+    def body_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def request_body(texts: Sequence[str], options: ServerOptions) -> bytes:
+    """``{"inputs": [...], ...options}``: inputs are always a list."""
+    return orjson.dumps({"inputs": list(texts), **options.body_fields()})
+
+
+class UnparsableResponse(ResponseFormatError):
+    """A body that is not JSON at all (cut short, or a proxy's HTML page): worth a retry."""
+
+
+# JSON has no NaN or infinity, and orjson refuses them, so a float is finite.
+_NUMBERS = {float, int}
+
+
+def _describe(value: Any) -> str:
+    text = orjson.dumps(value).decode()[:80] if not isinstance(value, bytes) else repr(value[:80])
+    return text
+
+
+def parse_embeddings(content: bytes, expected_rows: int) -> list[list[float]]:
+    """One vector per input, from ``[[...], ...]`` or ``{"embeddings": [[...], ...]}``.
+
+    Raises ``ResponseFormatError`` naming what was received when the body is
+    not JSON, the row count differs from ``expected_rows``, the rows have
+    different lengths, a row is token-level (3-D output) or holds non-numbers.
+    """
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise UnparsableResponse(f"the response is not JSON: {content[:80]!r}") from None
+    if isinstance(data, dict) and "embeddings" in data:
+        data = data["embeddings"]
+    if not isinstance(data, list):
+        raise ResponseFormatError(f"expected a list of vectors, received {_describe(data)}")
+    if len(data) != expected_rows:
+        raise ResponseFormatError(
+            f"expected {expected_rows} vectors, one per input, received {len(data)}"
+        )
+    width = len(data[0]) if data and isinstance(data[0], list) else None
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or not row:
+            raise ResponseFormatError(
+                f"vector [{i}] is not a non-empty list of numbers: {_describe(row)}"
+            )
+        kinds = set(map(type, row))  # in C: no Python per value
+        if not kinds <= _NUMBERS:
+            if list in kinds:
+                raise ResponseFormatError(
+                    f"vector [{i}] is a list of lists (token-level output, {len(row)} tokens): "
+                    "the endpoint must pool to one vector per input"
+                )
+            bad = next(v for v in row if type(v) not in _NUMBERS)
+            raise ResponseFormatError(
+                f"vector [{i}] holds a value that is not a number: {_describe(bad)}"
+            )
+        if len(row) != width:
+            raise ResponseFormatError(
+                f"vectors have different lengths: [0] has {width}, [{i}] has {len(row)}"
+            )
+    return data
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """What an error body says: TEI's ``{"error", "error_type"}``, plus ``estimated_time``."""
+
+    error: str
+    error_type: str | None = None
+    estimated_time: float | None = None
+
+
+def parse_error(content: bytes) -> ServerError:
+    """Read an error body; anything that is not TEI's JSON is quoted (shortened)."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and "error" in data:
+        error = data["error"]
+        if isinstance(error, list):
+            error = "; ".join(str(e) for e in error)
+        estimated = data.get("estimated_time")
+        return ServerError(
+            error=str(error),
+            error_type=str(data["error_type"]) if data.get("error_type") is not None else None,
+            estimated_time=float(estimated)
+            if isinstance(estimated, (int, float)) and not isinstance(estimated, bool)
+            else None,
+        )
+    text = content[:200].decode("utf-8", "replace").strip()
+    return ServerError(error=text or "(empty body)")

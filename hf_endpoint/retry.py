@@ -1,0 +1,205 @@
+"""What to do with each answer of the endpoint (sans I/O).
+
+``decide`` takes the outcome of one HTTP attempt (status, headers and body,
+or the kind of transport failure), how many retries were used and how long
+cold starts were waited out, and returns one of:
+
+* ``Success(rows)``: one vector per input;
+* ``Retry(wait, cold)``: send the same batch again after ``wait`` seconds;
+  cold-start waits (503 with ``estimated_time`` or ``Retry-After``) use their
+  own, longer budget and do not count as retries;
+* ``Split()``: 413 on a batch of several inputs: send each half on its own;
+* ``Fail(error)``: give up with this error.
+
+Retried: 429, 502, 503, 504, connection errors, timeouts and bodies that are
+not JSON. Backoff doubles from ``initial_backoff`` up to ``max_backoff``, with
+jitter, and never waits less than the server's ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ._protocol import UnparsableResponse, parse_embeddings, parse_error
+from .errors import (
+    AuthenticationError,
+    EndpointConnectionError,
+    EndpointError,
+    EndpointOverloadedError,
+    HFEndpointError,
+    InputTooLargeError,
+    ResponseFormatError,
+)
+
+__all__ = [
+    "Fail",
+    "Outcome",
+    "Retry",
+    "RetryPolicy",
+    "Split",
+    "Success",
+    "decide",
+    "retry_after_seconds",
+]
+
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try.
+
+    * ``max_retries``: retries after the first attempt (cold-start waits not counted);
+    * ``initial_backoff``, ``max_backoff``: the backoff doubles from one to the other;
+    * ``jitter``: each backoff is scaled by a random factor in ``1 ± jitter``;
+    * ``cold_start_timeout``: total seconds to wait for a scale-to-zero endpoint to wake up;
+    * ``max_retry_after``: the longest single wait a ``Retry-After`` may ask for.
+    """
+
+    max_retries: int = 5
+    initial_backoff: float = 1.0
+    max_backoff: float = 5.0
+    jitter: float = 0.25
+    cold_start_timeout: float = 600.0
+    max_retry_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if not 0 <= self.jitter < 1:
+            raise ValueError("jitter must be in [0, 1)")
+        if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
+            raise ValueError("backoff must satisfy 0 <= initial_backoff <= max_backoff")
+
+    def backoff(self, retry: int, draw: float) -> float:
+        """The wait before retry number ``retry`` (1-based); ``draw`` is uniform in [0, 1)."""
+        base = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry - 1))
+        return base * (1 - self.jitter + 2 * self.jitter * draw)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One HTTP attempt: an answer, or ``transport_error`` naming what failed."""
+
+    status: int = 0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = b""
+    transport_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Success:
+    rows: list[list[float]]
+
+
+@dataclass(frozen=True)
+class Retry:
+    wait: float
+    cold: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Split:
+    pass
+
+
+@dataclass(frozen=True)
+class Fail:
+    error: HFEndpointError
+
+
+Decision = Success | Retry | Split | Fail
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date; ``None`` when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def decide(
+    policy: RetryPolicy,
+    outcome: Outcome,
+    *,
+    batch_size: int,
+    first_index: int,
+    retries_used: int,
+    cold_waited: float,
+    draw: float,
+) -> Decision:
+    """The next step after ``outcome``; see the module docstring."""
+    retries_left = retries_used < policy.max_retries
+
+    def retry(reason: str, server_wait: float | None = None) -> Retry:
+        wait = policy.backoff(retries_used + 1, draw)
+        if server_wait is not None:
+            wait = max(wait, min(server_wait, policy.max_retry_after))
+        return Retry(wait, reason=reason)
+
+    if outcome.transport_error is not None:
+        if retries_left:
+            return retry(outcome.transport_error)
+        return Fail(
+            EndpointConnectionError(
+                f"no answer from the endpoint after {retries_used + 1} attempts: {outcome.transport_error}"
+            )
+        )
+
+    status = outcome.status
+    if 200 <= status < 300:
+        try:
+            return Success(parse_embeddings(outcome.content, batch_size))
+        except UnparsableResponse as exc:
+            if retries_left:
+                return retry("unparsable body")
+            return Fail(exc)
+        except ResponseFormatError as exc:
+            return Fail(exc)
+
+    server = parse_error(outcome.content)
+    server_wait = retry_after_seconds(outcome.headers.get("retry-after"))
+    if status in (401, 403):
+        return Fail(AuthenticationError(status, server.error, server.error_type))
+    if status == 413:
+        if batch_size > 1:
+            return Split()
+        return Fail(
+            InputTooLargeError(
+                first_index, f"was refused by the endpoint as too large: {server.error}"
+            )
+        )
+    if status == 503 and (server.estimated_time is not None or server_wait is not None):
+        remaining = policy.cold_start_timeout - cold_waited
+        if remaining > 0:
+            hint = max(server.estimated_time or 0.0, server_wait or 0.0, 0.5)
+            return Retry(
+                min(hint, remaining, policy.max_retry_after),
+                cold=True,
+                reason="endpoint is starting",
+            )
+        return Fail(
+            EndpointOverloadedError(
+                status,
+                f"still starting after {cold_waited:.0f} s of waiting: {server.error}",
+                server.error_type,
+            )
+        )
+    if status in RETRIED_STATUSES:
+        if retries_left:
+            return retry(f"HTTP {status}", server_wait)
+        return Fail(EndpointOverloadedError(status, server.error, server.error_type))
+    return Fail(EndpointError(status, server.error, server.error_type))

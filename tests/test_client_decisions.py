@@ -1,0 +1,218 @@
+"""The client's decisions, without a server or a clock: batch plan, retries, rate slots, parsing."""
+
+import json
+
+import pytest
+
+from hf_endpoint._batching import plan_batches
+from hf_endpoint._protocol import ServerOptions, parse_embeddings, parse_error, request_body
+from hf_endpoint.errors import (
+    AuthenticationError,
+    EndpointConnectionError,
+    EndpointError,
+    EndpointOverloadedError,
+    InputTooLargeError,
+    ResponseFormatError,
+)
+from hf_endpoint.ratelimit import RateLimiter, next_slot
+from hf_endpoint.retry import (
+    Fail,
+    Outcome,
+    Retry,
+    RetryPolicy,
+    Split,
+    Success,
+    decide,
+    retry_after_seconds,
+)
+
+POLICY = RetryPolicy(
+    max_retries=3, initial_backoff=1.0, max_backoff=5.0, jitter=0.0, cold_start_timeout=60
+)
+
+
+def outcome(status, body=None, headers=None):
+    content = json.dumps(body).encode() if body is not None else b""
+    return Outcome(status, {k.lower(): v for k, v in (headers or {}).items()}, content)
+
+
+def step(o, *, batch_size=2, retries_used=0, cold_waited=0.0, first_index=0):
+    return decide(
+        POLICY, o, batch_size=batch_size, first_index=first_index, retries_used=retries_used,
+        cold_waited=cold_waited, draw=0.5,
+    )  # fmt: skip
+
+
+# --- batches ----------------------------------------------------------------------
+
+
+def test_batches_keep_order_and_respect_the_input_count():
+    assert plan_batches([1] * 7, [0] * 7, max_inputs=3, max_tokens=100, max_bytes=100) == [
+        range(3), range(3, 6), range(6, 7),
+    ]  # fmt: skip
+
+
+def test_batches_respect_bytes_and_tokens():
+    assert plan_batches([40, 40, 40], [1, 1, 1], max_inputs=10, max_tokens=10, max_bytes=100) == [
+        range(2),
+        range(2, 3),
+    ]
+    assert plan_batches([1, 1, 1], [6, 6, 6], max_inputs=10, max_tokens=12, max_bytes=100) == [
+        range(2),
+        range(2, 3),
+    ]
+
+
+def test_an_input_over_a_limit_alone_gets_its_own_batch():
+    assert plan_batches([1, 500, 1], [0, 0, 0], max_inputs=10, max_tokens=10, max_bytes=100) == [
+        range(1), range(1, 2), range(2, 3),
+    ]  # fmt: skip
+
+
+def test_no_inputs_no_batches():
+    assert plan_batches([], [], max_inputs=1, max_tokens=1, max_bytes=1) == []
+
+
+# --- retries ------------------------------------------------------------------------
+
+
+def test_success_parses_one_row_per_input():
+    assert step(outcome(200, [[1.0, 2.0], [3, 4.5]])) == Success([[1.0, 2.0], [3, 4.5]])
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_overload_statuses_are_retried_with_doubling_backoff(status):
+    waits = [step(outcome(status, {"error": "busy"}), retries_used=n).wait for n in range(3)]
+    assert waits == [1.0, 2.0, 4.0]
+    assert POLICY.backoff(5, 0.5) == 5.0  # capped
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_overload_after_the_last_retry_fails_with_status_and_message(status):
+    decision = step(outcome(status, {"error": "busy", "error_type": "overloaded"}), retries_used=3)
+    assert isinstance(decision, Fail) and isinstance(decision.error, EndpointOverloadedError)
+    assert decision.error.status_code == status and decision.error.error == "busy"
+
+
+def test_retry_after_is_honoured_when_longer_than_the_backoff():
+    assert step(outcome(429, {"error": "x"}, {"Retry-After": "3"})).wait == 3.0
+    assert step(outcome(429, {"error": "x"}, {"Retry-After": "0"})).wait == 1.0
+    assert retry_after_seconds("Wed, 25 Nov 2026 10:00:30 GMT", now=1795600800.0) == pytest.approx(
+        30.0
+    )
+    assert retry_after_seconds("soon") is None
+
+
+def test_jitter_stays_within_its_band():
+    policy = RetryPolicy(initial_backoff=2.0, jitter=0.25)
+    assert policy.backoff(1, 0.0) == 1.5 and policy.backoff(1, 0.999999) == pytest.approx(2.5)
+
+
+def test_cold_start_waits_as_told_without_using_a_retry():
+    decision = step(outcome(503, {"error": "loading", "estimated_time": 12.5}), retries_used=3)
+    assert decision == Retry(12.5, cold=True, reason="endpoint is starting")
+    assert (
+        step(outcome(503, {"error": "loading"}, {"Retry-After": "7"}), retries_used=3).wait == 7.0
+    )
+
+
+def test_cold_start_budget_runs_out():
+    assert step(outcome(503, {"error": "loading", "estimated_time": 30}), cold_waited=50).wait == 10
+    decision = step(outcome(503, {"error": "loading", "estimated_time": 30}), cold_waited=60)
+    assert isinstance(decision.error, EndpointOverloadedError)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_authentication_fails_at_once(status):
+    decision = step(outcome(status, {"error": "bad token"}))
+    assert isinstance(decision.error, AuthenticationError) and decision.error.status_code == status
+
+
+def test_413_splits_a_batch_and_names_a_single_input():
+    assert step(outcome(413, {"error": "too big"}), batch_size=4) == Split()
+    decision = step(outcome(413, {"error": "too big"}), batch_size=1, first_index=17)
+    assert isinstance(decision.error, InputTooLargeError) and decision.error.index == 17
+    assert "input [17]" in str(decision.error)
+
+
+@pytest.mark.parametrize("status", [400, 404, 422, 424, 500])
+def test_other_errors_fail_at_once_with_the_servers_message(status):
+    decision = step(outcome(status, {"error": "nope", "error_type": "validation"}))
+    assert type(decision.error) is EndpointError
+    assert decision.error.status_code == status and decision.error.error == "nope"
+    assert decision.error.error_type == "validation"
+
+
+def test_transport_errors_are_retried_then_fail_as_connection_errors():
+    assert isinstance(step(Outcome(transport_error="ReadTimeout")), Retry)
+    decision = step(Outcome(transport_error="ConnectError"), retries_used=3)
+    assert isinstance(decision.error, EndpointConnectionError) and isinstance(
+        decision.error, ConnectionError
+    )
+
+
+def test_unparsable_body_is_retried_but_a_wrong_shape_is_not():
+    assert isinstance(step(Outcome(200, {}, b"<html>oops</html>")), Retry)
+    assert isinstance(
+        step(Outcome(200, {}, b"<html>oops</html>"), retries_used=3).error, ResponseFormatError
+    )
+    assert isinstance(step(outcome(200, [[1.0]]), batch_size=2).error, ResponseFormatError)
+
+
+def test_error_bodies_that_are_not_json_are_quoted():
+    assert parse_error(b"upstream connect error").error == "upstream connect error"
+    assert parse_error(b"").error == "(empty body)"
+    assert parse_error(b'{"error": ["a", "b"]}').error == "a; b"
+
+
+# --- parsing ------------------------------------------------------------------------
+
+
+def test_both_response_shapes_are_read():
+    assert parse_embeddings(b"[[1.0, 2.0]]", 1) == [[1.0, 2.0]]
+    assert parse_embeddings(b'{"embeddings": [[1.0, 2.0]]}', 1) == [[1.0, 2.0]]
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (b"[[1.0], [2.0]]", "expected 3 vectors, one per input, received 2"),
+        (b"[[1.0], [2.0, 3.0], [4.0]]", "vectors have different lengths: [0] has 1, [1] has 2"),
+        (b"[[[1.0], [2.0]], [[1.0]], [[1.0]]]", "token-level output"),
+        (b'[[1.0], ["2"], [3.0]]', 'vector [1] holds a value that is not a number: "2"'),
+        (b"[[1.0], [true], [3.0]]", "vector [1] holds a value that is not a number: true"),
+        (b"[[1.0], [], [3.0]]", "vector [1] is not a non-empty list"),
+        (b'{"vectors": []}', "expected a list of vectors"),
+        (b"not json", "the response is not JSON"),
+    ],
+)
+def test_wrong_answers_name_what_was_received(body, message):
+    with pytest.raises(ResponseFormatError) as info:
+        parse_embeddings(body, 3)
+    assert message in str(info.value)
+
+
+def test_request_body_always_has_a_list_and_only_options_that_are_set():
+    assert json.loads(request_body(["a"], ServerOptions())) == {"inputs": ["a"]}
+    assert json.loads(request_body(["a", "b"], ServerOptions(truncate=True, prompt_name="query"))) == {
+        "inputs": ["a", "b"], "truncate": True, "prompt_name": "query",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="truncation_direction"):
+        ServerOptions(truncation_direction="Up")
+
+
+# --- rate limit ---------------------------------------------------------------------
+
+
+def test_first_slot_is_now_then_spaced_by_the_interval():
+    assert next_slot(None, 10.0, 0.1) == 10.0
+    assert next_slot(10.0, 10.02, 0.1) == 10.1
+    assert next_slot(10.0, 15.0, 0.1) == 15.0  # idle: no burst is saved up
+
+
+def test_limiter_reservations_queue_up_without_burst():
+    now = [100.0]
+    limiter = RateLimiter(600, clock=lambda: now[0])
+    assert [round(limiter.reserve(), 6) for _ in range(4)] == [0.0, 0.1, 0.2, 0.3]
+    now[0] = 200.0
+    assert limiter.reserve() == 0.0 and round(limiter.reserve(), 6) == 0.1
