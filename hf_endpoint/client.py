@@ -72,6 +72,11 @@ class EmbeddingResult(list[list[float]]):
         super().__init__(rows)
         self.truncated = sorted(truncated)
 
+    def __repr__(self) -> str:
+        # Short: asyncio and notebooks repr results, and 10,000 x 384 floats take a while.
+        width = len(self[0]) if self else 0
+        return f"<EmbeddingResult: {len(self)} vectors of {width} dimensions, truncated={self.truncated}>"
+
 
 @dataclass(frozen=True)
 class ServerLimits:

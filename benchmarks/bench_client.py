@@ -1,0 +1,176 @@
+"""Client throughput and CPU against the local endpoint, beside the other clients.
+
+Run: ``.venv/bin/python benchmarks/bench_client.py`` (or ``make bench``).
+
+The local endpoint runs in a subprocess, once with the ``minilm`` backend (the
+real model: the endpoint is the bottleneck) and once with ``hash`` (no model:
+the client is). Every client embeds the same texts (24-word English sentences,
+fixed seed) in batches of 20 where it batches at all:
+
+* raw httpx loop: ``httpx.Client.post`` one batch after another, ``response.json()``:
+  the ceiling for one request at a time, and the baseline for CPU;
+* hf_endpoint ``EmbeddingClient.embed`` (4 requests in flight) and ``aembed``;
+* huggingface_hub ``InferenceClient(model=url).feature_extraction``, batch by batch;
+* LlamaIndex ``TextEmbeddingsInference`` (``get_text_embedding_batch``, batches of 20);
+* LlamaIndex ``HuggingFaceInferenceAPIEmbedding`` (one request per text, as it sends them).
+
+Throughput is texts per second of wall time; CPU is the client process's CPU
+seconds (``time.process_time``) per 10,000 embeddings; the server's CPU is not
+counted (it is another process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+
+from hf_endpoint import EmbeddingClient
+from hf_endpoint.server import LocalEndpoint
+
+BATCH = 20
+
+
+def texts(n: int) -> list[str]:
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(11)
+    return [" ".join(fake.words(24)) + "." for _ in range(n)]
+
+
+def raw_loop(url: str) -> Callable[[list[str]], list[list[float]]]:
+    def run(inputs: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        with httpx.Client(timeout=300) as client:
+            for i in range(0, len(inputs), BATCH):
+                response = client.post(url, json={"inputs": inputs[i : i + BATCH]})
+                response.raise_for_status()
+                out.extend(response.json())
+        return out
+
+    return run
+
+
+def ours_sync(url: str) -> Callable[[list[str]], list[list[float]]]:
+    def run(inputs: list[str]) -> list[list[float]]:
+        with EmbeddingClient(url, batch_size=BATCH, rate_limit=1_000_000, timeout=300) as client:
+            return client.embed(inputs)
+
+    return run
+
+
+def ours_async(url: str) -> Callable[[list[str]], list[list[float]]]:
+    async def go(inputs: list[str]) -> list[list[float]]:
+        async with EmbeddingClient(
+            url, batch_size=BATCH, rate_limit=1_000_000, timeout=300
+        ) as client:
+            return await client.aembed(inputs)
+
+    return lambda inputs: asyncio.run(go(inputs))
+
+
+def hf_hub(url: str) -> Callable[[list[str]], list[list[float]]]:
+    from huggingface_hub import InferenceClient
+
+    def run(inputs: list[str]) -> list[list[float]]:
+        client = InferenceClient(model=url, timeout=300)
+        out: list[list[float]] = []
+        for i in range(0, len(inputs), BATCH):
+            out.extend(client.feature_extraction(inputs[i : i + BATCH]).tolist())
+        return out
+
+    return run
+
+
+def llama_tei(url: str) -> Callable[[list[str]], list[list[float]]]:
+    from llama_index.embeddings.text_embeddings_inference import TextEmbeddingsInference
+
+    model = TextEmbeddingsInference(
+        model_name="local", base_url=url, embed_batch_size=BATCH, timeout=300
+    )
+    return lambda inputs: model.get_text_embedding_batch(inputs)
+
+
+def llama_hf_api(url: str) -> Callable[[list[str]], list[list[float]]]:
+    from llama_index.embeddings.huggingface_api import HuggingFaceInferenceAPIEmbedding
+
+    # Its sync batch call runs a new event loop each time and breaks on the second
+    # call ("Event loop is closed"); its async API, one model per event loop, works.
+    async def go(inputs: list[str]) -> list[list[float]]:
+        model = HuggingFaceInferenceAPIEmbedding(
+            model_name=url, embed_batch_size=BATCH, timeout=300
+        )
+        return await model.aget_text_embedding_batch(inputs)
+
+    return lambda inputs: asyncio.run(go(inputs))
+
+
+CLIENTS = {
+    "raw httpx loop (batches of 20, one at a time)": raw_loop,
+    "hf_endpoint EmbeddingClient.embed": ours_sync,
+    "hf_endpoint EmbeddingClient.aembed": ours_async,
+    "huggingface_hub InferenceClient.feature_extraction": hf_hub,
+    "LlamaIndex TextEmbeddingsInference": llama_tei,
+    "LlamaIndex HuggingFaceInferenceAPIEmbedding": llama_hf_api,
+}
+
+
+def measure(
+    run: Callable[[list[str]], list[list[float]]], inputs: list[str]
+) -> tuple[float, float]:
+    run(inputs[:BATCH])  # warm up: imports, connections
+    wall, cpu = time.perf_counter(), time.process_time()
+    rows = run(inputs)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert len(rows) == len(inputs)
+    return len(inputs) / wall, cpu / len(inputs) * 10_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minilm-texts", type=int, default=1000)
+    parser.add_argument("--hash-texts", type=int, default=10_000)
+    args = parser.parse_args()
+    tables = []
+    for backend, n in (("minilm", args.minilm_texts), ("hash", args.hash_texts)):
+        inputs = texts(n)
+        rows = []
+        with LocalEndpoint(backend, in_process=False, max_client_batch_size=64) as endpoint:
+            for name, make in CLIENTS.items():
+                rate, cpu = measure(make(endpoint.url), inputs)
+                print(
+                    f"{backend}: {name}: {rate:.0f} texts/s, {cpu:.2f} CPU s / 10k",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                rows.append((name, rate, cpu))
+        tables.append((backend, n, rows))
+
+    print(
+        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n"
+    )
+    for backend, n, rows in tables:
+        raw_rate, raw_cpu = rows[0][1], rows[0][2]
+        hub_cpu = rows[3][2]
+        floor = min(raw_cpu, hub_cpu)
+        print(f"#### `{backend}` backend, {n} texts\n")
+        print(
+            "| client | texts/s | ÷ raw loop | client CPU s / 10k | ÷ lower of raw loop and huggingface_hub |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for name, rate, cpu in rows:
+            print(
+                f"| {name} | {rate:.0f} | {rate / raw_rate:.2f} | {cpu:.2f} | {cpu / floor:.2f} |"
+            )
+        print()
+
+
+if __name__ == "__main__":
+    main()
