@@ -351,3 +351,10 @@ def test_the_key_never_shows(faulty, caplog):
     assert all(CANARY not in text for text in shown)
     assert any("batch of" in r.getMessage() for r in caplog.records)  # DEBUG logging did run
     client.close()
+
+
+def test_scale_up_timeout_is_sent_as_a_header(clean):
+    clean.reset_stats()
+    with client_for(clean, scale_up_timeout=300) as client:
+        client.embed(["x"])
+    assert clean.stats()["scale_up_timeouts"] == {"300": 1}

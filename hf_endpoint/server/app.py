@@ -210,6 +210,9 @@ class _EndpointApp:
         request = Request(scope, receive)
         now = time.monotonic()
         self.stats.arrived(now)
+        hold = request.headers.get("x-scale-up-timeout")
+        if hold is not None:
+            self.stats.asked_to_hold(hold)
         try:
             response, action, inputs = await self._embed(request, now)
         except _Rejected as exc:

@@ -120,6 +120,7 @@ class Stats:
     status: Counter[int] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     batch_sizes: Counter[int] = field(default_factory=Counter)
+    scale_up_timeouts: Counter[str] = field(default_factory=Counter)
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -139,6 +140,11 @@ class Stats:
             if status == 200:
                 self.served_inputs += inputs
 
+    def asked_to_hold(self, seconds: str) -> None:
+        """A request carried ``X-Scale-Up-Timeout``."""
+        with self._lock:
+            self.scale_up_timeouts[seconds] += 1
+
     def received_inputs(self, n: int) -> None:
         with self._lock:
             self.inputs += n
@@ -157,6 +163,7 @@ class Stats:
                 "status": {str(k): v for k, v in sorted(self.status.items())},
                 "actions": dict(self.actions),
                 "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
+                "scale_up_timeouts": dict(self.scale_up_timeouts),
                 "arrivals": list(self.arrivals),
             }
 
@@ -166,4 +173,5 @@ class Stats:
             self.status.clear()
             self.actions.clear()
             self.batch_sizes.clear()
+            self.scale_up_timeouts.clear()
             self.arrivals.clear()
