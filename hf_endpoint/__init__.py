@@ -1,7 +1,7 @@
 """Hugging Face Inference Endpoint embeddings with Elasticsearch's ``hugging_face`` semantics."""
 
 from .chunking import Chunk, chunk_offsets, chunk_text
-from .client import EmbeddedChunk, EmbeddingClient, EmbeddingResult, ServerLimits
+from .client import EmbeddedChunk, EmbeddingClient, EmbeddingResult, ServerLimits, pool_chunks
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -36,5 +36,6 @@ __all__ = [
     "ServiceSettings",
     "chunk_offsets",
     "chunk_text",
+    "pool_chunks",
 ]
 __version__ = "0.1.0"

@@ -42,7 +42,7 @@ from .ratelimit import RateLimiter, shared_limiter
 from .retry import Fail, Outcome, Retry, RetryPolicy, Split, Success, decide
 from .settings import ChunkingSettings, InferenceConfig, RateLimit, _check_url
 
-__all__ = ["EmbeddedChunk", "EmbeddingClient", "EmbeddingResult", "ServerLimits"]
+__all__ = ["EmbeddedChunk", "EmbeddingClient", "EmbeddingResult", "ServerLimits", "pool_chunks"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,22 @@ class EmbeddedChunk(NamedTuple):
     start: int
     end: int
     embedding: list[float]
+
+
+def pool_chunks(chunks: Sequence[EmbeddedChunk]) -> list[float]:
+    """One vector for a chunked text: the chunks' mean weighted by their length in
+    characters, scaled to unit length (L2). A text of one chunk keeps its vector's
+    direction; an empty text's single empty chunk counts with weight 1."""
+    if len(chunks) == 1:
+        vectors = [chunks[0].embedding]
+        weights = [1.0]
+    else:
+        vectors = [c.embedding for c in chunks]
+        weights = [float(max(len(c.text), 1)) for c in chunks]
+    total = sum(weights)
+    mean = [sum(w * v for w, v in zip(weights, column)) / total for column in zip(*vectors)]
+    norm = sum(x * x for x in mean) ** 0.5
+    return [x / norm for x in mean] if norm else mean
 
 
 class EmbeddingResult(list[list[float]]):
@@ -555,6 +571,14 @@ class EmbeddingClient:
             texts, spans, self.embed([t[s:e] for t, offs in zip(texts, spans) for s, e in offs])
         )
 
+    def embed_pooled(
+        self,
+        texts: Sequence[str],
+        chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
+    ) -> list[list[float]]:
+        """One vector per text: chunked as ``embed_chunks`` does, then ``pool_chunks``."""
+        return [pool_chunks(chunks) for chunks in self.embed_chunks(texts, chunking_settings)]
+
     # -- async I/O ---------------------------------------------------------------
 
     async def _aoutcome(self, send: Callable[[], Awaitable[httpx.Response]]) -> Outcome:
@@ -629,6 +653,16 @@ class EmbeddingClient:
         texts, spans = self._chunk(texts, chunking_settings)
         flat = [t[s:e] for t, offs in zip(texts, spans) for s, e in offs]
         return self._regroup(texts, spans, await self.aembed(flat))
+
+    async def aembed_pooled(
+        self,
+        texts: Sequence[str],
+        chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
+    ) -> list[list[float]]:
+        """``embed_pooled`` for async callers."""
+        return [
+            pool_chunks(chunks) for chunks in await self.aembed_chunks(texts, chunking_settings)
+        ]
 
     # -- chunks ------------------------------------------------------------------
 

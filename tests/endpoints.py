@@ -1,0 +1,20 @@
+"""Local endpoints shared by the whole test run (started on first use, stopped at exit)."""
+
+import atexit
+import threading
+
+from hf_endpoint.server import LocalEndpoint
+
+_started: dict[str, LocalEndpoint] = {}
+_lock = threading.Lock()
+
+
+def local_url(backend: str) -> str:
+    """The URL of a local ``backend`` endpoint (no token) that lives as long as the test run."""
+    with _lock:
+        if backend not in _started:
+            endpoint = LocalEndpoint(backend)
+            endpoint.__enter__()
+            atexit.register(endpoint.close)
+            _started[backend] = endpoint
+        return _started[backend].url
