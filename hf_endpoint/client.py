@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -42,7 +42,14 @@ from .ratelimit import RateLimiter, shared_limiter
 from .retry import Fail, Outcome, Retry, RetryPolicy, Split, Success, decide
 from .settings import ChunkingSettings, InferenceConfig, RateLimit, _check_url
 
-__all__ = ["EmbeddedChunk", "EmbeddingClient", "EmbeddingResult", "ServerLimits", "pool_chunks"]
+__all__ = [
+    "EmbeddedChunk",
+    "EmbeddingClient",
+    "EmbeddingResult",
+    "RequestGate",
+    "ServerLimits",
+    "pool_chunks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +137,20 @@ class _Send:
     inputs: int
 
 
-_Step = _Wait | _Send
+@dataclass(frozen=True)
+class _Gate:
+    """Pass the extra limiters before sending."""
+
+
+_Step = _Wait | _Send | _Gate
+
+
+class RequestGate(Protocol):
+    """An extra limiter passed before every HTTP attempt (LlamaIndex's rate limiters fit)."""
+
+    def acquire(self) -> None: ...
+
+    async def async_acquire(self) -> None: ...
 
 
 def _check_texts(texts: object) -> list[str]:
@@ -239,7 +259,7 @@ class EmbeddingClient:
         self.scale_up_timeout = scale_up_timeout
         self.discover_limits = discover_limits
         self.max_body_bytes = max_body_bytes
-        self.request_hooks: list[Callable[[], float]] = []
+        self.gates: list[RequestGate] = []
 
         key = self._api_key.get_secret_value() if self._api_key is not None else None
         self._limiter: RateLimiter = shared_limiter(url, key, self.rate_limit.requests_per_minute)
@@ -341,11 +361,8 @@ class EmbeddingClient:
     # -- what does not do I/O --------------------------------------------------
 
     def _slot(self) -> float:
-        """Take a rate-limit slot (and any extra limiter's); the seconds to wait."""
-        wait = self._limiter.reserve()
-        for hook in self.request_hooks:
-            wait = max(wait, hook())
-        return wait
+        """Take a rate-limit slot; the seconds to wait before sending."""
+        return self._limiter.reserve()
 
     def _prepare(self, texts: object) -> tuple[list[str], list[int]]:
         """Validated inputs, cut where the settings say so, and which were cut."""
@@ -428,6 +445,8 @@ class EmbeddingClient:
             retries = attempt = 0
             cold_waited = 0.0
             while True:
+                if self.gates:
+                    yield _Gate()
                 wait = self._slot()
                 if wait > 0:
                     yield _Wait(wait)
@@ -515,6 +534,10 @@ class EmbeddingClient:
                 if isinstance(step, _Wait):
                     time.sleep(step.seconds)
                     step = run.send(None)
+                elif isinstance(step, _Gate):
+                    for gate in self.gates:
+                        gate.acquire()
+                    step = run.send(None)
                 else:
                     step = run.send(
                         self._outcome(functools.partial(http.post, self.url, content=step.body))
@@ -531,6 +554,8 @@ class EmbeddingClient:
                 self._limits = ServerLimits()
                 return self._limits
             http = self._http()  # before the slot: making a client takes a while
+            for gate in self.gates:
+                gate.acquire()
             wait = self._slot()
             if wait > 0:
                 time.sleep(wait)
@@ -596,6 +621,10 @@ class EmbeddingClient:
                 if isinstance(step, _Wait):
                     await asyncio.sleep(step.seconds)
                     step = run.send(None)
+                elif isinstance(step, _Gate):
+                    for gate in self.gates:
+                        await gate.async_acquire()
+                    step = run.send(None)
                 else:
                     step = run.send(
                         await self._aoutcome(
@@ -613,6 +642,8 @@ class EmbeddingClient:
             self._limits = ServerLimits()
             return self._limits
         http = self._ahttp()
+        for gate in self.gates:
+            await gate.async_acquire()
         wait = self._slot()
         if wait > 0:
             await asyncio.sleep(wait)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -217,7 +218,7 @@ class _EndpointApp:
             response, action, inputs = await self._embed(request, now)
         except _Rejected as exc:
             headers = (
-                {"Retry-After": str(max(1, round(exc.extra["retry_after"])))}
+                {"Retry-After": str(math.ceil(exc.extra["retry_after"]))}
                 if "retry_after" in exc.extra
                 else None
             )
