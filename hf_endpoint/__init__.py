@@ -12,6 +12,7 @@ from .errors import (
     InputTooLargeError,
     ResponseFormatError,
 )
+from .registry import InferenceEndpoints
 from .retry import RetryPolicy
 from .settings import ChunkingSettings, InferenceConfig, RateLimit, ServiceSettings
 
@@ -28,6 +29,7 @@ __all__ = [
     "EndpointOverloadedError",
     "HFEndpointError",
     "InferenceConfig",
+    "InferenceEndpoints",
     "InputTooLargeError",
     "RateLimit",
     "ResponseFormatError",

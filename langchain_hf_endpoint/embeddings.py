@@ -10,7 +10,14 @@ from langchain_core.utils import from_env, secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from hf_endpoint import ChunkingSettings, EmbeddedChunk, EmbeddingClient, InferenceConfig, RateLimit
+from hf_endpoint import (
+    ChunkingSettings,
+    EmbeddedChunk,
+    EmbeddingClient,
+    InferenceConfig,
+    InferenceEndpoints,
+    RateLimit,
+)
 
 __all__ = ["HFEndpointEmbeddings"]
 
@@ -89,6 +96,13 @@ class HFEndpointEmbeddings(BaseModel, Embeddings):
             else self._client
         )
         return self
+
+    @classmethod
+    def from_endpoint(
+        cls, endpoints: InferenceEndpoints, inference_id: str, **kwargs: Any
+    ) -> HFEndpointEmbeddings:
+        """From an endpoint registered in an ``InferenceEndpoints`` registry."""
+        return cls.from_inference_config(endpoints.config(inference_id), **kwargs)
 
     def _new_client(self, prompt_name: str | None) -> EmbeddingClient:
         return EmbeddingClient(

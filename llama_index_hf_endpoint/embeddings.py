@@ -11,7 +11,14 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from hf_endpoint import ChunkingSettings, EmbeddedChunk, EmbeddingClient, InferenceConfig, RateLimit
+from hf_endpoint import (
+    ChunkingSettings,
+    EmbeddedChunk,
+    EmbeddingClient,
+    InferenceConfig,
+    InferenceEndpoints,
+    RateLimit,
+)
 
 __all__ = ["HFEndpointEmbedding"]
 
@@ -119,6 +126,13 @@ class HFEndpointEmbedding(BaseEmbedding):
             else self._client
         )
         return self
+
+    @classmethod
+    def from_endpoint(
+        cls, endpoints: InferenceEndpoints, inference_id: str, **kwargs: Any
+    ) -> HFEndpointEmbedding:
+        """From an endpoint registered in an ``InferenceEndpoints`` registry."""
+        return cls.from_inference_config(endpoints.config(inference_id), **kwargs)
 
     def _new_client(self, prompt_name: str | None) -> EmbeddingClient:
         client = EmbeddingClient(
