@@ -1,8 +1,9 @@
 """The ``hf-endpoint`` command line.
 
 ``hf-endpoint chunk`` cuts files or JSONL records into chunks with offsets;
+``hf-endpoint embed`` embeds JSONL records, chunk by chunk, and can resume;
 ``hf-endpoint serve`` runs a local embedding endpoint; ``hf-endpoint demo``
-chunks the bundled sample corpus and prints the chunks.
+runs the whole pipeline on a bundled corpus.
 Errors are one line on stderr and a non-zero exit, never a traceback.
 """
 
@@ -10,14 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 from .chunking import chunk_offsets
+from .client import EmbeddingClient
 from .errors import HFEndpointError
-from .settings import ChunkingSettings
+from .settings import ChunkingSettings, InferenceConfig
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["main"]
 
@@ -26,8 +35,8 @@ class CLIError(Exception):
     """A problem to report as one line, exit status 2."""
 
 
-def _settings(args: argparse.Namespace) -> ChunkingSettings:
-    data: dict[str, Any] = {}
+def _settings(args: argparse.Namespace, base: ChunkingSettings | None = None) -> ChunkingSettings:
+    data: dict[str, Any] = base.to_dict() if base is not None else {}
     if args.chunking_settings:
         try:
             data = json.loads(args.chunking_settings)
@@ -42,9 +51,9 @@ def _settings(args: argparse.Namespace) -> ChunkingSettings:
         raise CLIError(str(exc)) from None
 
 
-def _records(path: str, stream: TextIO) -> Iterator[tuple[str, str]]:
+def _records(path: str, stream: TextIO, jsonl: bool = False) -> Iterator[tuple[str, str]]:
     """``(id, text)`` pairs: one per JSONL line, or the whole file as one text."""
-    if path.endswith(".jsonl") or path == "-":
+    if jsonl or path.endswith(".jsonl") or path == "-":
         for number, line in enumerate(stream, 1):
             if not line.strip():
                 continue
@@ -92,6 +101,82 @@ def _json_line(row: dict[str, Any]) -> str:
     except UnicodeEncodeError:  # lone surrogates: escape them so the line stays valid JSON
         line = json.dumps(row)
     return line + "\n"
+
+
+def _endpoint_client(args: argparse.Namespace) -> tuple[EmbeddingClient, ChunkingSettings | None]:
+    """The client from --inference-config, or --url / HF_ENDPOINT_URL and HF_TOKEN."""
+    if args.inference_config:
+        try:
+            with open(args.inference_config, encoding="utf-8") as f:
+                body = json.load(f)
+        except OSError as exc:
+            raise CLIError(f"cannot read {args.inference_config}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"{args.inference_config} is not valid JSON: {exc}") from None
+        config = InferenceConfig.from_dict(body)
+        return EmbeddingClient.from_config(config), config.chunking_settings
+    url = args.url or os.environ.get("HF_ENDPOINT_URL")
+    if not url:
+        raise CLIError("no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE")
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACEHUB_API_TOKEN")
+    return EmbeddingClient(url, token), None
+
+
+def _finished_ids(path: Path) -> set[str]:
+    """Ids already in an output file; a last line cut short by an interruption is removed."""
+    done: set[str] = set()
+    with path.open("r+b") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            f.truncate(keep)
+    for line in data[:keep].splitlines():
+        done.add(str(json.loads(line)["id"]))
+    return done
+
+
+def _embed(args: argparse.Namespace) -> None:
+    client, configured = _endpoint_client(args)
+    settings = _settings(args, configured)
+    output = Path(args.output)
+    if output.exists() and not args.resume:
+        raise CLIError(f"{output} exists: give --resume to continue it, or remove it")
+    done = _finished_ids(output) if output.exists() else set()
+    total = None
+    if args.input != "-":
+        with _open(args.input) as stream:
+            total = sum(1 for line in stream if line.strip())
+    written = 0
+    with client, _open(args.input) as stream, output.open("a", encoding="utf-8") as out:
+        progress = tqdm(total=total, initial=len(done), unit="record", file=sys.stderr, disable=args.quiet)
+        pending: list[tuple[str, str]] = []
+
+        def flush() -> None:
+            nonlocal written
+            if not pending:
+                return
+            results = client.embed_chunks([text for _, text in pending], settings)
+            for (doc_id, _), chunks in zip(pending, results):
+                row = {"id": doc_id, "chunks": [{"start": c.start, "end": c.end, "embedding": c.embedding} for c in chunks]}
+                out.write(json.dumps(row) + "\n")
+            out.flush()
+            written += len(pending)
+            progress.update(len(pending))
+            pending.clear()
+
+        try:
+            for doc_id, text in _records(args.input, stream, jsonl=True):
+                if doc_id in done:
+                    continue
+                pending.append((doc_id, text))
+                if len(pending) >= args.batch_records:
+                    flush()
+        except CLIError:
+            flush()  # what was read before the bad line is kept
+            raise
+        flush()
+        progress.close()
+    logger.info("embedded %d records into %s", written, output)
 
 
 def _sample_records() -> list[dict[str, str]]:
@@ -158,6 +243,18 @@ def _parser() -> argparse.ArgumentParser:
     else:
         add_arguments(serve)
         serve.set_defaults(run=_serve)
+
+    embed = commands.add_parser(
+        "embed", help="embed JSONL records (chunked); JSONL out with each chunk's offsets and vector"
+    )
+    embed.add_argument("input", metavar="FILE", help='JSONL with a "text" (and an "id") per line, or -')
+    embed.add_argument("-o", "--output", required=True, metavar="FILE", help="JSONL out: one line per record")
+    embed.add_argument("--url", help="the endpoint URL (default: HF_ENDPOINT_URL); the token comes from HF_TOKEN")
+    embed.add_argument("--inference-config", metavar="FILE", help="an Elasticsearch PUT _inference body (JSON)")
+    embed.add_argument("--resume", action="store_true", help="continue an interrupted run: skip finished records")
+    embed.add_argument("--batch-records", type=int, default=64, metavar="N", help="records per round trip")
+    embed.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_chunking_options(embed, run=_embed)
 
     demo = commands.add_parser("demo", help="chunk the bundled sample corpus and print the chunks")
     _add_chunking_options(demo, run=_demo, strategy="sentence", max_chunk_size=20)

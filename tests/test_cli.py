@@ -1,11 +1,17 @@
 """The hf-endpoint command line: chunk and demo, errors as one line."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
-from hf_endpoint import chunk_offsets
+import numpy as np
+
+from hf_endpoint import chunk_offsets, chunk_text
 from hf_endpoint.cli import main
+from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
 
 def test_chunk_jsonl_gives_offsets_into_each_record(tmp_path, capsys):
@@ -66,3 +72,132 @@ def test_demo_runs_as_a_command():
         check=True,
     )
     assert "zh-tea:" in done.stdout and "en-tea:" in done.stdout
+
+
+# --- hf-endpoint embed ---------------------------------------------------------------
+
+
+WORDS = {"strategy": "word", "max_chunk_size": 10, "overlap": 3}
+
+
+def write_records(path, n):
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(
+                json.dumps(
+                    {"id": f"rec-{i}", "text": f"Record number {i} says hello. " * (1 + i % 4)}
+                )
+                + "\n"
+            )
+
+
+def embed_command(source, output, url, *extra):
+    return [
+        sys.executable, "-m", "hf_endpoint.cli", "embed", str(source), "-o", str(output), "--url", url,
+        "--strategy", "word", "--max-chunk-size", "10", "--overlap", "3", "--batch-records", "50", "--quiet", *extra,
+    ]  # fmt: skip
+
+
+def test_embed_interrupted_and_resumed_gives_every_record_once(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 5000)
+    with LocalEndpoint("hash", faults=Faults(latency=0.01)) as ep:
+        env = {**os.environ, "HF_TOKEN": ""}
+        process = subprocess.Popen(embed_command(source, output, ep.url), env=env)
+        deadline = time.monotonic() + 120
+        while (
+            not output.exists() or output.read_bytes().count(b"\n") < 1000
+        ) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        interrupted = output.read_bytes().count(b"\n")
+        assert 1000 <= interrupted < 5000
+        done = subprocess.run(
+            embed_command(source, output, ep.url, "--resume"), check=False, env=env, timeout=300
+        )
+        assert done.returncode == 0
+    rows = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
+    assert sorted(r["id"] for r in rows) == sorted(f"rec-{i}" for i in range(5000))
+    texts = {
+        json.loads(line)["id"]: json.loads(line)["text"]
+        for line in source.read_text("utf-8").splitlines()
+    }
+    hash_backend = HashBackend()
+    for row in rows[::97]:
+        text = texts[row["id"]]
+        assert [(c["start"], c["end"]) for c in row["chunks"]] == [
+            (c.start, c.end) for c in chunk_text(text, WORDS)
+        ]
+        for c in row["chunks"]:
+            np.testing.assert_allclose(
+                c["embedding"], hash_backend.vector(text[c["start"] : c["end"]]), rtol=1e-6
+            )
+
+
+def test_embed_refuses_to_overwrite_without_resume(tmp_path, capsys):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 3)
+    output.write_text("", "utf-8")
+    assert (
+        main(["embed", str(source), "-o", str(output), "--url", "http://127.0.0.1:9/", "--quiet"])
+        == 2
+    )
+    assert "give --resume" in capsys.readouterr().err
+
+
+def test_embed_stops_at_a_bad_line_keeping_what_came_before(tmp_path, capsys):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 120)
+    with source.open("a") as f:
+        f.write("{not json\n")
+    with LocalEndpoint("hash") as ep:
+        assert main(["embed", str(source), "-o", str(output), "--url", ep.url, "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(f"hf-endpoint: error: {source}:121: not valid JSON")
+    assert output.read_text("utf-8").count("\n") == 120
+
+
+def test_embed_from_an_inference_config_file(tmp_path):
+    source, output, config = (
+        tmp_path / "in.jsonl",
+        tmp_path / "out.jsonl",
+        tmp_path / "endpoint.json",
+    )
+    write_records(source, 10)
+    with LocalEndpoint("hash", api_key="hf_cli_key") as ep:
+        config.write_text(json.dumps({
+            "service": "hugging_face",
+            "service_settings": {"url": ep.url, "api_key": "hf_cli_key"},
+            "chunking_settings": {"strategy": "sentence", "max_chunk_size": 20, "sentence_overlap": 0},
+        }))  # fmt: skip
+        assert (
+            main(
+                [
+                    "embed",
+                    str(source),
+                    "-o",
+                    str(output),
+                    "--inference-config",
+                    str(config),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+    rows = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
+    assert [len(r["chunks"]) for r in rows[:4]] == [1, 1, 1, 1]
+
+
+def test_embed_against_no_endpoint_is_one_line(tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    write_records(source, 1)
+    env = {k: v for k, v in os.environ.items() if k != "HF_ENDPOINT_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "hf_endpoint.cli", "embed", str(source), "-o", str(tmp_path / "o.jsonl"), "--quiet"],
+        check=False, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == "hf-endpoint: error: no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE"
+    )
