@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -117,7 +116,9 @@ def _endpoint_client(args: argparse.Namespace) -> tuple[EmbeddingClient, Chunkin
         return EmbeddingClient.from_config(config), config.chunking_settings
     url = args.url or os.environ.get("HF_ENDPOINT_URL")
     if not url:
-        raise CLIError("no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE")
+        raise CLIError(
+            "no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE"
+        )
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACEHUB_API_TOKEN")
     return EmbeddingClient(url, token), None
 
@@ -148,7 +149,9 @@ def _embed(args: argparse.Namespace) -> None:
             total = sum(1 for line in stream if line.strip())
     written = 0
     with client, _open(args.input) as stream, output.open("a", encoding="utf-8") as out:
-        progress = tqdm(total=total, initial=len(done), unit="record", file=sys.stderr, disable=args.quiet)
+        progress = tqdm(
+            total=total, initial=len(done), unit="record", file=sys.stderr, disable=args.quiet
+        )
         pending: list[tuple[str, str]] = []
 
         def flush() -> None:
@@ -157,7 +160,12 @@ def _embed(args: argparse.Namespace) -> None:
                 return
             results = client.embed_chunks([text for _, text in pending], settings)
             for (doc_id, _), chunks in zip(pending, results):
-                row = {"id": doc_id, "chunks": [{"start": c.start, "end": c.end, "embedding": c.embedding} for c in chunks]}
+                row = {
+                    "id": doc_id,
+                    "chunks": [
+                        {"start": c.start, "end": c.end, "embedding": c.embedding} for c in chunks
+                    ],
+                }
                 out.write(json.dumps(row) + "\n")
             out.flush()
             written += len(pending)
@@ -179,20 +187,18 @@ def _embed(args: argparse.Namespace) -> None:
     logger.info("embedded %d records into %s", written, output)
 
 
-def _sample_records() -> list[dict[str, str]]:
-    data = resources.files("hf_endpoint").joinpath("data/sample_docs.jsonl").read_text("utf-8")
-    return [json.loads(line) for line in data.splitlines() if line.strip()]
-
-
 def _demo(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    docs = _sample_records()
-    print(f"Chunking {len(docs)} sample documents with {json.dumps(settings.to_dict())}\n")
-    for doc in docs:
-        offsets = chunk_offsets(doc["text"], settings)
-        print(f"{doc['id']}: {len(offsets)} chunk(s)")
-        for start, end in offsets:
-            print(f"  [{start}:{end}] {doc['text'][start:end]!r}")
+    try:
+        from .demo import run_demo
+    except ImportError as exc:  # pragma: no cover - the extras are missing
+        raise CLIError(
+            f"the demo needs the langchain, llama-index and server extras ({exc})"
+        ) from None
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    run_demo(say)
 
 
 def _missing_server_extra(args: argparse.Namespace) -> None:
@@ -245,19 +251,35 @@ def _parser() -> argparse.ArgumentParser:
         serve.set_defaults(run=_serve)
 
     embed = commands.add_parser(
-        "embed", help="embed JSONL records (chunked); JSONL out with each chunk's offsets and vector"
+        "embed",
+        help="embed JSONL records (chunked); JSONL out with each chunk's offsets and vector",
     )
-    embed.add_argument("input", metavar="FILE", help='JSONL with a "text" (and an "id") per line, or -')
-    embed.add_argument("-o", "--output", required=True, metavar="FILE", help="JSONL out: one line per record")
-    embed.add_argument("--url", help="the endpoint URL (default: HF_ENDPOINT_URL); the token comes from HF_TOKEN")
-    embed.add_argument("--inference-config", metavar="FILE", help="an Elasticsearch PUT _inference body (JSON)")
-    embed.add_argument("--resume", action="store_true", help="continue an interrupted run: skip finished records")
-    embed.add_argument("--batch-records", type=int, default=64, metavar="N", help="records per round trip")
+    embed.add_argument(
+        "input", metavar="FILE", help='JSONL with a "text" (and an "id") per line, or -'
+    )
+    embed.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="JSONL out: one line per record"
+    )
+    embed.add_argument(
+        "--url", help="the endpoint URL (default: HF_ENDPOINT_URL); the token comes from HF_TOKEN"
+    )
+    embed.add_argument(
+        "--inference-config", metavar="FILE", help="an Elasticsearch PUT _inference body (JSON)"
+    )
+    embed.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run: skip finished records"
+    )
+    embed.add_argument(
+        "--batch-records", type=int, default=64, metavar="N", help="records per round trip"
+    )
     embed.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_chunking_options(embed, run=_embed)
 
-    demo = commands.add_parser("demo", help="chunk the bundled sample corpus and print the chunks")
-    _add_chunking_options(demo, run=_demo, strategy="sentence", max_chunk_size=20)
+    demo = commands.add_parser(
+        "demo",
+        help="chunk, embed and search a bundled corpus through both adapters (local endpoint by default)",
+    )
+    demo.set_defaults(run=_demo)
     return parser
 
 

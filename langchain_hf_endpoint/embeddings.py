@@ -47,7 +47,6 @@ class HFEndpointEmbeddings(BaseModel, Embeddings):
     )
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env(["HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN"], default=None),
-        alias="huggingfacehub_api_token",
         description="The access token; from HF_TOKEN or HUGGINGFACEHUB_API_TOKEN. None for an open endpoint.",
     )
     rate_limit: int | dict[str, int] | None = Field(

@@ -35,19 +35,22 @@ class _RateLimiterGate:
     def __init__(self, model: HFEndpointEmbedding) -> None:
         self.model = model
 
-    def _paid(self) -> bool:
+    def _limiter(self) -> Any:
+        """The model's rate limiter, unless BaseEmbedding already took this attempt's token."""
         if _prepaid.get():
             _prepaid.set(False)
-            return True
-        return self.model.rate_limiter is None
+            return None
+        return self.model.rate_limiter
 
     def acquire(self) -> None:
-        if not self._paid():
-            self.model.rate_limiter.acquire()
+        limiter = self._limiter()
+        if limiter is not None:
+            limiter.acquire()
 
     async def async_acquire(self) -> None:
-        if not self._paid():
-            await self.model.rate_limiter.async_acquire()
+        limiter = self._limiter()
+        if limiter is not None:
+            await limiter.async_acquire()
 
 
 class HFEndpointEmbedding(BaseEmbedding):

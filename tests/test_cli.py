@@ -11,6 +11,7 @@ import numpy as np
 
 from hf_endpoint import chunk_offsets, chunk_text
 from hf_endpoint.cli import main
+from hf_endpoint.demo import run_demo
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
 
@@ -64,14 +65,15 @@ def test_missing_file_is_one_line(capsys, tmp_path):
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_demo_runs_as_a_command():
-    done = subprocess.run(
-        [sys.executable, "-m", "hf_endpoint.cli", "demo"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "zh-tea:" in done.stdout and "en-tea:" in done.stdout
+def test_demo_runs_offline_and_finds_the_right_documents(monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT_URL", raising=False)
+    lines = []
+    hits = run_demo(lines.append)
+    expected = ["en-bike", "en-tea", "zh-panda", "zh-train"]
+    assert list(hits["langchain"].values()) == expected
+    assert list(hits["llama_index"].values()) == expected
+    output = "\n".join(lines)
+    assert "starting a local endpoint" in output and "en-tea [0:" in output
 
 
 # --- hf-endpoint embed ---------------------------------------------------------------
