@@ -68,6 +68,44 @@ class EmbeddedChunk(NamedTuple):
     embedding: list[float]
 
 
+# The settings an adapter holds as fields and hands to its clients unchanged.
+ADAPTER_OPTIONS = (
+    "rate_limit",
+    "max_concurrency",
+    "timeout",
+    "max_retries",
+    "truncate",
+    "normalize",
+    "truncation_direction",
+    "chunking_settings",
+    "scale_up_timeout",
+)
+
+
+def adapter_clients(adapter: Any, batch_size: int) -> tuple[EmbeddingClient, EmbeddingClient]:
+    """The clients an adapter needs, built from its fields (``url``, ``api_key``,
+    ``prompt_name``, ``query_prompt_name`` and ``ADAPTER_OPTIONS``): one for
+    documents and one for queries, the same one when the two prompts agree."""
+    options = {name: getattr(adapter, name) for name in ADAPTER_OPTIONS}
+    documents = EmbeddingClient(
+        adapter.url,
+        adapter.api_key,
+        batch_size=batch_size,
+        prompt_name=adapter.prompt_name,
+        **options,
+    )
+    if adapter.query_prompt_name == adapter.prompt_name:
+        return documents, documents
+    queries = EmbeddingClient(
+        adapter.url,
+        adapter.api_key,
+        batch_size=batch_size,
+        prompt_name=adapter.query_prompt_name,
+        **options,
+    )
+    return documents, queries
+
+
 def pool_chunks(chunks: Sequence[EmbeddedChunk]) -> list[float]:
     """One vector for a chunked text: the chunks' mean weighted by their length in
     characters, scaled to unit length (L2). A text of one chunk keeps its vector's

@@ -354,6 +354,23 @@ class InferenceConfig:
         assert service_settings is not None and chunking is not None
         return cls(service_settings=service_settings, chunking_settings=chunking)
 
+    @classmethod
+    def coerce(cls, value: InferenceConfig | Mapping[str, Any]) -> InferenceConfig:
+        """Accept a parsed configuration or a PUT body."""
+        if isinstance(value, InferenceConfig):
+            return value
+        return cls.from_dict(value)
+
+    def adapter_fields(self) -> dict[str, Any]:
+        """What the LangChain and LlamaIndex adapters take from a PUT body."""
+        s = self.service_settings
+        return {
+            "url": s.url,
+            "api_key": s.api_key,
+            "rate_limit": s.rate_limit.to_dict(),
+            "chunking_settings": self.chunking_settings.to_dict(),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The read view: service, service_settings (no API key), chunking_settings."""
         return {

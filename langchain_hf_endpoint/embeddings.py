@@ -16,8 +16,8 @@ from hf_endpoint import (
     EmbeddingClient,
     InferenceConfig,
     InferenceEndpoints,
-    RateLimit,
 )
+from hf_endpoint.client import adapter_clients
 
 __all__ = ["HFEndpointEmbeddings"]
 
@@ -88,12 +88,7 @@ class HFEndpointEmbeddings(BaseModel, Embeddings):
             raise ValueError("url is required: pass url= or set HF_ENDPOINT_URL")
         if self.chunking_settings is not None:
             self.chunking_settings = ChunkingSettings.coerce(self.chunking_settings).to_dict()
-        self._client = self._new_client(self.prompt_name)
-        self._query_client = (
-            self._new_client(self.query_prompt_name)
-            if self.query_prompt_name != self.prompt_name
-            else self._client
-        )
+        self._client, self._query_client = adapter_clients(self, self.batch_size)
         return self
 
     @classmethod
@@ -103,37 +98,12 @@ class HFEndpointEmbeddings(BaseModel, Embeddings):
         """From an endpoint registered in an ``InferenceEndpoints`` registry."""
         return cls.from_inference_config(endpoints.config(inference_id), **kwargs)
 
-    def _new_client(self, prompt_name: str | None) -> EmbeddingClient:
-        return EmbeddingClient(
-            self.url,
-            self.api_key,
-            rate_limit=self.rate_limit,
-            batch_size=self.batch_size,
-            max_concurrency=self.max_concurrency,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            truncate=self.truncate,
-            normalize=self.normalize,
-            prompt_name=prompt_name,
-            truncation_direction=self.truncation_direction,
-            chunking_settings=self.chunking_settings,
-            scale_up_timeout=self.scale_up_timeout,
-        )
-
     @classmethod
     def from_inference_config(
         cls, body: Mapping[str, Any] | InferenceConfig, **kwargs: Any
     ) -> HFEndpointEmbeddings:
         """From an Elasticsearch ``PUT _inference/text_embedding/<id>`` body."""
-        config = body if isinstance(body, InferenceConfig) else InferenceConfig.from_dict(body)
-        s = config.service_settings
-        kwargs.setdefault("chunking_settings", config.chunking_settings.to_dict())
-        return cls(
-            url=s.url,
-            api_key=s.api_key,
-            rate_limit=RateLimit.coerce(s.rate_limit).to_dict(),
-            **kwargs,
-        )
+        return cls(**{**InferenceConfig.coerce(body).adapter_fields(), **kwargs})
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if self.chunking_settings is None:

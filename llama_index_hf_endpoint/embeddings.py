@@ -17,8 +17,8 @@ from hf_endpoint import (
     EmbeddingClient,
     InferenceConfig,
     InferenceEndpoints,
-    RateLimit,
 )
+from hf_endpoint.client import adapter_clients
 
 __all__ = ["HFEndpointEmbedding"]
 
@@ -122,12 +122,10 @@ class HFEndpointEmbedding(BaseEmbedding):
             self.chunking_settings = ChunkingSettings.coerce(self.chunking_settings).to_dict()
         if not self.model_name:
             self.model_name = self.url
-        self._client = self._new_client(self.prompt_name)
-        self._query_client = (
-            self._new_client(self.query_prompt_name)
-            if self.query_prompt_name != self.prompt_name
-            else self._client
-        )
+        self._client, self._query_client = adapter_clients(self, self.embed_batch_size)
+        gate = _RateLimiterGate(self)
+        for client in {id(c): c for c in (self._client, self._query_client)}.values():
+            client.gates.append(gate)
         return self
 
     @classmethod
@@ -136,25 +134,6 @@ class HFEndpointEmbedding(BaseEmbedding):
     ) -> HFEndpointEmbedding:
         """From an endpoint registered in an ``InferenceEndpoints`` registry."""
         return cls.from_inference_config(endpoints.config(inference_id), **kwargs)
-
-    def _new_client(self, prompt_name: str | None) -> EmbeddingClient:
-        client = EmbeddingClient(
-            self.url,
-            self.api_key,
-            rate_limit=self.rate_limit,
-            batch_size=self.embed_batch_size,
-            max_concurrency=self.max_concurrency,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            truncate=self.truncate,
-            normalize=self.normalize,
-            prompt_name=prompt_name,
-            truncation_direction=self.truncation_direction,
-            chunking_settings=self.chunking_settings,
-            scale_up_timeout=self.scale_up_timeout,
-        )
-        client.gates.append(_RateLimiterGate(self))
-        return client
 
     @classmethod
     def class_name(cls) -> str:
@@ -165,15 +144,7 @@ class HFEndpointEmbedding(BaseEmbedding):
         cls, body: Mapping[str, Any] | InferenceConfig, **kwargs: Any
     ) -> HFEndpointEmbedding:
         """From an Elasticsearch ``PUT _inference/text_embedding/<id>`` body."""
-        config = body if isinstance(body, InferenceConfig) else InferenceConfig.from_dict(body)
-        s = config.service_settings
-        kwargs.setdefault("chunking_settings", config.chunking_settings.to_dict())
-        return cls(
-            url=s.url,
-            api_key=s.api_key,
-            rate_limit=RateLimit.coerce(s.rate_limit).to_dict(),
-            **kwargs,
-        )
+        return cls(**{**InferenceConfig.coerce(body).adapter_fields(), **kwargs})
 
     def _prepaid(self) -> contextvars.Token[bool]:
         return _prepaid.set(self.rate_limiter is not None)
