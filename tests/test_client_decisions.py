@@ -216,3 +216,31 @@ def test_limiter_reservations_queue_up_without_burst():
     assert [round(limiter.reserve(), 6) for _ in range(4)] == [0.0, 0.1, 0.2, 0.3]
     now[0] = 200.0
     assert limiter.reserve() == 0.0 and round(limiter.reserve(), 6) == 0.1
+
+
+# --- token estimates --------------------------------------------------------------------
+
+
+def test_token_counts_come_from_tiktoken():
+    from hf_endpoint._batching import TokenCounter
+
+    assert TokenCounter().count("hello world") == 2
+
+
+def test_without_tiktoken_encodings_tokens_are_estimated_from_characters(monkeypatch, caplog):
+    import logging
+
+    import tiktoken
+
+    from hf_endpoint._batching import TokenCounter
+
+    def offline(name):
+        raise OSError("no network to fetch " + name)
+
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
+    counter = TokenCounter()
+    with caplog.at_level(logging.DEBUG, logger="hf_endpoint"):
+        assert counter.count("x" * 30) == 11
+        assert counter.count("y" * 3) == 2
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+    assert "characters / 3" in caplog.records[0].getMessage()
