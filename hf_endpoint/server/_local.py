@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -117,23 +116,19 @@ def serve(
     port: int = 8080,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until interrupted; ``on_ready(url)`` is called once listening."""
+    """Serve in this thread until interrupted; ``on_ready(url)`` is called once listening."""
     sock = _bind(host, port)
     server = _uvicorn_server(config)
     url = f"http://{host}:{sock.getsockname()[1]}"
 
-    async def announce() -> None:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        if on_ready is not None:
+    def announce() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.01)
+        if server.started and on_ready is not None:
             on_ready(url)
 
-    async def main() -> None:
-        task = asyncio.create_task(announce())
-        await server.serve(sockets=[sock])
-        task.cancel()
-
-    asyncio.run(main())
+    threading.Thread(target=announce, daemon=True).start()
+    server.run(sockets=[sock])
 
 
 class LocalEndpoint:
