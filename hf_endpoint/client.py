@@ -315,6 +315,9 @@ class EmbeddingClient:
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, httpx.AsyncClient
         ] = weakref.WeakKeyDictionary()
+        self._semaphores: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Semaphore
+        ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     @classmethod
@@ -387,6 +390,14 @@ class EmbeddingClient:
                 headers=self._headers,
             )
         return client
+
+    def _in_flight(self) -> asyncio.Semaphore:
+        """This event loop's bound on requests in flight, shared by every call on it."""
+        loop = asyncio.get_running_loop()
+        gate = self._semaphores.get(loop)
+        if gate is None:
+            gate = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+        return gate
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -698,7 +709,7 @@ class EmbeddingClient:
         if not prepared:
             return EmbeddingResult()
         batches = self._plan(prepared, await self._aserver_limits())
-        gate = asyncio.Semaphore(self.max_concurrency)
+        gate = self._in_flight()
 
         async def one(batch: range) -> list[list[float]]:
             async with gate:

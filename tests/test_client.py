@@ -358,3 +358,19 @@ def test_scale_up_timeout_is_sent_as_a_header(clean):
     with client_for(clean, scale_up_timeout=300) as client:
         client.embed(["x"])
     assert clean.stats()["scale_up_timeouts"] == {"300": 1}
+
+
+def test_concurrent_async_calls_share_the_bound_on_requests_in_flight():
+    with LocalEndpoint("hash", faults=Faults(latency=0.05)) as ep:
+        client = EmbeddingClient(ep.url, rate_limit=UNLIMITED, batch_size=1, max_concurrency=2)
+
+        async def run():
+            return await asyncio.gather(
+                *(client.aembed([f"t{k}-{i}" for i in range(4)]) for k in range(3))
+            )
+
+        results = asyncio.run(run())
+        stats = ep.stats()
+    assert [len(r) for r in results] == [4, 4, 4]
+    assert stats["requests"] == 12 and stats["max_in_flight"] == 2
+    client.close()

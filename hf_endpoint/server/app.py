@@ -208,6 +208,13 @@ class _EndpointApp:
 
     async def embed(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Raw ASGI, so that a dropped connection can really be dropped."""
+        self.stats.entered()
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            self.stats.left()
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         now = time.monotonic()
         self.stats.arrived(now)

@@ -114,6 +114,8 @@ class Stats:
     """What the server received and answered, for tests to assert on."""
 
     requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
     info_requests: int = 0
     inputs: int = 0
     served_inputs: int = 0
@@ -132,6 +134,16 @@ class Stats:
             else:
                 self.info_requests += 1
             self.arrivals.append(now)
+
+    def entered(self) -> None:
+        """An embed request is being handled (``left`` when it is answered)."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def left(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def answered(self, status: int, action: str, inputs: int = 0) -> None:
         with self._lock:
@@ -158,6 +170,7 @@ class Stats:
             return {
                 "requests": self.requests,
                 "info_requests": self.info_requests,
+                "max_in_flight": self.max_in_flight,
                 "inputs": self.inputs,
                 "served_inputs": self.served_inputs,
                 "status": {str(k): v for k, v in sorted(self.status.items())},
@@ -170,6 +183,7 @@ class Stats:
     def reset(self) -> None:
         with self._lock:
             self.requests = self.info_requests = self.inputs = self.served_inputs = 0
+            self.max_in_flight = self.in_flight
             self.status.clear()
             self.actions.clear()
             self.batch_sizes.clear()
