@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,6 +27,8 @@ from .errors import HFEndpointError
 from .settings import ChunkingSettings, InferenceConfig
 
 logger = logging.getLogger(__name__)
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 __all__ = ["main"]
 
@@ -176,6 +179,10 @@ def _embed(args: argparse.Namespace) -> None:
             for doc_id, text in _records(args.input, stream, jsonl=True):
                 if doc_id in done:
                     continue
+                if not text.isascii() and _LONE_SURROGATE.search(text):
+                    raise CLIError(
+                        f"record {doc_id}: the text holds a lone surrogate and cannot be sent as UTF-8"
+                    )
                 pending.append((doc_id, text))
                 if len(pending) >= args.batch_records:
                     flush()

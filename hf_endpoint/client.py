@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import random
+import re
 import threading
 import time
 import weakref
@@ -37,7 +38,7 @@ from ._batching import TokenCounter, plan_batches
 from ._protocol import ServerOptions, parse_error, request_body
 from ._validation import Problems
 from .chunking import chunk_offsets
-from .errors import AuthenticationError, InputTooLargeError
+from .errors import AuthenticationError, ConfigError, InputTooLargeError
 from .ratelimit import RateLimiter, shared_limiter
 from .retry import Fail, Outcome, Retry, RetryPolicy, Split, Success, decide
 from .settings import ChunkingSettings, InferenceConfig, RateLimit, _check_url
@@ -191,12 +192,23 @@ class RequestGate(Protocol):
     async def async_acquire(self) -> None: ...
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_texts(texts: object) -> list[str]:
+    """The texts as a list, or a ``TypeError`` / ``ConfigError`` naming the bad one."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise TypeError(f"texts must be a list of str, not {type(texts).__name__}")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] must be a str, not {type(text).__name__}")
+        if not text.isascii():
+            bad = _LONE_SURROGATE.search(text)
+            if bad is not None:
+                raise ConfigError(
+                    f"texts[{i}] holds a lone surrogate (U+{ord(bad.group()):04X}) at index {bad.start()}: "
+                    "it cannot be sent as UTF-8"
+                )
     return list(texts)
 
 

@@ -203,3 +203,12 @@ def test_embed_against_no_endpoint_is_one_line(tmp_path, capsys):
         done.stderr.strip()
         == "hf-endpoint: error: no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE"
     )
+
+
+def test_embed_names_a_record_whose_text_cannot_be_sent(tmp_path, capsys):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": "ok", "text": "fine"}\n{"id": "bad", "text": "x\\ud800y"}\n', "utf-8")
+    with LocalEndpoint("hash") as ep:
+        assert main(["embed", str(source), "-o", str(output), "--url", ep.url, "--quiet"]) == 2
+    assert "record bad: the text holds a lone surrogate" in capsys.readouterr().err
+    assert [json.loads(line)["id"] for line in output.read_text("utf-8").splitlines()] == ["ok"]

@@ -10,6 +10,7 @@ import pytest
 
 from hf_endpoint import (
     AuthenticationError,
+    ConfigError,
     EmbeddingClient,
     EndpointOverloadedError,
     InputTooLargeError,
@@ -254,6 +255,18 @@ def test_an_empty_list_makes_no_request(clean):
 def test_bad_input_is_named(clean, texts, message):
     with client_for(clean) as client, pytest.raises(TypeError, match=message):
         client.embed(texts)
+
+
+def test_a_lone_surrogate_is_named_before_sending(clean):
+    clean.reset_stats()
+    with client_for(clean) as client:
+        with pytest.raises(
+            ConfigError, match=r"texts\[1\] holds a lone surrogate \(U\+D800\) at index 3"
+        ):
+            client.embed(["fine", "bad\ud800 text"])
+        with pytest.raises(ConfigError, match=r"texts\[0\] holds a lone surrogate"):
+            client.embed_chunks(["\udfff"])
+    assert clean.stats()["requests"] == 0
 
 
 def test_empty_strings_are_sent(clean):
