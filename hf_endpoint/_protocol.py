@@ -53,8 +53,8 @@ _NUMBERS = {float, int}
 
 
 def _describe(value: Any) -> str:
-    text = orjson.dumps(value).decode()[:80] if not isinstance(value, bytes) else repr(value[:80])
-    return text
+    """A parsed JSON value, shortened for a message."""
+    return orjson.dumps(value).decode()[:80]
 
 
 def parse_embeddings(content: bytes, expected_rows: int) -> list[list[float]]:

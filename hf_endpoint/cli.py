@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,13 +21,11 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from .chunking import chunk_offsets
-from .client import EmbeddingClient
+from .client import EmbeddingClient, lone_surrogate
 from .errors import HFEndpointError
 from .settings import ChunkingSettings, InferenceConfig
 
 logger = logging.getLogger(__name__)
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 __all__ = ["main"]
 
@@ -179,7 +176,7 @@ def _embed(args: argparse.Namespace) -> None:
             for doc_id, text in _records(args.input, stream, jsonl=True):
                 if doc_id in done:
                     continue
-                if not text.isascii() and _LONE_SURROGATE.search(text):
+                if lone_surrogate(text) is not None:
                     raise CLIError(
                         f"record {doc_id}: the text holds a lone surrogate and cannot be sent as UTF-8"
                     )

@@ -195,6 +195,14 @@ class RequestGate(Protocol):
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (which UTF-8 cannot carry), or ``None``."""
+    if text.isascii():
+        return None
+    found = _LONE_SURROGATE.search(text)
+    return None if found is None else found.start()
+
+
 def _check_texts(texts: object) -> list[str]:
     """The texts as a list, or a ``TypeError`` / ``ConfigError`` naming the bad one."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
@@ -202,13 +210,12 @@ def _check_texts(texts: object) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] must be a str, not {type(text).__name__}")
-        if not text.isascii():
-            bad = _LONE_SURROGATE.search(text)
-            if bad is not None:
-                raise ConfigError(
-                    f"texts[{i}] holds a lone surrogate (U+{ord(bad.group()):04X}) at index {bad.start()}: "
-                    "it cannot be sent as UTF-8"
-                )
+        at = lone_surrogate(text)
+        if at is not None:
+            raise ConfigError(
+                f"texts[{i}] holds a lone surrogate (U+{ord(text[at]):04X}) at index {at}: "
+                "it cannot be sent as UTF-8"
+            )
     return list(texts)
 
 
@@ -382,25 +389,25 @@ class EmbeddingClient:
             await client.aclose()
         self.close()
 
+    def _http_options(self) -> dict[str, Any]:
+        """What the sync and the async connection pools share."""
+        return {
+            "timeout": self.timeout,
+            "limits": httpx.Limits(max_connections=self.max_concurrency + 1),
+            "headers": self._headers,
+        }
+
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._sync_client is None:
-                self._sync_client = httpx.Client(
-                    timeout=self.timeout,
-                    limits=httpx.Limits(max_connections=self.max_concurrency + 1),
-                    headers=self._headers,
-                )
+                self._sync_client = httpx.Client(**self._http_options())
             return self._sync_client
 
     def _ahttp(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
-            client = self._async_clients[loop] = httpx.AsyncClient(
-                timeout=self.timeout,
-                limits=httpx.Limits(max_connections=self.max_concurrency + 1),
-                headers=self._headers,
-            )
+            client = self._async_clients[loop] = httpx.AsyncClient(**self._http_options())
         return client
 
     def _in_flight(self) -> asyncio.Semaphore:
