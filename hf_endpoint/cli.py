@@ -205,18 +205,18 @@ def _demo(args: argparse.Namespace) -> None:
     run_demo(say)
 
 
-def _missing_server_extra(args: argparse.Namespace) -> None:
-    raise CLIError("the local server needs the server extra: pip install 'hf-endpoint[server]'")
-
-
-def _serve(args: argparse.Namespace) -> None:
-    from .server import config_from_arguments, serve
-    from .server._local import READY_LINE
-
-    def announce(url: str) -> None:
-        print(READY_LINE + url, flush=True)
-
-    serve(config_from_arguments(args), host=args.host, port=args.port, on_ready=announce)
+def _serve(argv: list[str]) -> int:
+    # Only `serve` imports the server (Starlette, numpy, a model); its own parser reads the rest.
+    try:
+        from .server._command import main as serve_main
+    except ImportError as exc:
+        print(
+            "hf-endpoint: error: the local server needs the server extra: "
+            f"pip install 'hf-endpoint[server]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
+    return serve_main(argv, prog="hf-endpoint serve")
 
 
 def _add_chunking_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
@@ -243,16 +243,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_chunking_options(chunk, run=_chunk)
 
-    serve = commands.add_parser(
-        "serve", help="run a local embedding endpoint (needs the server extra)"
+    commands.add_parser(
+        "serve",
+        help="run a local embedding endpoint (needs the server extra; see serve --help)",
+        add_help=False,
     )
-    try:
-        from .server import add_arguments
-    except ImportError:
-        serve.set_defaults(run=_missing_server_extra)
-    else:
-        add_arguments(serve)
-        serve.set_defaults(run=_serve)
 
     embed = commands.add_parser(
         "embed",
@@ -289,6 +284,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hf-endpoint``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     try:
