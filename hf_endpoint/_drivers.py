@@ -1,27 +1,22 @@
 """The two drivers: the only code of the client that sleeps, sends or spawns.
 
 ``SyncDriver`` answers a flow's steps (``_flows``) with ``time.sleep``, an
-``httpx.Client`` and a thread pool; ``AsyncDriver`` with ``asyncio.sleep`` and
-one ``httpx.AsyncClient`` per event loop. Both bound each attempt by the
-client's ``timeout`` and the answer by the flow's ``max_bytes``, count what
-happens in the client's ``StatsRecorder``, and take rate-limit slots from the
-shared limiter.
-
-An event loop's connection pool is closed when the loop shuts down
-(``asyncio.run`` and Jupyter's ``shutdown_asyncgens``): a call per
-``asyncio.run`` leaves no connection behind.
+``httpx.Client`` and a thread pool; ``AsyncDriver`` awaits waits, gates and
+slots on the event loop and hands each HTTP exchange to the sync driver's pool.
+Both bound each attempt by the client's ``timeout`` and the answer by the
+flow's ``max_bytes``, count what happens in the client's ``StatsRecorder``, and
+take rate-limit slots from the shared limiter. No connection belongs to an
+event loop, so a call per ``asyncio.run`` leaves none behind.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -110,25 +105,6 @@ def _read(chunks: Iterator[bytes], max_bytes: int, deadline: float) -> bytes | N
     return b"".join(parts)
 
 
-async def _aread(chunks: AsyncIterator[bytes], max_bytes: int, deadline: float) -> bytes | None:
-    parts, total = [], 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > max_bytes:
-            return None
-        if time.monotonic() > deadline:
-            raise _TooLate
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _deadline(seconds: float) -> AbstractAsyncContextManager[Any]:
-    """The whole attempt within ``seconds`` (Python 3.11+; 3.10 checks as the body arrives)."""
-    if sys.version_info >= (3, 11):
-        return asyncio.timeout(seconds)
-    return nullcontext()  # pragma: no cover
-
-
 class SyncDriver:
     """Runs flows in the calling thread, several at once on a thread pool."""
 
@@ -138,13 +114,13 @@ class SyncDriver:
         self._http: httpx.Client | None = None
         self._pool: ThreadPoolExecutor | None = None
 
-    def _client(self) -> httpx.Client:
+    def client(self) -> httpx.Client:
         with self._lock:
             if self._http is None:
                 self._http = httpx.Client(**self.connection.http_options())
             return self._http
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
@@ -161,7 +137,8 @@ class SyncDriver:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
 
-    def _send(self, http: httpx.Client, step: Send) -> Outcome:
+    def send(self, http: httpx.Client, step: Send) -> Outcome:
+        """One HTTP exchange, bounded by ``timeout`` and the step's ``max_bytes``."""
         conn = self.connection
         conn.stats.request()
         deadline = time.monotonic() + conn.timeout
@@ -188,14 +165,14 @@ class SyncDriver:
     def run(self, flow: Flow[T], gate: RequestGate | None = None) -> T:
         """Drive one flow to its end in this thread."""
         stats = self.connection.stats
-        http = self._client()  # before any slot: making a pool takes a while
+        http = self.client()  # before any slot: making a pool takes a while
         answer: Outcome | None = None
         try:
             while True:
                 step = flow.send(answer)
                 answer = None
                 if isinstance(step, Send):
-                    answer = self._send(http, step)
+                    answer = self.send(http, step)
                 elif isinstance(step, Slot):
                     self._slot()
                 elif isinstance(step, Gate):
@@ -225,7 +202,7 @@ class SyncDriver:
             for i, flow in enumerate(flows):
                 keep(i, self.run(flow, gate))
             return
-        pool = self._executor()
+        pool = self.executor()
         futures: list[Future[None]] = [
             pool.submit(lambda i, f: keep(i, self.run(f, gate)), i, f) for i, f in enumerate(flows)
         ]
@@ -237,74 +214,41 @@ class SyncDriver:
             f.result()
 
 
-async def _keep_open(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    """Suspended for the loop's life; the loop's ``shutdown_asyncgens`` closes the pool."""
-    try:
-        yield
-    finally:
-        await http.aclose()
-
-
-@dataclass
-class _LoopState:
-    http: httpx.AsyncClient
-    in_flight: asyncio.Semaphore
-    keeper: AsyncGenerator[None, None]
-
-
 class AsyncDriver:
-    """Runs flows as tasks of the running event loop; one connection pool per loop."""
+    """Runs flows as tasks of the running event loop.
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self._states: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopState]] = {}
+    Waits, gates and rate-limit slots are awaited on the loop; the HTTP exchange
+    itself runs on the sync driver's pool (``run_in_executor``), which costs the
+    event loop less CPU per request than an asyncio HTTP stack and leaves no
+    connection pool tied to a loop that ends. At most ``max_concurrency`` flows
+    of one loop send at once, whatever the number of concurrent calls.
+    """
+
+    def __init__(self, sync: SyncDriver) -> None:
+        self.sync = sync
+        self.connection = sync.connection
+        self._bounds: dict[
+            int, tuple[weakref.ref[asyncio.AbstractEventLoop], asyncio.Semaphore]
+        ] = {}
         self._lock = threading.Lock()
 
-    async def _state(self) -> _LoopState:
+    def _in_flight(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
-        entry = self._states.get(id(loop))
+        entry = self._bounds.get(id(loop))
         if entry is not None and entry[0]() is loop:
             return entry[1]
-        http = httpx.AsyncClient(**self.connection.http_options())
-        keeper = _keep_open(http)
-        await keeper.__anext__()
-        state = _LoopState(http, asyncio.Semaphore(self.connection.max_concurrency), keeper)
+        bound = asyncio.Semaphore(self.connection.max_concurrency)
         with self._lock:
-            # Forget loops that are gone (their pools were closed when they shut down).
-            for key, (ref, _) in list(self._states.items()):
+            for key, (ref, _) in list(self._bounds.items()):  # forget loops that are gone
                 gone = ref()
                 if gone is None or gone.is_closed():
-                    del self._states[key]
-            self._states[id(loop)] = (weakref.ref(loop), state)
-        return state
+                    del self._bounds[key]
+            self._bounds[id(loop)] = (weakref.ref(loop), bound)
+        return bound
 
-    async def aclose(self) -> None:
-        """Close this event loop's connection pool."""
+    async def _send(self, http: httpx.Client, step: Send) -> Outcome:
         loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._states.pop(id(loop), None)
-        if entry is not None:
-            await entry[1].keeper.aclose()
-
-    async def _send(self, http: httpx.AsyncClient, step: Send) -> Outcome:
-        conn = self.connection
-        conn.stats.request()
-        deadline = time.monotonic() + conn.timeout
-        try:
-            async with (
-                _deadline(conn.timeout),
-                http.stream(step.method, step.url, content=step.body) as response,
-            ):
-                content = (
-                    None
-                    if _too_big(response.headers, step.max_bytes)
-                    else await _aread(response.aiter_bytes(), step.max_bytes, deadline)
-                )
-        except TimeoutError:
-            return conn.failure(_TooLate())
-        except (httpx.TransportError, _TooLate) as exc:
-            return conn.failure(exc)
-        return conn.outcome(response, content)
+        return await loop.run_in_executor(self.sync.executor(), self.sync.send, http, step)
 
     async def _slot(self) -> None:
         limiter = self.connection.limiter
@@ -317,16 +261,16 @@ class AsyncDriver:
 
     async def run(self, flow: Flow[T], gate: RequestGate | None = None) -> T:
         """Drive one flow to its end; at most ``max_concurrency`` flows send at once per loop."""
-        state = await self._state()
         stats = self.connection.stats
+        http = self.sync.client()
         answer: Outcome | None = None
-        async with state.in_flight:
+        async with self._in_flight():
             try:
                 while True:
                     step = flow.send(answer)
                     answer = None
                     if isinstance(step, Send):
-                        answer = await self._send(state.http, step)
+                        answer = await self._send(http, step)
                     elif isinstance(step, Slot):
                         await self._slot()
                     elif isinstance(step, Gate):

@@ -465,7 +465,7 @@ class EmbeddingClient:
         )
         self._connection = connection
         self._sync = SyncDriver(connection)
-        self._async = AsyncDriver(connection)
+        self._async = AsyncDriver(self._sync)
         self._discovery = _Discovery(options.discover_limits)
         if limits is not None:
             self._discovery.limits = limits
@@ -562,8 +562,7 @@ class EmbeddingClient:
         self._sync.close()
 
     async def aclose(self) -> None:
-        """Close this event loop's connection pool, and the sync one."""
-        await self._async.aclose()
+        """``close`` for async callers."""
         self.close()
 
     # -- endpoint discovery ------------------------------------------------------
