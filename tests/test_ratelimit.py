@@ -3,11 +3,14 @@ processes against the local endpoint, checked on the endpoint's arrival times.""
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import threading
 import time
 
@@ -21,13 +24,16 @@ from hf_endpoint.ratelimit import (
     IDLE,
     JITTER,
     TOLERANCE,
+    Grant,
     Pace,
     RateLimiter,
     busiest_window,
     grant,
+    lease_of,
     limit_key,
     shared_limiter,
     take,
+    take_leased,
 )
 from hf_endpoint.server import LocalEndpoint
 
@@ -46,7 +52,7 @@ def test_the_first_request_goes_at_once_and_the_next_one_interval_later():
 
 def test_the_interval_is_the_rate_with_a_margin_for_jitter_and_lateness():
     assert PACE.interval == pytest.approx(0.1 * (1 + TOLERANCE + JITTER))
-    assert Pace.for_rate(3000).interval == pytest.approx(0.02 * 1.015)
+    assert Pace.for_rate(3000).interval == pytest.approx(0.02 * 1.017)
 
 
 def test_a_caller_slightly_late_keeps_the_schedule_a_later_one_restarts_it():
@@ -80,24 +86,45 @@ def test_a_grant_hands_out_consecutive_slots_within_the_horizon():
     assert refused.wait == pytest.approx(due2 - 11.0)
 
 
-def schedule(polls, rpm):
-    """The times at which callers polling at ``polls`` get a slot."""
+def assert_spaced(sent, pace):
+    """The limiter's own promise: any n requests span at least (n-1) intervals less the
+    tolerance (from which the endpoint's follows, jitter included)."""
+    worst, top = 0.0, math.inf
+    for j, t in enumerate(sorted(sent)):
+        g = t - j * pace.interval
+        worst = max(worst, top - g) if j else 0.0
+        top = max(top, g) if j else g
+    assert worst <= pace.tolerance + 1e-9, worst
+
+
+def schedule(lateness, rpm):
+    """The times at which callers polling ``lateness`` seconds after each slot opens get one."""
     pace = Pace.for_rate(rpm)
-    due, taken = IDLE, []
-    for now in sorted(polls):
+    due, now, taken = IDLE, 0.0, []
+    for late in lateness:
+        now = max(now, (due if due > IDLE else 0.0) + late)
         wait, due = take(due, now, pace)
         if wait == 0:
             taken.append(now)
     return taken
 
 
+LATENESS = st.one_of(
+    st.sampled_from([0.0, TOLERANCE, TOLERANCE * 1.01, TOLERANCE * 2, -0.001]),
+    st.floats(-1, 3),
+)
+
+
 @given(
-    st.lists(st.floats(0, 30), min_size=1, max_size=400),
+    st.lists(LATENESS, min_size=1, max_size=400),
     st.sampled_from([60, 600, 3000, 20_000]),
     st.randoms(use_true_random=False),
 )
-def test_with_any_polls_and_jitter_up_to_its_margin_no_window_exceeds_the_limit(polls, rpm, rnd):
-    arrivals = [t + rnd.uniform(0, JITTER) for t in schedule(polls, rpm)]
+def test_with_any_polls_and_jitter_up_to_its_margin_no_window_exceeds_the_limit(lateness, rpm, rnd):
+    """Each poll comes some seconds after the next slot opens (before, when negative)."""
+    taken = schedule(lateness, rpm)
+    assert_spaced(taken, Pace.for_rate(rpm))
+    arrivals = [t + rnd.uniform(0, JITTER) for t in taken]
     assert busiest_window(arrivals, rpm).excess <= 1e-9
 
 
@@ -124,8 +151,78 @@ def test_grants_and_takes_on_one_state_keep_the_promise(steps, rpm, rnd):
         for k in range(given_.slots):
             if use > 0.3:
                 sent.append(given_.first + k * given_.interval + use * given_.tolerance)
+    assert_spaced(sent, pace)
     arrivals = [t + rnd.uniform(0, JITTER) for t in sent]
     assert busiest_window(arrivals, rpm).excess <= 1e-9
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.sampled_from([0.0, 0.1, 1.0]),
+            st.sampled_from([0.0, 0.1, 1.0]),
+            st.integers(1, 6),
+            st.floats(0, 1),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.sampled_from([600, 3000, 20_000]),
+    st.floats(-50, 50),
+    st.randoms(use_true_random=False),
+)
+def test_leases_on_clocks_of_other_machines_keep_the_promise(steps, rpm, skew, rnd):
+    """Four workers, each on a clock ``skew * worker`` seconds ahead of the granter's,
+    lease slots over exchanges of random length and take them at random moments."""
+    pace = Pace.for_rate(rpm)
+    due, now, sent = IDLE, 0.0, []
+    for worker, there, back, count, lateness in steps:
+        offset = skew * worker
+        asked = now + offset  # on the worker's clock
+        now += there * pace.interval  # the granter answers a little later...
+        given_, due = grant(due, now, pace, count, horizon=1.0)
+        answered = now
+        now += back * pace.interval  # ...and the answer takes a while to come back
+        received = now + offset
+        if not given_.slots:
+            continue
+        low, high = asked - answered, received - answered
+        lease = lease_of(given_, low, high)
+        local_due, clock = lease.first, received
+        while True:
+            if lateness < 0.5:  # at the last moment the tolerance allows
+                clock = max(clock, local_due + lease.tolerance)
+            else:
+                clock += rnd.uniform(0, 2) * lateness * lease.interval
+            wait, local_due = take_leased(lease, local_due, clock)
+            if wait is None:
+                break
+            if wait == 0:
+                sent.append(clock - offset)  # back on the granter's clock
+            else:
+                clock += wait
+    assert_spaced(sent, pace)
+    arrivals = [t + rnd.uniform(0, JITTER) for t in sent]
+    assert busiest_window(arrivals, rpm).excess <= 1e-9
+
+
+def test_a_lease_on_the_granters_machine_keeps_its_slots():
+    given_ = Grant(first=10.0, slots=3, interval=0.1, tolerance=TOLERANCE)
+    lease = lease_of(given_, 0.0, 0.0)
+    assert lease == (10.0, pytest.approx(10.2), 0.1, TOLERANCE)
+    assert take_leased(lease, lease.first, 9.95) == (pytest.approx(0.05), 10.0)
+    wait, due = take_leased(lease, lease.first, 10.0)
+    assert wait == 0.0 and due == pytest.approx(10.1)
+
+
+def test_doubt_about_the_clock_narrows_a_lease():
+    given_ = Grant(first=10.0, slots=5, interval=0.1, tolerance=0.002)
+    close = lease_of(given_, 0.5, 0.501)  # known to within 1 ms
+    assert close.first == pytest.approx(10.501) and close.tolerance == pytest.approx(0.001)
+    far = lease_of(given_, 0.5, 0.52)  # 20 ms of doubt: wider spacing, an earlier end
+    assert far.tolerance == 0.0 and far.interval == pytest.approx(0.118)
+    assert far.last == pytest.approx(10.4 + 0.52 - 0.018)
 
 
 def brute_force(times, rpm, shortest=1.0):
@@ -357,3 +454,58 @@ def test_processes_and_threads_on_one_machine_share_one_limit(endpoint):
         child.join(timeout=120)
         assert child.exitcode == 0
     arrivals_within_limit(endpoint, RPM, 300)
+
+
+def write_records(path, prefix, n):
+    sentence = "A record of the {p} run, number {i}, with enough words for a few chunks."
+    lines = [
+        json.dumps({"id": f"{prefix}-{i}", "text": " ".join([sentence.format(p=prefix, i=i)] * 4)})
+        for i in range(n)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_two_hf_endpoint_embed_runs_share_one_limit(endpoint, tmp_path):
+    rpm = 1200
+    body = {
+        "service": "hugging_face",
+        "service_settings": {
+            "url": endpoint.url,
+            "api_key": "hf_rate_test",
+            "rate_limit": {"requests_per_minute": rpm},
+        },
+        "chunking_settings": {"strategy": "word", "max_chunk_size": 10, "overlap": 2},
+    }
+    config = tmp_path / "endpoint.json"
+    config.write_text(json.dumps(body))
+    endpoint.reset_stats()
+    runs = []
+    for name in ("first", "second"):
+        write_records(tmp_path / f"{name}.jsonl", name, 120)
+        command = [sys.executable, "-m", "hf_endpoint.cli", "embed", str(tmp_path / f"{name}.jsonl"),
+                   "-o", str(tmp_path / f"{name}.out.jsonl"), "--inference-config", str(config),
+                   "--batch-records", "8", "--quiet"]  # fmt: skip
+        runs.append(subprocess.Popen(command, stderr=subprocess.PIPE, text=True))
+    for run in runs:
+        _, errors = run.communicate(timeout=300)
+        assert run.returncode == 0, errors
+    arrivals_within_limit(endpoint, rpm, 2 * 120 * 5 // 20)
+
+
+@pytest.mark.skip(reason="needs HFEndpointEmbedding to pickle (the client redesign, item 3)")
+def test_an_ingestion_pipeline_with_two_worker_processes_shares_one_limit(endpoint):
+    from llama_index.core import Document
+    from llama_index.core.ingestion import IngestionPipeline
+
+    from llama_index_hf_endpoint import HFEndpointEmbedding
+
+    rpm = 1200
+    embedding = HFEndpointEmbedding(
+        url=endpoint.url, api_key="hf_rate_test", rate_limit=rpm, embed_batch_size=2
+    )
+    documents = [Document(text=f"document number {i}", id_=f"doc-{i}") for i in range(120)]
+    endpoint.reset_stats()
+    nodes = IngestionPipeline(transformations=[embedding]).run(documents=documents, num_workers=2)
+    assert sorted(n.ref_doc_id for n in nodes) == sorted(d.id_ for d in documents)
+    assert all(len(n.embedding) == 384 for n in nodes)
+    arrivals_within_limit(endpoint, rpm, 60)
