@@ -139,6 +139,9 @@ def _finished_ids(path: Path) -> set[str]:
 def _embed(args: argparse.Namespace) -> None:
     client, configured = _endpoint_client(args)
     settings = _settings(args, configured)
+    if args.engine == "ray":
+        _embed_ray(args, client, settings)
+        return
     output = Path(args.output)
     if output.exists() and not args.resume:
         raise CLIError(f"{output} exists: give --resume to continue it, or remove it")
@@ -189,6 +192,26 @@ def _embed(args: argparse.Namespace) -> None:
         flush()
         progress.close()
     logger.info("embedded %d records into %s", written, output)
+
+
+def _embed_ray(
+    args: argparse.Namespace, client: EmbeddingClient, settings: ChunkingSettings
+) -> None:
+    """Records through Ray Data, chunks into one Parquet file."""
+    try:
+        from .ray import embed_jsonl
+    except ImportError as exc:
+        raise CLIError(
+            f"--engine ray needs the ray extra: pip install 'hf-endpoint[ray]' ({exc})"
+        ) from None
+    if args.input == "-" or args.resume:
+        raise CLIError("--engine ray reads a file (not -) and writes Parquet anew (no --resume)")
+    if Path(args.output).exists():
+        raise CLIError(f"{args.output} exists: remove it first")
+    chunks = embed_jsonl(
+        args.input, args.output, client, settings, address=args.address, progress=not args.quiet
+    )
+    logger.info("embedded %d chunks into %s", chunks, args.output)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -272,6 +295,15 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-records", type=int, default=64, metavar="N", help="records per round trip"
     )
     embed.add_argument("--quiet", action="store_true", help="no progress bar")
+    embed.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: Ray Data workers, Parquet out (one row per chunk; needs the ray extra)",
+    )
+    embed.add_argument(
+        "--address", help="the Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"
+    )
     _add_chunking_options(embed, run=_embed)
 
     demo = commands.add_parser(
