@@ -414,22 +414,6 @@ class RateLimiter:
 
         self._state.update(step)
 
-    def try_acquire(self) -> float:
-        """Take a slot now (0.0), or nothing: the seconds after which to ask again."""
-        with self._lock:
-            now = self._clock()
-            if self._previous is not None and now < self._previous + self.interval:
-                return self._previous + self.interval - now
-            self._previous = now
-        return 0.0
-
-    def reserve(self) -> float:
-        """Wait for a slot, then return ``0.0``: the former interface, kept until every
-        caller polls ``try_acquire``."""
-        while (wait := self.try_acquire()) > 0:
-            time.sleep(wait)
-        return 0.0
-
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.requests_per_minute, self.path, self._clock))
 

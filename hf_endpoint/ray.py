@@ -290,9 +290,8 @@ class _Embedder:
         text_column: str,
         id_column: str,
     ) -> None:
-        self.client = EmbeddingClient(**client_arguments)
         # The client takes its slots from the cluster's limiter, not from this machine's.
-        self.client._limiter = limiter
+        self.client = EmbeddingClient(**client_arguments, limiter=limiter)
         self.settings = settings
         self.text_column = text_column
         self.id_column = id_column
