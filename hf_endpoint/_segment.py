@@ -6,12 +6,13 @@ string (one UTF-16 unit each), so they too keep offsets exact.
 
 Speed: asking ICU for the rule status of every boundary costs one Python call
 per boundary, which dominates on long texts. A segment's status follows from
-its first character for all but a few character classes, so the word flags
-are computed from a per-character class table with C-level operations
-(``bytes.translate``, ``operator.itemgetter``, ``itertools.compress``), and
-ICU is asked only where the first character leaves it open (``_`` alone is
-not a word, ``__`` is). ``tests/test_segment.py`` checks the table against
-ICU for every code point.
+its first character except at a few spots the word-break rules name (listed
+at ``ODD_PATTERN``), so the word flags are computed from a per-character class
+table with C-level operations (``bytes.translate``, ``operator.itemgetter``,
+``itertools.compress``), and ICU is asked only where the first character
+leaves it open (``_`` alone is not a word, ``__`` is) and around the spots
+(``ten\u200d🙂`` is not a word). ``tests/test_segment.py`` checks the table
+against ICU for every code point, alone and next to zero width joiners.
 """
 
 from __future__ import annotations
@@ -37,15 +38,28 @@ ASK_PATTERN = (
     r"[\p{Word_Break=ExtendNumLet}\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}"
     r"[[:Han:]-\p{Ideographic}]]"
 )
-# ICU gives every segment of a dictionary run (CJK, Hangul, Thai, ...) the rule
-# status of the run as a whole, and a segment the status of the last rule in
-# its chain. So a few spots change the status of the segments around them:
-# Han characters that are not ideographs (radicals, iteration marks such as
-# 々), U+16FE4, and an Extend or Format character that does not follow a
-# letter, digit or another such character (after _, after a quote, after a
-# Hangul syllable, after a space, ...). For each spot, every segment of the
-# dictionary run around it, and one neighbour on each side, is asked.
+# ICU gives a segment the status of the last rule in its chain (the largest,
+# where several end there), and every segment of a dictionary run (CJK,
+# Hangul, Thai, ...) the status of the run as a whole. The first character
+# decides the status unless a later rule in the chain can change it, which
+# happens at a few spots, and each changes the segments around it:
+# * Han characters that are not ideographs (radicals, iteration marks such as
+#   々) and U+16FE4, whose status depends on the run they are in;
+# * an Extend or Format character that does not follow a letter, digit or
+#   another such character (after _, after a quote, after a Hangul syllable,
+#   after a space, ...), which may start a segment or join it to the next;
+# * a ZERO WIDTH JOINER before an Extended_Pictographic character: rule WB3c
+#   (``$ZWJ $Extended_Pict``, no status) chains onto whatever the ZWJ ended,
+#   so ``ten\u200d🙂`` and ``中\u200d🙂`` are not words, nor is the rest of a
+#   dictionary run that ends that way. It is the only rule without a status
+#   that can follow a word's rule in a chain: every other such rule starts
+#   with a character no word rule ends with (CR, a space, a regional
+#   indicator), or ends with a word character whose own rule has a status.
+# For each spot, every segment of the dictionary run around it, and one
+# neighbour on each side, is asked.
 ODD_PATTERN = r"[[[:Han:]-\p{Ideographic}]\U00016FE4]"
+JOINER_PATTERN = r"[\p{Word_Break=ZWJ}]"
+PICTOGRAPHIC_PATTERN = r"[\p{Extended_Pictographic}]"
 EXTEND_FORMAT_PATTERN = r"[\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]"
 PLAIN_BEFORE_EXTEND_PATTERN = (
     r"[[\p{Word_Break=ALetter}\p{Word_Break=Hebrew_Letter}\p{Word_Break=Numeric}"
@@ -70,6 +84,7 @@ def _regex_class(pattern: str) -> str:
 _SPOTS = re.compile(
     f"{_regex_class(ODD_PATTERN)}"
     f"|(?<!{_regex_class(PLAIN_BEFORE_EXTEND_PATTERN)}){_regex_class(EXTEND_FORMAT_PATTERN)}"
+    f"|{_regex_class(JOINER_PATTERN)}(?={_regex_class(PICTOGRAPHIC_PATTERN)})"
 )
 # Any character that can make a spot: one quick scan in ICU before the exact search.
 _MAYBE_SPOT = icu.UnicodeSet(f"[{ODD_PATTERN}{EXTEND_FORMAT_PATTERN}]")

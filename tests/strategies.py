@@ -59,7 +59,22 @@ PIECES = [
     "\udfff",
 ]
 
-multilingual_text = st.lists(st.sampled_from(PIECES), max_size=300).map("".join)
+# Zero width joiner sequences next to letters, digits, CJK and emoji: ICU's rule
+# WB3c joins a ZWJ to a following pictographic character, with no word status.
+ZWJ = "\u200d"
+JOINED = list("2a中カ한_🙂❤Ⓜ©ー々") + ["ten", "日本語", "ภาษา", "👍🏽"]
+zwj_text = st.lists(
+    st.one_of(
+        st.sampled_from(JOINED),
+        st.sampled_from([ZWJ, ZWJ + "🙂", ZWJ + "❤", ZWJ + "Ⓜ", ZWJ + "\u0301", " ", "\n", ". "]),
+    ),
+    max_size=60,
+).map("".join)
+
+multilingual_text = st.one_of(
+    st.lists(st.sampled_from(PIECES), max_size=300).map("".join),
+    st.lists(st.one_of(st.sampled_from(PIECES), zwj_text), max_size=40).map("".join),
+)
 any_text = st.one_of(multilingual_text, st.text(max_size=400))
 
 
@@ -95,6 +110,7 @@ mixed_text = st.lists(
             ["the", " ", "  ", "\n", "won't", "3.14", "a_b", "_", ". ", ",", "x:y", "\r\n", "\t"]
         ),
         st.sampled_from(PIECES),
+        zwj_text,
     ),
     max_size=200,
 ).map("".join)

@@ -133,3 +133,12 @@ def test_count_words_counts_previous_word_after_bare_line_feed():
     counter = _WordCounter(word_segmentation(text), len(text))
     assert counter.count(0, 12) == 2
     assert counter.count(12, len(text)) == 4
+
+
+def test_a_word_joined_to_an_emoji_is_no_word():
+    # ICU gives ``ten\u200d🙂`` the rule status 0 (rule WB3c), so Elasticsearch counts 10 words.
+    text = "one two three four five six seven eight nine ten\u200d🙂 eleven"
+    assert word(text, 10, 1) == [(0, 57)]
+    text = "a b c d e f g h i j k l m n o p q r s t\u200d🙂. End."
+    assert sentence(text, 20, 0) == [(0, 47)]
+    assert sentence(text, 20, 1) == [(0, 47)]
