@@ -55,9 +55,9 @@ def test_bad_jsonl_line_is_named_and_earlier_records_are_kept(tmp_path, capsys):
 
 
 def test_invalid_settings_are_one_line(capsys, tmp_path):
-    assert main(["chunk", "--strategy", "word", "--max-chunk-size", "500", str(tmp_path)]) == 2
+    assert main(["chunk", "--strategy", "word", "--max-chunk-size", "5", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "[max_chunk_size] must be less than or equal to [300]" in err
+    assert err.count("\n") == 1 and "[max_chunk_size] must be greater than or equal to [10]" in err
 
 
 def test_missing_file_is_one_line(capsys, tmp_path):
