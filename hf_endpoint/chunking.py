@@ -148,9 +148,15 @@ class _WordCounter:
         return self.bounds[k + 1] if k + 1 < len(self.bounds) else self.length
 
 
-def _sentence_spans(text: str, max_words: int, overlap: bool) -> list[_Span]:
-    """Sentence strategy: whole sentences packed greedily up to ``max_words`` words."""
-    counter = _WordCounter(word_segmentation(text), len(text))
+def _sentence_spans(
+    text: str, max_words: int, overlap: bool, counter: _WordCounter | None = None
+) -> list[_Span]:
+    """Sentence strategy: whole sentences packed greedily up to ``max_words`` words.
+
+    ``counter``: the word counter of ``text``, when the caller has it already.
+    """
+    if counter is None:
+        counter = _WordCounter(word_segmentation(text), len(text))
     long_overlap = min(20, (max_words - 1) // 2)
     max_overlap_words = min(max_words // 2, 20)
     spans: list[_Span] = []
@@ -217,10 +223,11 @@ def _recursive_spans(text: str, max_words: int, separators: tuple[str, ...]) -> 
             spans.append(_Span(start, end, words))
             return
         if level == len(compiled):
-            spans.extend(
-                _Span(start + s.start, start + s.end, s.words)
-                for s in _sentence_spans(text[start:end], max_words, overlap=False)
+            whole = start == 0 and end == len(text)  # no separator matched at all
+            pieces = _sentence_spans(
+                text[start:end], max_words, overlap=False, counter=counter if whole else None
             )
+            spans.extend(_Span(start + s.start, start + s.end, s.words) for s in pieces)
             return
         cuts = [
             *dict.fromkeys(c for c in split_starts(text, start, end, compiled[level]) if c > start),
