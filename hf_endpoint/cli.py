@@ -41,7 +41,16 @@ def _settings(args: argparse.Namespace, base: ChunkingSettings | None = None) ->
             data = json.loads(args.chunking_settings)
         except json.JSONDecodeError as exc:
             raise CLIError(f"--chunking-settings is not valid JSON: {exc}") from None
-    for key in ("strategy", "max_chunk_size", "overlap", "sentence_overlap"):
+    if args.separator_group is not None or args.separators is not None:
+        data.pop("separators", None)  # given on the command line, they replace the configured ones
+    for key in (
+        "strategy",
+        "max_chunk_size",
+        "overlap",
+        "sentence_overlap",
+        "separator_group",
+        "separators",
+    ):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     try:
@@ -244,11 +253,22 @@ def _serve(argv: list[str]) -> int:
 
 def _add_chunking_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     group = parser.add_argument_group("chunking settings (Elasticsearch's chunking_settings)")
-    group.add_argument("--strategy", choices=["sentence", "word", "none"])
+    group.add_argument("--strategy", choices=["sentence", "word", "recursive", "none"])
     group.add_argument("--max-chunk-size", type=int, metavar="WORDS")
     group.add_argument("--overlap", type=int, metavar="WORDS", help="word strategy only")
     group.add_argument(
         "--sentence-overlap", type=int, choices=[0, 1], help="sentence strategy only"
+    )
+    group.add_argument(
+        "--separator-group", metavar="NAME", help="recursive strategy only: plaintext or markdown"
+    )
+    group.add_argument(
+        "--separator",
+        "--separators",
+        dest="separators",
+        action="append",
+        metavar="REGEX",
+        help="recursive strategy only: a Java regex; repeat for each, in order",
     )
     group.add_argument("--chunking-settings", metavar="JSON", help='e.g. \'{"strategy": "word"}\'')
     parser.set_defaults(**defaults)

@@ -55,9 +55,34 @@ def test_bad_jsonl_line_is_named_and_earlier_records_are_kept(tmp_path, capsys):
 
 
 def test_invalid_settings_are_one_line(capsys, tmp_path):
-    assert main(["chunk", "--strategy", "word", "--max-chunk-size", "500", str(tmp_path)]) == 2
+    assert main(["chunk", "--strategy", "word", "--max-chunk-size", "5", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "[max_chunk_size] must be less than or equal to [300]" in err
+    assert err.count("\n") == 1 and "[max_chunk_size] must be greater than or equal to [10]" in err
+
+
+MARKDOWN_DOC = (
+    "# Title\n\nIntro paragraph with some words in it. Another sentence here.\n\n"
+    "## Section A\n\nText of section A goes on for a while with many words to fill the chunk.\n"
+    "A second line.\n\n## Section B\n\nShort.\n"
+)
+
+
+def test_chunk_with_the_recursive_strategy(tmp_path, capsys):
+    src = tmp_path / "doc.md"
+    src.write_text(MARKDOWN_DOC, "utf-8")
+    recursive = ["chunk", "--strategy", "recursive", "--max-chunk-size", "10"]
+    assert main([*recursive, "--separator-group", "markdown", str(src)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["start"], r["end"]) for r in rows] == [
+        (0, 48), (48, 71), (71, 86), (86, 128), (111, 159), (159, 174), (174, 196)
+    ]  # fmt: skip
+    assert (
+        main([*recursive[:-1], "20", "--separator", "\\n\\n", "--separator", "\\n", str(src)]) == 0
+    )
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["start"], r["end"]) for r in rows] == [(0, 84), (84, 173), (173, 196)]
+    assert main([*recursive, "--separators", "(?i)x", str(src)]) == 2
+    assert "Chunk separator regex [(?i)x] cannot be matched" in capsys.readouterr().err
 
 
 def test_missing_file_is_one_line(capsys, tmp_path):
@@ -188,6 +213,27 @@ def test_embed_from_an_inference_config_file(tmp_path):
         )
     rows = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
     assert [len(r["chunks"]) for r in rows[:4]] == [1, 1, 1, 1]
+
+
+def test_embed_with_the_recursive_strategy(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"id": "md", "text": MARKDOWN_DOC}) + "\n", "utf-8")
+    recursive = [
+        "--strategy",
+        "recursive",
+        "--max-chunk-size",
+        "10",
+        "--separator-group",
+        "markdown",
+    ]
+    with LocalEndpoint("hash") as ep:
+        command = ["embed", str(source), "-o", str(output), "--url", ep.url, "--quiet", *recursive]
+        assert main(command) == 0
+    (row,) = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
+    assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(
+        MARKDOWN_DOC, {"strategy": "recursive", "max_chunk_size": 10, "separator_group": "markdown"}
+    )
+    assert len(row["chunks"]) == 7
 
 
 def test_embed_against_no_endpoint_is_one_line(tmp_path, capsys):
