@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
@@ -38,8 +38,8 @@ __all__ = [
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
-Rows = np.ndarray[Any, np.dtype[np.float32]]
-Ids = np.ndarray[Any, np.dtype[np.int64]]
+Rows: TypeAlias = "np.ndarray[Any, np.dtype[np.float32]]"
+Ids: TypeAlias = "np.ndarray[Any, np.dtype[np.int64]]"
 
 
 class Encoding(Protocol):
