@@ -540,6 +540,56 @@ def test_a_tokenizer_is_only_ever_used_by_one_thread_and_the_model_by_another():
     assert not backend.embed_threads & set(owners.values())
 
 
+class _FailingTokenizer:
+    def encode(self, texts, **options):
+        raise RuntimeError("no such token")
+
+    def pair_length(self, first, second):
+        raise RuntimeError("no such token")
+
+
+class _FailingBackend(HashBackend):
+    """Fails where told: the tokenizer on texts starting with "!", the model on "?"."""
+
+    def tokenizer(self):
+        inner = super().tokenizer()
+        failing = _FailingTokenizer()
+
+        class Either:
+            def encode(self, texts, **options):
+                chosen = failing if any(t.startswith("!") for t in texts) else inner
+                return chosen.encode(texts, **options)
+
+            def pair_length(self, first, second):
+                return inner.pair_length(first, second)
+
+        return Either()
+
+    def embed(self, batch):
+        if any(e.text.startswith("?") for e in batch.encodings):
+            raise RuntimeError("device lost")
+        return super().embed(batch)
+
+
+def test_a_failing_tokenizer_is_422_and_a_failing_model_424():
+    """core/src/lib.rs ``TextEmbeddingsError``: a tokenizer error is ``Tokenizer`` (422),
+    a backend error ``Backend`` (424); the server goes on serving."""
+    with LocalEndpoint(_FailingBackend()) as ep:
+        tei_error(
+            httpx.post(ep.url, json={"inputs": "!x"}),
+            422,
+            "Tokenizer",
+            "tokenizer error no such token",
+        )
+        tei_error(
+            httpx.post(ep.url, json={"inputs": "?x"}),
+            424,
+            "Backend",
+            "Backend error: Inference error: device lost",
+        )
+        assert httpx.post(ep.url, json={"inputs": "x"}).status_code == 200
+
+
 # --- stats -------------------------------------------------------------------------------
 
 

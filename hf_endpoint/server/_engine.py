@@ -172,7 +172,12 @@ class Engine:
     async def _on_tokenizer(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._tokenizers is not None, "start() first"
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._tokenizers, functools.partial(fn, *args))
+        try:
+            return await loop.run_in_executor(self._tokenizers, functools.partial(fn, *args))
+        except TEIError:
+            raise
+        except Exception as exc:  # the tokenizer itself failed: TEI's 422 Tokenizer
+            raise TEIError.core(ErrorType.TOKENIZER, str(exc)) from exc
 
     def _prompt(self, prompt_name: str | None) -> tuple[str, TEIError | None]:
         """The prompt to prepend, or the error TEI gives for the name (core/src/tokenization.rs,
@@ -237,10 +242,10 @@ class Engine:
             else []
         )
         for encoding in encodings:
-            if len(encoding.ids) > limit:
+            if len(encoding) > limit:
                 raise TEIError.core(
                     ErrorType.VALIDATION,
-                    f"`inputs` must have less than {limit} tokens. Given: {len(encoding.ids)}",
+                    f"`inputs` must have less than {limit} tokens. Given: {len(encoding)}",
                 )
         if refusal is not None:
             raise refusal
@@ -320,7 +325,7 @@ class Engine:
                 continue
             start = end = job.taken
             while end < len(job.encodings):
-                wider = max(width, len(job.encodings[end].ids))
+                wider = max(width, len(job.encodings[end]))
                 if count and (
                     wider * (count + 1) > self.max_batch_tokens or count == self.max_batch_requests
                 ):

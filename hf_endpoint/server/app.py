@@ -390,7 +390,7 @@ class _EndpointApp:
             rows = await self.engine.embed(encodings)
         finally:
             permits.release(len(texts))
-        return _finish(rows, normalize, dimensions), sum(len(e.ids) for e in encodings)
+        return _finish(rows, normalize, dimensions), sum(len(e) for e in encodings)
 
     async def embed(self, data: dict[str, Any]) -> tuple[Response, int]:
         request = EmbedRequest.parse(data)

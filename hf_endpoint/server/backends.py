@@ -45,6 +45,8 @@ Ids: TypeAlias = "np.ndarray[Any, np.dtype[np.int64]]"
 class Encoding(Protocol):
     """One tokenized text; ``tokenizers.Encoding`` has this shape (offsets in characters)."""
 
+    def __len__(self) -> int: ...
+
     @property
     def ids(self) -> list[int]: ...
     @property
@@ -85,12 +87,12 @@ class Batch:
 
     @classmethod
     def collate(cls, encodings: list[Any]) -> Batch:
-        width = max(len(e.ids) for e in encodings)
+        width = max(len(e) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         types = np.zeros_like(ids)
         mask = np.zeros_like(ids)
         for row, encoding in enumerate(encodings):
-            n = len(encoding.ids)
+            n = len(encoding)
             ids[row, :n] = encoding.ids
             types[row, :n] = encoding.type_ids
             mask[row, :n] = 1
@@ -164,6 +166,9 @@ class _WordEncoding:
     offsets: list[tuple[int, int]]
     special_tokens_mask: list[int]
     text: str  # what the vector is computed from: the kept words when truncated
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 _WORD = re.compile(r"\S+")
