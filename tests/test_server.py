@@ -224,6 +224,19 @@ def test_body_over_the_payload_limit_is_413(client):
     plain_error(response, 413, "Failed to buffer the request body: length limit exceeded")
 
 
+def test_answers_carry_teis_metadata_headers(client):
+    """router/src/lib.rs ``From<ResponseMetadata> for HeaderMap``."""
+    response = client.post("/", json={"inputs": ["a b", "cde"], "prompt_name": "query"})
+    assert response.headers["x-compute-characters"] == "6"  # the inputs, not the prompt
+    assert response.headers["x-compute-tokens"] == str(5 + 4)
+    assert response.headers["x-compute-type"] == "gpu+optimized"
+    for name in ("x-compute-time", "x-total-time", "x-tokenization-time", "x-queue-time"):
+        assert response.headers[name].isdigit()
+    ranked = client.post("/rerank", json={"query": "q", "texts": ["a", "b c"]})
+    assert ranked.headers["x-compute-characters"] == str(1 * 2 + 1 + 3)
+    assert "x-compute-tokens" not in client.post("/tokenize", json={"inputs": "a"}).headers
+
+
 # --- dimensions (Matryoshka, TEI PR #676) --------------------------------------------------
 
 
