@@ -224,17 +224,17 @@ def _embed_ray(
 
 
 def _demo(args: argparse.Namespace) -> None:
-    try:
-        from .demo import run_demo
-    except ImportError as exc:  # pragma: no cover - the extras are missing
-        raise CLIError(
-            f"the demo needs the langchain, llama-index and server extras ({exc})"
-        ) from None
-
     def say(line: str) -> None:
         print(line, flush=True)
 
-    run_demo(say)
+    try:
+        from .demo import run_demo
+
+        run_demo(say)
+    except ImportError as exc:  # pragma: no cover - the extras are missing
+        raise CLIError(
+            f"the demo needs the langchain, llama-index and minilm extras ({exc})"
+        ) from None
 
 
 def _serve(argv: list[str]) -> int:
