@@ -512,6 +512,19 @@ class EmbeddingClient:
         return self._stats.snapshot()
 
     @classmethod
+    def from_options(
+        cls,
+        options: ClientOptions,
+        api_key: str | SecretStr | None = None,
+        *,
+        limiter: Limiter | None = None,
+    ) -> EmbeddingClient:
+        """A client from validated ``options`` (``client.options`` of another client)."""
+        client = cls.__new__(cls)
+        client._setup(options, clean_api_key(api_key), limiter, None)
+        return client
+
+    @classmethod
     def from_config(
         cls, config: InferenceConfig | Mapping[str, Any], **kwargs: Any
     ) -> EmbeddingClient:

@@ -253,25 +253,7 @@ def cluster_limiter(url: str, api_key: str | None, requests_per_minute: int) -> 
 
 def _client_arguments(client: EmbeddingClient) -> dict[str, Any]:
     """What it takes to build ``client`` again in another process."""
-    options = client.options
-    return {
-        "url": client.url,
-        "api_key": client._api_key,
-        "rate_limit": client.rate_limit,
-        "batch_size": client.batch_size,
-        "max_concurrency": client.max_concurrency,
-        "timeout": client.timeout,
-        "retry_policy": client.retry_policy,
-        "truncate": options.truncate,
-        "normalize": options.normalize,
-        "prompt_name": options.prompt_name,
-        "truncation_direction": options.truncation_direction,
-        "max_input_tokens": client.max_input_tokens,
-        "chunking_settings": client.chunking_settings,
-        "scale_up_timeout": client.scale_up_timeout,
-        "discover_limits": client.discover_limits,
-        "max_body_bytes": client.max_body_bytes,
-    }
+    return {"options": client.options, "api_key": client._api_key}
 
 
 def _text_id(text: str) -> str:
@@ -291,7 +273,7 @@ class _Embedder:
         id_column: str,
     ) -> None:
         # The client takes its slots from the cluster's limiter, not from this machine's.
-        self.client = EmbeddingClient(**client_arguments, limiter=limiter)
+        self.client = EmbeddingClient.from_options(**client_arguments, limiter=limiter)
         self.settings = settings
         self.text_column = text_column
         self.id_column = id_column
