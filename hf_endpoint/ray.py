@@ -474,7 +474,8 @@ def embed_jsonl(
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        records = ray.data.read_json(os.path.abspath(source), lines=True)
+        # local://: read on this node, where the file is, whichever nodes embed.
+        records = ray.data.read_json(f"local://{os.path.abspath(source)}", lines=True)
         chunks = embed_dataset(
             records,
             client,
