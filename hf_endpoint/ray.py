@@ -142,13 +142,6 @@ class ClusterLimiter:
                 self._waiting[caller] = now + wait + 1.0
             return wait
 
-    def reserve(self) -> float:
-        """Wait for a slot, then return ``0.0``: the former interface, kept until every
-        caller polls ``try_acquire``."""
-        while (wait := self.try_acquire()) > 0:
-            time.sleep(wait)
-        return 0.0
-
     def _take(self, now: float) -> float | None:
         if self._lease is None:
             return None

@@ -492,7 +492,6 @@ def test_two_hf_endpoint_embed_runs_share_one_limit(endpoint, tmp_path):
     arrivals_within_limit(endpoint, rpm, 2 * 120 * 5 // 20)
 
 
-@pytest.mark.skip(reason="needs HFEndpointEmbedding to pickle (the client redesign, item 3)")
 def test_an_ingestion_pipeline_with_two_worker_processes_shares_one_limit(endpoint):
     from llama_index.core import Document
     from llama_index.core.ingestion import IngestionPipeline
@@ -506,6 +505,6 @@ def test_an_ingestion_pipeline_with_two_worker_processes_shares_one_limit(endpoi
     documents = [Document(text=f"document number {i}", id_=f"doc-{i}") for i in range(120)]
     endpoint.reset_stats()
     nodes = IngestionPipeline(transformations=[embedding]).run(documents=documents, num_workers=2)
-    assert sorted(n.ref_doc_id for n in nodes) == sorted(d.id_ for d in documents)
+    assert sorted(n.id_ for n in nodes) == sorted(d.id_ for d in documents)
     assert all(len(n.embedding) == 384 for n in nodes)
     arrivals_within_limit(endpoint, rpm, 60)
