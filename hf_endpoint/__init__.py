@@ -1,4 +1,5 @@
-"""Hugging Face Inference Endpoint embeddings with Elasticsearch's ``hugging_face`` semantics."""
+"""Hugging Face Inference Endpoint embeddings and reranking with Elasticsearch's
+``hugging_face`` semantics."""
 
 from .chunking import Chunk, chunk_offsets, chunk_text
 from .client import EmbeddedChunk, EmbeddingClient, EmbeddingResult, ServerLimits, pool_chunks
@@ -13,8 +14,15 @@ from .errors import (
     ResponseFormatError,
 )
 from .registry import InferenceEndpoints
+from .rerank import RankedDocument, RerankClient, RerankResult
 from .retry import RetryPolicy
-from .settings import ChunkingSettings, InferenceConfig, RateLimit, ServiceSettings
+from .settings import (
+    ChunkingSettings,
+    InferenceConfig,
+    RateLimit,
+    RerankTaskSettings,
+    ServiceSettings,
+)
 from .stats import ClientStats
 
 __all__ = [
@@ -33,7 +41,11 @@ __all__ = [
     "InferenceConfig",
     "InferenceEndpoints",
     "InputTooLargeError",
+    "RankedDocument",
     "RateLimit",
+    "RerankClient",
+    "RerankResult",
+    "RerankTaskSettings",
     "ResponseFormatError",
     "RetryPolicy",
     "ServerLimits",

@@ -1,10 +1,13 @@
-"""``EndpointAdapter``: what the LangChain and LlamaIndex embeddings classes share.
+"""The adapters' bases: what the LangChain and LlamaIndex classes share.
 
-Both adapters are pydantic models; this base carries their common fields (with
-their documentation and defaults), builds their clients, reads a PUT body,
-chooses between whole texts and pooled chunks, and keeps the key out of every
-error. An adapter adds only what its framework asks for. The core still
-imports neither framework.
+Every adapter is a pydantic model. ``AdapterBase`` carries the fields all of
+them have (the endpoint, the key, the rate limit, the connection and retry
+options: documented and defaulted once), builds and closes their clients,
+reads a PUT body, and keeps the key out of every error and every dump.
+``EndpointAdapter`` adds what both embeddings classes share (chunking, prompts,
+whole texts or pooled chunks), ``RerankAdapter`` what both rerank classes share
+(``top_n``, ``raw_scores``, the ranking). An adapter adds only what its
+framework asks for. The core still imports neither framework.
 """
 
 from __future__ import annotations
@@ -12,20 +15,22 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from typing_extensions import Self
 
 from ._auth import clean_api_key, find_api_key
+from ._base_client import BaseClient
 from ._drivers import RequestGate
 from .client import EmbeddedChunk, EmbeddingClient
 from .errors import ConfigError
 from .registry import InferenceEndpoints
+from .rerank import RerankClient, RerankResult
 from .retry import RetryPolicy
 from .settings import ChunkingSettings, InferenceConfig
 
-__all__ = ["EndpointAdapter"]
+__all__ = ["AdapterBase", "EndpointAdapter", "RerankAdapter"]
 
 _clients_lock = threading.Lock()
 
@@ -44,8 +49,8 @@ def _problems(exc: ValidationError) -> list[str]:
     return out
 
 
-class EndpointAdapter(BaseModel):
-    """The fields and behaviour both adapters share (see their classes for use)."""
+class AdapterBase(BaseModel):
+    """The fields and behaviour every adapter shares (see the adapters for use)."""
 
     url: str = Field(
         default_factory=lambda: os.environ.get("HF_ENDPOINT_URL", ""),
@@ -63,14 +68,6 @@ class EndpointAdapter(BaseModel):
         default=None,
         description='Requests per minute, or {"requests_per_minute": N}; default 3000.',
     )
-    chunking_settings: dict[str, Any] | None = Field(
-        default=None,
-        description=(
-            "Elasticsearch chunking_settings: each text is chunked and gets its chunks' "
-            "length-weighted mean vector. {} is Elasticsearch's default fitted to the endpoint; "
-            "None sends texts whole."
-        ),
-    )
     max_concurrency: int = Field(default=4, description="Requests in flight at once.")
     timeout: float = Field(default=60.0, description="Seconds per HTTP attempt.")
     max_retries: int | None = Field(
@@ -82,21 +79,14 @@ class EndpointAdapter(BaseModel):
     truncate: bool | None = Field(
         default=None, description="Ask the endpoint to truncate long inputs."
     )
-    normalize: bool | None = Field(
-        default=None, description="Ask the endpoint to L2-normalise vectors."
-    )
-    prompt_name: str | None = Field(
-        default=None, description="The endpoint's prompt for documents."
-    )
-    query_prompt_name: str | None = Field(
-        default=None, description="The endpoint's prompt for queries."
-    )
     truncation_direction: Literal["Right", "Left"] | None = Field(
         default=None, description="Which end truncate cuts."
     )
     scale_up_timeout: float | None = Field(default=None, description="Sent as X-Scale-Up-Timeout.")
 
-    _clients: tuple[EmbeddingClient, EmbeddingClient] | None = PrivateAttr(default=None)
+    # The Elasticsearch task type of the endpoints this adapter serves.
+    _task_type: ClassVar[str] = "text_embedding"
+    _clients: tuple[BaseClient, ...] | None = PrivateAttr(default=None)
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -109,44 +99,39 @@ class EndpointAdapter(BaseModel):
         if not self.url:
             raise ConfigError("[url] is required: pass url= or set HF_ENDPOINT_URL")
         self.api_key = clean_api_key(self.api_key)
-        if self.chunking_settings:
-            self.chunking_settings = ChunkingSettings.coerce(self.chunking_settings).to_dict()
-        self._build(self.prompt_name).close()  # every option checked now, not at first use
+        self._normalise()
+        for client in self._make_clients():  # every option checked now, not at first use
+            client.close()
         return self
+
+    def _normalise(self) -> None:
+        """Bring the adapter's own fields to their canonical form (after validation)."""
+
+    def _make_clients(self) -> tuple[BaseClient, ...]:
+        raise NotImplementedError
 
     def _batch_size(self) -> int:
         raise NotImplementedError
 
-    def _build(self, prompt_name: str | None) -> EmbeddingClient:
-        return EmbeddingClient(
-            self.url,
-            self.api_key,
-            rate_limit=self.rate_limit,
-            batch_size=self._batch_size(),
-            max_concurrency=self.max_concurrency,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            retry_policy=self.retry_policy,
-            truncate=self.truncate,
-            normalize=self.normalize,
-            prompt_name=prompt_name,
-            truncation_direction=self.truncation_direction,
-            chunking_settings=self.chunking_settings or None,
-            scale_up_timeout=self.scale_up_timeout,
-        )
+    def _client_options(self) -> dict[str, Any]:
+        """The options of every client an adapter builds, from the shared fields."""
+        return {
+            "rate_limit": self.rate_limit,
+            "batch_size": self._batch_size(),
+            "max_concurrency": self.max_concurrency,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "retry_policy": self.retry_policy,
+            "truncate": self.truncate,
+            "truncation_direction": self.truncation_direction,
+            "scale_up_timeout": self.scale_up_timeout,
+        }
 
-    @property
-    def clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:
-        """The clients for documents and for queries (one and the same when the prompts agree)."""
+    def _built(self) -> tuple[BaseClient, ...]:
+        """The adapter's clients, built on first use."""
         with _clients_lock:
             if self._clients is None:
-                documents = self._build(self.prompt_name)
-                queries = (
-                    documents
-                    if self.query_prompt_name == self.prompt_name
-                    else self._build(self.query_prompt_name)
-                )
-                self._clients = (documents, queries)
+                self._clients = self._make_clients()
             return self._clients
 
     def __getstate__(self) -> dict[str, Any]:
@@ -166,12 +151,75 @@ class EndpointAdapter(BaseModel):
     def from_inference_config(
         cls, body: Mapping[str, Any] | InferenceConfig, **kwargs: Any
     ) -> Self:
-        """From an Elasticsearch ``PUT _inference/text_embedding/<id>`` body.
+        """From an Elasticsearch ``PUT _inference/<task_type>/<id>`` body of the adapter's
+        task type (``text_embedding`` for embeddings, ``rerank`` for rerankers).
 
-        Without ``chunking_settings`` in the body, texts are chunked with
+        Embeddings: without ``chunking_settings`` in the body, texts are chunked with
         Elasticsearch's default fitted to the endpoint, as Elasticsearch chunks them.
+        Rerank: the body's ``top_n`` becomes the adapter's.
         """
-        return cls(**{**InferenceConfig.coerce(body).adapter_fields(), **kwargs})
+        config = InferenceConfig.coerce(body, cls._task_type)
+        fields = {k: v for k, v in config.adapter_fields().items() if v is not None}
+        return cls(**{**fields, **kwargs})
+
+    def close(self) -> None:
+        """Close the clients' connection pools and threads."""
+        if self._clients is not None:
+            for client in set(self._clients):
+                client.close()
+
+    async def aclose(self) -> None:
+        """Close this event loop's connection pools, and the sync ones."""
+        if self._clients is not None:
+            for client in set(self._clients):
+                await client.aclose()
+
+
+class EndpointAdapter(AdapterBase):
+    """The fields and behaviour both embeddings adapters share (see their classes for use)."""
+
+    chunking_settings: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Elasticsearch chunking_settings: each text is chunked and gets its chunks' "
+            "length-weighted mean vector. {} is Elasticsearch's default fitted to the endpoint; "
+            "None sends texts whole."
+        ),
+    )
+    normalize: bool | None = Field(
+        default=None, description="Ask the endpoint to L2-normalise vectors."
+    )
+    prompt_name: str | None = Field(
+        default=None, description="The endpoint's prompt for documents."
+    )
+    query_prompt_name: str | None = Field(
+        default=None, description="The endpoint's prompt for queries."
+    )
+
+    def _normalise(self) -> None:
+        if self.chunking_settings:
+            self.chunking_settings = ChunkingSettings.coerce(self.chunking_settings).to_dict()
+
+    def _build(self, prompt_name: str | None) -> EmbeddingClient:
+        return EmbeddingClient(
+            self.url,
+            self.api_key,
+            **self._client_options(),
+            normalize=self.normalize,
+            prompt_name=prompt_name,
+            chunking_settings=self.chunking_settings or None,
+        )
+
+    def _make_clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:
+        documents = self._build(self.prompt_name)
+        if self.query_prompt_name == self.prompt_name:
+            return documents, documents
+        return documents, self._build(self.query_prompt_name)
+
+    @property
+    def clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:
+        """The clients for documents and for queries (one and the same when the prompts agree)."""
+        return cast(tuple[EmbeddingClient, EmbeddingClient], self._built())
 
     def _embed_texts(
         self, texts: list[str], gate: RequestGate | None = None, query: bool = False
@@ -201,14 +249,51 @@ class EndpointAdapter(BaseModel):
         """``embed_chunks`` for async callers."""
         return await self.clients[0].aembed_chunks(texts, chunking_settings)
 
-    def close(self) -> None:
-        """Close the clients' connection pools and threads."""
-        if self._clients is not None:
-            for client in set(self._clients):
-                client.close()
 
-    async def aclose(self) -> None:
-        """Close this event loop's connection pools, and the sync ones."""
-        if self._clients is not None:
-            for client in set(self._clients):
-                await client.aclose()
+class RerankAdapter(AdapterBase):
+    """The fields and behaviour both rerank adapters share (see their classes for use)."""
+
+    _task_type: ClassVar[str] = "rerank"
+
+    top_n: int | None = Field(
+        default=None,
+        description=(
+            "Keep the top_n most relevant documents (a positive integer); None keeps them all, "
+            "reordered. Elasticsearch's rerank task_settings.top_n."
+        ),
+    )
+    raw_scores: bool | None = Field(
+        default=None, description="Ask the endpoint for raw scores (no sigmoid)."
+    )
+    batch_size: int = Field(
+        default=32, description="Documents per request (lowered to the endpoint's limit)."
+    )
+
+    def _batch_size(self) -> int:
+        return self.batch_size
+
+    def _make_clients(self) -> tuple[RerankClient]:
+        return (
+            RerankClient(
+                self.url,
+                self.api_key,
+                **self._client_options(),
+                raw_scores=self.raw_scores,
+                top_n=self.top_n,
+            ),
+        )
+
+    @property
+    def client(self) -> RerankClient:
+        """The ``RerankClient`` every call goes through."""
+        return cast(RerankClient, self._built()[0])
+
+    def _rerank(
+        self, query: str, texts: list[str], gate: RequestGate | None = None
+    ) -> RerankResult:
+        return self.client.rerank(query, texts, gate=gate)
+
+    async def _arerank(
+        self, query: str, texts: list[str], gate: RequestGate | None = None
+    ) -> RerankResult:
+        return await self.client.arerank(query, texts, gate=gate)

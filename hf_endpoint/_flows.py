@@ -9,6 +9,9 @@ A flow is a generator. It yields what it needs and receives the answers:
   answers with an ``Outcome``;
 * ``Halved(inputs)``: a batch of ``inputs`` was split in two after HTTP 413.
 
+``batch_flow`` is the one batch loop; ``embed_flow`` (vectors) and
+``rerank_flow`` (scores) differ only in how they read a successful answer.
+
 It returns its result or raises the error to report. Flows hold no clock, lock
 or global: the sync and async drivers (``_drivers``) are the only code that
 sleeps, sends or spawns, and the tests drive flows with scripted outcomes.
@@ -24,9 +27,9 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from ._protocol import parse_error
+from ._protocol import parse_embeddings, parse_error, parse_scores
 from .errors import AuthenticationError, EndpointConnectionError
-from .retry import Fail, Outcome, Retry, RetryPolicy, Split, Success, decide
+from .retry import Fail, Outcome, Parser, Retry, RetryPolicy, Split, Success, decide
 
 __all__ = [
     "Batch",
@@ -37,9 +40,11 @@ __all__ = [
     "Slot",
     "Step",
     "Wait",
+    "batch_flow",
     "discovery_flow",
     "embed_flow",
     "info_url",
+    "rerank_flow",
 ]
 
 logger = logging.getLogger("hf_endpoint.client")
@@ -119,21 +124,30 @@ class ServerLimits:
 
 
 def info_url(url: str) -> str:
-    """``GET /info`` beside the embedding route (``/embed`` or the root)."""
-    return url.rstrip("/").removesuffix("/embed") + "/info"
+    """``GET /info`` beside the route (``/embed``, ``/rerank`` or the root)."""
+    base = url.rstrip("/")
+    for route in ("/embed", "/rerank"):
+        base = base.removesuffix(route)
+    return base + "/info"
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Inputs ``indices`` of a call, JSON-encoded once (``encoded``), and the body's tail."""
+    """Inputs ``indices`` of a call, JSON-encoded once (``encoded``), and the body's tail.
+
+    ``key`` names the list the inputs go in: ``inputs`` (``/embed``) or ``texts``
+    (``/rerank``, whose query is in the tail).
+    """
 
     indices: Sequence[int]
     encoded: Sequence[bytes]
     tail: bytes
     response_bytes_per_input: int
+    key: bytes = b"inputs"
 
     def body(self, indices: Sequence[int]) -> bytes:
-        return b'{"inputs":[' + b",".join([self.encoded[i] for i in indices]) + b"]" + self.tail
+        inputs = b",".join([self.encoded[i] for i in indices])
+        return b'{"' + self.key + b'":[' + inputs + b"]" + self.tail
 
     def max_bytes(self, inputs: int) -> int:
         return 65_536 + inputs * self.response_bytes_per_input
@@ -190,13 +204,39 @@ def embed_flow(
     *,
     retry_connect: bool = True,
 ) -> Flow[list[list[float]]]:
-    """Send one planned batch until it succeeds or fails for good; the rows in input order.
+    """``batch_flow`` for ``POST /embed``: one vector per input, in input order."""
+    return batch_flow(url, batch, policy, draw, parse=parse_embeddings, retry_connect=retry_connect)
+
+
+def rerank_flow(
+    url: str,
+    batch: Batch,
+    policy: RetryPolicy,
+    draw: Callable[[], float],
+    *,
+    retry_connect: bool = True,
+) -> Flow[list[float]]:
+    """``batch_flow`` for ``POST /rerank``: one score per text, in input order."""
+    return batch_flow(url, batch, policy, draw, parse=parse_scores, retry_connect=retry_connect)
+
+
+def batch_flow(
+    url: str,
+    batch: Batch,
+    policy: RetryPolicy,
+    draw: Callable[[], float],
+    *,
+    parse: Parser,
+    retry_connect: bool = True,
+) -> Flow[list[Any]]:
+    """Send one planned batch until it succeeds or fails for good; ``parse``'s
+    results (one per input: a vector, a score) in input order.
 
     Every attempt passes the gate and takes a rate-limit slot. HTTP 413 on
     several inputs sends the halves on their own; retries and cold-start waits
     are logged once each, with the status, the attempt and the delay.
     """
-    rows: dict[int, list[float]] = {}
+    rows: dict[int, Any] = {}
     pending: deque[Sequence[int]] = deque([batch.indices])
     while pending:
         indices = pending.popleft()
@@ -228,6 +268,7 @@ def embed_flow(
                 url=url,
                 retry_connect=retry_connect,
                 max_bytes=max_bytes,
+                parse=parse,
             )
             if isinstance(decision, Success):
                 rows.update(zip(indices, decision.rows))

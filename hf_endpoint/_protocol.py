@@ -1,4 +1,5 @@
-"""Request bodies and response parsing for Text Embeddings Inference endpoints (sans I/O)."""
+"""Request bodies and response parsing for Text Embeddings Inference endpoints (sans I/O):
+``/embed`` answers vectors, ``/rerank`` answers scores."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ __all__ = [
     "UnparsableResponse",
     "parse_embeddings",
     "parse_error",
+    "parse_scores",
     "request_body",
 ]
 
@@ -98,6 +100,45 @@ def parse_embeddings(content: bytes, expected_rows: int) -> list[list[float]]:
                 f"vectors have different lengths: [0] has {width}, [{i}] has {len(row)}"
             )
     return data
+
+
+def parse_scores(content: bytes, expected: int) -> list[float]:
+    """One score per text of a ``/rerank`` request, in the request's order.
+
+    The answer is a list of ``{"index", "score"}`` objects in any order (TEI
+    sorts them by score); ``relevance_score`` may stand for ``score``, as
+    Elasticsearch accepts. Other fields (``text``, ``document``) are ignored:
+    the texts are the ones that were sent. Raises ``ResponseFormatError``
+    naming the problem when the body is not JSON, an entry is not such an
+    object, or the indices are not each of ``0..expected-1`` exactly once.
+    """
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise UnparsableResponse(f"the response is not JSON: {content[:80]!r}") from None
+    if not isinstance(data, list):
+        raise ResponseFormatError(
+            f"expected a list of {{index, score}} objects, received {_describe(data)}"
+        )
+    if len(data) != expected:
+        raise ResponseFormatError(f"expected {expected} scores, one per text, received {len(data)}")
+    scores: list[float | None] = [None] * expected
+    for i, rank in enumerate(data):
+        if not isinstance(rank, dict):
+            raise ResponseFormatError(f"rank [{i}] is not an object: {_describe(rank)}")
+        index = rank.get("index")
+        score = rank.get("score", rank.get("relevance_score"))
+        if type(index) is not int or not 0 <= index < expected:
+            raise ResponseFormatError(
+                f"rank [{i}] has no index in 0..{expected - 1}: {_describe(rank)}"
+            )
+        if not isinstance(score, (int, float)) or isinstance(score, bool):
+            raise ResponseFormatError(f"rank [{i}] has no numeric score: {_describe(rank)}")
+        if scores[index] is not None:
+            raise ResponseFormatError(f"text [{index}] was scored twice")
+        scores[index] = float(score)
+    # Every index was filled exactly once: as many ranks as texts, none twice.
+    return scores  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,17 @@ class Problems:
             return None
         return value
 
+    def boolean(self, data: Mapping[str, Any], key: str) -> bool | None:
+        """Read an optional boolean; ``null`` counts as absent, as Elasticsearch reads it."""
+        value = data.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        self.add(
+            f"field [{key}] is not of the expected type. "
+            f"The value [{show(value)}] cannot be converted to a [Boolean]"
+        )
+        return None
+
     def string(
         self, data: Mapping[str, Any], key: str, scope: str, *, required: bool
     ) -> str | None:

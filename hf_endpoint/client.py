@@ -1,6 +1,7 @@
 """``EmbeddingClient``: embeddings from a Hugging Face Inference Endpoint, nothing lost.
 
-The client is a facade over three layers. What is not I/O is pure: the options
+The client is a facade (over ``_base_client.BaseClient``, which it shares with
+``RerankClient``) over three layers. What is not I/O is pure: the options
 (``_options``), the batch plan (``plan_call``), the request and answer formats
 (``_protocol``), the retry decisions (``retry``) and the flows that string them
 together (``_flows``: the batch loop and the ``GET /info`` discovery, generators
@@ -17,27 +18,27 @@ async web apps.
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future
-from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import SecretStr
-from typing_extensions import Self
 
-from ._auth import clean_api_key, find_api_key
-from ._batching import TokenCounter, plan_batches
-from ._drivers import AsyncDriver, Connection, Limiter, RequestGate, SyncDriver
-from ._flows import Batch, ServerLimits, discovery_flow, embed_flow, request_tail
+from ._base_client import (
+    FROM_ENVIRONMENT,
+    OFFLOAD_CHARS,
+    BaseClient,
+    check_texts,
+    lone_surrogate,
+    plan_call,
+)
+from ._drivers import Limiter, RequestGate
+from ._flows import Batch, ServerLimits, embed_flow
 from ._options import ClientOptions
 from .chunking import chunk_offsets
-from .errors import ConfigError, HFEndpointError, InputTooLargeError, ResponseFormatError
-from .ratelimit import shared_limiter
+from .errors import ConfigError, InputTooLargeError, ResponseFormatError
 from .retry import RetryPolicy
 from .settings import ChunkingSettings, InferenceConfig, RateLimit
-from .stats import ClientStats, StatsRecorder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,23 +54,6 @@ __all__ = [
     "plan_call",
     "pool_chunks",
 ]
-
-# JSON around the inputs of one request, with every option set.
-_BODY_OVERHEAD = 256
-# The most bytes of JSON one vector may take in an answer, unless max_response_bytes says.
-_RESPONSE_BYTES_PER_INPUT = 1 << 20
-# Above this many characters, planning and chunking in async calls run in a worker thread.
-_OFFLOAD_CHARS = 200_000
-
-
-class _LookUp:
-    """The default of ``api_key``: look it up as ``huggingface_hub`` does."""
-
-    def __repr__(self) -> str:
-        return "<from HF_TOKEN, HUGGINGFACEHUB_API_TOKEN or the hf login token file>"
-
-
-FROM_ENVIRONMENT: Any = _LookUp()
 
 
 class EmbeddedChunk(NamedTuple):
@@ -114,43 +98,6 @@ class EmbeddingResult(list[list[float]]):
         return f"<EmbeddingResult: {len(self)} vectors of {width} dimensions, truncated={self.truncated}>"
 
 
-def lone_surrogate(text: str) -> int | None:
-    """Where ``text`` holds a lone surrogate (which UTF-8 cannot carry), or ``None``."""
-    if text.isascii():
-        return None
-    for i, ch in enumerate(text):
-        if "\ud800" <= ch <= "\udfff":
-            return i
-    return None
-
-
-def _check_texts(texts: object) -> list[str]:
-    """The texts as a list, or a ``TypeError`` naming the bad one."""
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise TypeError(f"texts must be a list of str, not {type(texts).__name__}")
-    out = list(texts)
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] must be a str, not {type(text).__name__}")
-    return out
-
-
-def _encode(i: int, text: str) -> bytes:
-    """A text as JSON, measured once: its size in the body is its length.
-
-    The standard library's C string encoder gives exact-size bytes (orjson keeps
-    a 4 KiB buffer behind each small result: 200,000 texts held 800 MB).
-    """
-    try:
-        return encode_basestring(text).encode()
-    except UnicodeEncodeError:
-        at = lone_surrogate(text)
-        raise ConfigError(
-            f"texts[{i}] holds a lone surrogate (U+{ord(text[at or 0]):04X}) at index {at}: "
-            "it cannot be sent as UTF-8"
-        ) from None
-
-
 def fitted_chunking(max_input_length: int | None) -> ChunkingSettings:
     """Elasticsearch's default chunking (sentence, 250 words, overlap 1), with fewer words
     per chunk when the endpoint takes fewer tokens: half its ``max_input_length``
@@ -159,66 +106,6 @@ def fitted_chunking(max_input_length: int | None) -> ChunkingSettings:
         return ChunkingSettings()
     words = max(20, min(250, max_input_length // 2))
     return ChunkingSettings(strategy="sentence", max_chunk_size=words, sentence_overlap=1)
-
-
-def plan_call(
-    texts: Sequence[str], options: ClientOptions, limits: ServerLimits
-) -> tuple[list[Batch], list[int]]:
-    """The batches of one call, within every limit, and the inputs cut before sending."""
-    truncated: list[int] = []
-    cut = options.max_input_tokens * 3 if options.max_input_tokens else None
-    left = options.truncation_direction == "Left"
-    budget = options.max_body_bytes - _BODY_OVERHEAD
-    encoded: list[bytes] = []
-    for i, text in enumerate(texts):
-        if cut is not None and len(text) > cut:
-            text = text[-cut:] if left else text[:cut]
-            truncated.append(i)
-        data = _encode(i, text)
-        if len(data) > budget:
-            if not options.truncate:
-                raise InputTooLargeError(
-                    i,
-                    f"is {len(data)} bytes as JSON, over the {options.max_body_bytes} bytes one "
-                    "request may carry: chunk it (embed_chunks, or chunking_settings) or set "
-                    "truncate=True",
-                )
-            keep = int(len(text) * budget / len(data) * 0.9)
-            data = _encode(i, text[-keep:] if left else text[:keep])
-            if not truncated or truncated[-1] != i:
-                truncated.append(i)
-        encoded.append(data)
-    max_inputs = min(options.batch_size, limits.max_client_batch_size or options.batch_size)
-    max_tokens = limits.max_batch_tokens
-    if max_tokens is None:
-        tokens = [0] * len(encoded)
-    else:
-        # A token takes at least one byte: count only where that bound is too loose.
-        threshold = max_tokens // max_inputs
-        counter = TokenCounter()
-        tokens = [
-            len(data) if len(data) <= threshold else counter.count(text)
-            for text, data in zip(texts, encoded)
-        ]
-    ranges = plan_batches(
-        [len(data) + 1 for data in encoded],
-        tokens,
-        max_inputs=max_inputs,
-        max_tokens=max_tokens or 2**62,
-        max_bytes=budget,
-    )
-    tail = request_tail(options.server_options.body_fields())
-    per_input = _RESPONSE_BYTES_PER_INPUT
-    if options.max_response_bytes is not None:
-        per_input = options.max_response_bytes  # each batch may take the whole allowance
-    return [Batch(r, encoded, tail, per_input) for r in ranges], truncated
-
-
-def _needs_thread(texts: Sequence[str], limits: ServerLimits) -> bool:
-    """Whether planning ``texts`` would hold an event loop up (long input, or a first load)."""
-    return sum(map(len, texts)) > _OFFLOAD_CHARS or (
-        limits.max_batch_tokens is not None and not TokenCounter.loaded()
-    )
 
 
 class _Rows:
@@ -273,35 +160,6 @@ class _Rows:
         return EmbeddingResult((row for part in self.rows for row in part), truncated)
 
 
-class _Discovery:
-    """``GET /info`` once per client, whichever path (sync, async, any thread) asks first."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.limits: ServerLimits | None = None if enabled else ServerLimits()
-        self._lock = threading.Lock()
-        self._asking: Future[ServerLimits | None] | None = None
-
-    def claim(self) -> tuple[ServerLimits | None, Future[ServerLimits | None], bool]:
-        """The known limits, or the future to wait on and whether this caller must ask."""
-        with self._lock:
-            if self.limits is not None:
-                return self.limits, Future(), False
-            if self._asking is not None:
-                return None, self._asking, False
-            self._asking = Future()
-            return None, self._asking, True
-
-    def finish(
-        self, future: Future[ServerLimits | None], limits: ServerLimits | None, settled: bool
-    ) -> None:
-        """Settle (or not) what the asker found; waiters get it, or ``None`` to ask again."""
-        with self._lock:
-            if settled and limits is not None:
-                self.limits = limits
-            self._asking = None
-        future.set_result(limits)
-
-
 class _ChunkJob:
     """One ``embed_chunks`` call: the texts, their chunking, and what to do when a chunk is
     too large for the endpoint (a fitted default shrinks for that text; an explicit
@@ -354,7 +212,7 @@ class _ChunkJob:
         return out
 
 
-class EmbeddingClient:
+class EmbeddingClient(BaseClient):
     """Embeddings from one endpoint, batched, rate-limited and retried, in input order.
 
     * ``url``: the endpoint URL; requests go to it as given.
@@ -442,8 +300,7 @@ class EmbeddingClient:
             max_response_bytes,
             dimensions,
         )
-        key = find_api_key() if api_key is FROM_ENVIRONMENT else clean_api_key(api_key)
-        self._setup(options, key, limiter, None)
+        self._setup(options, self._find_key(api_key), limiter, None)
 
     def _setup(
         self,
@@ -452,77 +309,12 @@ class EmbeddingClient:
         limiter: Limiter | None,
         limits: ServerLimits | None,
     ) -> None:
-        self.options = options
-        self._api_key = api_key
-        self._custom_limiter = limiter
-        key = api_key.get_secret_value() if api_key is not None else None
-        self._stats = StatsRecorder()
-        connection = Connection(
-            url=options.url,
-            headers=options.headers(key),
-            timeout=options.timeout,
-            max_concurrency=options.max_concurrency,
-            limiter=limiter
-            or shared_limiter(options.url, key, options.rate_limit.requests_per_minute),
-            stats=self._stats,
-            secret=key,
-        )
-        self._connection = connection
-        self._sync = SyncDriver(connection)
-        self._async = AsyncDriver(self._sync)
-        self._discovery = _Discovery(options.discover_limits)
-        if limits is not None:
-            self._discovery.limits = limits
-        self._random = random.Random()
+        super()._setup(options, api_key, limiter, limits)
         self._width: int | None = None
-
-    # -- the public attributes, read from the options ----------------------------
-
-    @property
-    def url(self) -> str:
-        return self.options.url
-
-    @property
-    def rate_limit(self) -> RateLimit:
-        return self.options.rate_limit
-
-    @property
-    def batch_size(self) -> int:
-        return self.options.batch_size
-
-    @property
-    def max_concurrency(self) -> int:
-        return self.options.max_concurrency
-
-    @property
-    def timeout(self) -> float:
-        return self.options.timeout
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self.options.policy
 
     @property
     def chunking_settings(self) -> ChunkingSettings | None:
         return self.options.chunking_settings
-
-    @property
-    def stats(self) -> ClientStats:
-        """What this client did so far: requests, inputs, retries, waits (``ClientStats``)."""
-        return self._stats.snapshot()
-
-    @classmethod
-    def from_options(
-        cls,
-        options: ClientOptions,
-        api_key: str | SecretStr | None = None,
-        *,
-        limiter: Limiter | None = None,
-    ) -> EmbeddingClient:
-        """A client from validated ``options`` (``client.options`` of another client)."""
-        client = cls.__new__(cls)
-        client._setup(options, clean_api_key(api_key), limiter, None)
-        return client
 
     @classmethod
     def from_config(
@@ -540,101 +332,7 @@ class EmbeddingClient:
         kwargs.setdefault("max_input_tokens", s.max_input_tokens)
         return cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
 
-    def __repr__(self) -> str:
-        key = "None" if self._api_key is None else "SecretStr('**********')"
-        return (
-            f"EmbeddingClient(url={self.url!r}, api_key={key}, rate_limit={self.rate_limit!r}, "
-            f"batch_size={self.batch_size}, max_concurrency={self.max_concurrency})"
-        )
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickle is how a process hands work to another: the key travels with it.
-        return {
-            "options": self.options,
-            "api_key": self._api_key.get_secret_value() if self._api_key else None,
-            "limiter": self._custom_limiter,
-            "limits": self._discovery.limits,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        key = SecretStr(state["api_key"]) if state["api_key"] else None
-        self._setup(state["options"], key, state["limiter"], state["limits"])
-
-    # -- lifecycle -------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    def close(self) -> None:
-        """Close the sync connection pool and worker threads."""
-        self._sync.close()
-
-    async def aclose(self) -> None:
-        """``close`` for async callers."""
-        self.close()
-
-    # -- endpoint discovery ------------------------------------------------------
-
-    def server_limits(self, gate: RequestGate | None = None) -> ServerLimits:
-        """What ``GET /info`` says about the endpoint, asked once per client."""
-        while True:
-            known, future, ask = self._discovery.claim()
-            if known is not None:
-                return known
-            if not ask:
-                found = future.result()
-                if found is not None:
-                    return found
-                continue
-            limits: ServerLimits | None = None
-            settled = False
-            try:
-                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
-                limits, settled = self._sync.run(flow, gate)
-            finally:
-                self._discovery.finish(future, limits, settled)
-            assert limits is not None  # run returned
-            return limits
-
-    async def aserver_limits(self, gate: RequestGate | None = None) -> ServerLimits:
-        """``server_limits`` for async callers."""
-        while True:
-            known, future, ask = self._discovery.claim()
-            if known is not None:
-                return known
-            if not ask:
-                found = await asyncio.wrap_future(future)
-                if found is not None:
-                    return found
-                continue
-            limits: ServerLimits | None = None
-            settled = False
-            try:
-                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
-                limits, settled = await self._async.run(flow, gate)
-            finally:
-                self._discovery.finish(future, limits, settled)
-            assert limits is not None  # run returned
-            return limits
-
     # -- embeddings ------------------------------------------------------------------
-
-    def _flows(self, batches: list[Batch]) -> list[Any]:
-        policy = self.options.policy
-        retry_connect = self._connection.contacted
-        return [
-            embed_flow(self.url, b, policy, self._random.random, retry_connect=retry_connect)
-            for b in batches
-        ]
 
     def _rows(self, batches: list[Batch], total: int, dtype: str | None) -> _Rows:
         return _Rows(batches, total, dtype, self.options.dimensions or self._width)
@@ -654,38 +352,27 @@ class EmbeddingClient:
         limiter passed before every HTTP attempt of this call. An empty list
         returns an empty result without a request.
         """
-        checked = _check_texts(texts)
+        checked = check_texts(texts)
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
-        try:
+        with self._counting_failures():
             batches, truncated = plan_call(checked, self.options, self.server_limits(gate))
             rows = self._rows(batches, len(checked), dtype)
-            self._sync.map(self._flows(batches), gate, rows.keep)
-        except HFEndpointError:
-            self._stats.failure()
-            raise
+            self._sync.map(self._flows(batches, embed_flow), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     async def aembed(
         self, texts: Sequence[str], *, dtype: str | None = None, gate: RequestGate | None = None
     ) -> Any:
         """``embed`` for async callers: batches go out concurrently on this event loop."""
-        checked = _check_texts(texts)
+        checked = check_texts(texts)
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
-        try:
+        with self._counting_failures():
             limits = await self.aserver_limits(gate)
-            if _needs_thread(checked, limits):
-                batches, truncated = await asyncio.to_thread(
-                    plan_call, checked, self.options, limits
-                )
-            else:
-                batches, truncated = plan_call(checked, self.options, limits)
+            batches, truncated = await self._aplan(checked, limits)
             rows = self._rows(batches, len(checked), dtype)
-            await self._async.map(self._flows(batches), gate, rows.keep)
-        except HFEndpointError:
-            self._stats.failure()
-            raise
+            await self._async.map(self._flows(batches, embed_flow), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     def _chunk_job(
@@ -696,7 +383,7 @@ class EmbeddingClient:
     ) -> _ChunkJob:
         explicit = chunking_settings or self.options.chunking_settings
         return _ChunkJob(
-            _check_texts(texts),
+            check_texts(texts),
             ChunkingSettings.coerce(explicit) if explicit else None,
             limits,
         )
@@ -732,8 +419,8 @@ class EmbeddingClient:
     ) -> list[list[EmbeddedChunk]]:
         """``embed_chunks`` for async callers; long inputs are chunked in a worker thread."""
         limits = await self.aserver_limits(gate)
-        checked = _check_texts(texts)
-        if sum(map(len, checked)) > _OFFLOAD_CHARS:
+        checked = check_texts(texts)
+        if sum(map(len, checked)) > OFFLOAD_CHARS:
             job = await asyncio.to_thread(self._chunk_job, checked, chunking_settings, limits)
         else:
             job = self._chunk_job(checked, chunking_settings, limits)

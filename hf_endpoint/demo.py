@@ -6,6 +6,9 @@ that endpoint. It chunks a few dozen short English and Chinese documents with
 Elasticsearch's sentence strategy, embeds them through the LangChain adapter
 into an ``InMemoryVectorStore`` and through the LlamaIndex adapter into a
 ``VectorStoreIndex``, and prints the chunks and the top hits for a few queries.
+Then it retrieves eight chunks per query and reranks them through the endpoint's
+``/rerank`` (``HF_RERANK_URL`` when set; with ``HF_ENDPOINT_URL`` alone, that step
+is skipped, as an embedding endpoint does not rerank).
 
 This command is the one place in ``hf_endpoint`` that uses the adapters, and
 only when it runs; it needs the ``langchain``, ``llama-index`` and (for the
@@ -72,7 +75,7 @@ def run_demo(say: Callable[[str], None]) -> dict[str, Any]:
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.ingestion import IngestionPipeline
 
-    from langchain_hf_endpoint import HFEndpointEmbeddings, HFEndpointTextSplitter
+    from langchain_hf_endpoint import HFEndpointEmbeddings, HFEndpointRerank, HFEndpointTextSplitter
     from llama_index_hf_endpoint import HFEndpointEmbedding, HFEndpointNodeParser
 
     docs = sample_documents()
@@ -80,7 +83,7 @@ def run_demo(say: Callable[[str], None]) -> dict[str, Any]:
     for doc in docs[:2] + docs[12:13]:
         for start, end in chunk_offsets(doc["text"], SETTINGS):
             say(f"  {doc['id']} [{start}:{end}] {_snippet(doc['text'][start:end])}")
-    hits: dict[str, Any] = {"langchain": {}, "llama_index": {}}
+    hits: dict[str, Any] = {"langchain": {}, "llama_index": {}, "rerank": {}}
     with _endpoint(say) as (url, token):
         say("\nLangChain: HFEndpointTextSplitter -> HFEndpointEmbeddings -> InMemoryVectorStore")
         splitter = HFEndpointTextSplitter(**{k: v for k, v in SETTINGS.to_dict().items()})
@@ -94,6 +97,22 @@ def run_demo(say: Callable[[str], None]) -> dict[str, Any]:
             top = store.similarity_search(query, k=1)[0]
             hits["langchain"][query] = top.metadata["id"]
             say(f"  {query}\n    -> {top.metadata['id']}: {_snippet(top.page_content)}")
+
+        rerank_url = os.environ.get("HF_RERANK_URL") or (
+            None if os.environ.get("HF_ENDPOINT_URL") else url + "/rerank"
+        )
+        if rerank_url is None:
+            say("\nRerank: skipped (set HF_RERANK_URL to an endpoint serving a reranker)")
+        else:
+            say(f"\nRerank: 8 retrieved chunks per query -> HFEndpointRerank ({rerank_url})")
+            reranker = HFEndpointRerank(url=rerank_url, api_key=token, top_n=2)
+            for query in QUERIES:
+                best = reranker.compress_documents(store.similarity_search(query, k=8), query)
+                hits["rerank"][query] = best[0].metadata["id"]
+                say(f"  {query}")
+                for hit in best:
+                    score, hit_id = hit.metadata["relevance_score"], hit.metadata["id"]
+                    say(f"    {score:.3f} {hit_id}: {_snippet(hit.page_content, 60)}")
 
         say(
             "\nLlamaIndex: IngestionPipeline(HFEndpointNodeParser, HFEndpointEmbedding) -> VectorStoreIndex"

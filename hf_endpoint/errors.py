@@ -10,7 +10,7 @@ The hierarchy::
     │   └── EndpointOverloadedError          429/502/503/504 still, after every retry
     ├── EndpointConnectionError (also a ConnectionError)
     │                                        no answer: connection refused, dropped, timed out
-    └── ResponseFormatError                  an answer that is not one vector per input
+    └── ResponseFormatError                  an answer that is not one vector (or score) per input
 
 Messages never contain an API key: settings hold it as a ``SecretStr`` and no
 code path formats it into text. Messages never contain input texts either.
@@ -88,4 +88,4 @@ class EndpointConnectionError(HFEndpointError, ConnectionError):
 
 
 class ResponseFormatError(HFEndpointError):
-    """The endpoint's answer is not one vector of numbers per input."""
+    """The endpoint's answer is not one vector of numbers (or, for rerank, one score) per input."""

@@ -1,7 +1,8 @@
 """``InferenceEndpoints``: Elasticsearch's ``_inference`` API, in process.
 
-Paste the body you would ``PUT _inference/text_embedding/<id>``; get it back
-in Elasticsearch's read view (never with the API key); run inference on it::
+Paste the body you would ``PUT _inference/text_embedding/<id>`` (or
+``_inference/rerank/<id>``); get it back in Elasticsearch's read view (never
+with the API key); run inference on it::
 
     endpoints = InferenceEndpoints()
     endpoints.put("text_embedding", "hugging-face-embeddings", {
@@ -10,6 +11,14 @@ in Elasticsearch's read view (never with the API key); run inference on it::
     })
     endpoints.inference("hugging-face-embeddings", ["some text"])
     # {"text_embedding": [{"embedding": [...]}]}
+
+    endpoints.put("rerank", "hugging-face-rerank", {
+        "service": "hugging_face",
+        "service_settings": {"api_key": "hf_...", "url": "https://abc.endpoints.huggingface.cloud"},
+        "task_settings": {"top_n": 3, "return_documents": True},
+    })
+    endpoints.inference("hugging-face-rerank", ["a text", "another"], query="a question")
+    # {"rerank": [{"index": 1, "relevance_score": 0.93, "text": "another"}, ...]}
 """
 
 from __future__ import annotations
@@ -20,14 +29,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ._base_client import BaseClient
 from ._validation import Problems, show
 from .client import EmbeddingClient
 from .errors import ConfigError
-from .settings import SERVICE_NAME, InferenceConfig
+from .rerank import RerankClient
+from .settings import InferenceConfig, RerankTaskSettings, parse_task_type
 
 __all__ = ["InferenceEndpoints"]
 
-TASK_TYPES = ("text_embedding",)
 _ID = re.compile(r"[a-z0-9](?:[a-z0-9_\-.]*[a-z0-9])?")
 
 
@@ -38,26 +48,24 @@ class _Endpoint:
     config: InferenceConfig
 
     def view(self) -> dict[str, Any]:
-        body = self.config.to_dict()
         return {
             "inference_id": self.inference_id,
             "task_type": self.task_type,
-            "service": body["service"],
-            "service_settings": body["service_settings"],
-            "chunking_settings": body["chunking_settings"],
+            **self.config.to_dict(),
         }
 
 
 class InferenceEndpoints:
     """An in-process registry of ``hugging_face`` inference endpoints, thread-safe.
 
-    ``client_options`` are passed to every ``EmbeddingClient`` it makes
-    (``timeout``, ``max_retries``, ...).
+    ``client_options`` are passed to every client it makes (``timeout``,
+    ``max_retries``, ...): an ``EmbeddingClient`` for a ``text_embedding``
+    endpoint, a ``RerankClient`` for a ``rerank`` one.
     """
 
     def __init__(self, **client_options: Any) -> None:
         self._endpoints: dict[str, _Endpoint] = {}
-        self._clients: dict[str, EmbeddingClient] = {}
+        self._clients: dict[str, BaseClient] = {}
         self._client_options = client_options
         self._lock = threading.Lock()
 
@@ -76,15 +84,16 @@ class InferenceEndpoints:
 
         Every problem with the id, the task type and the body is reported in one
         ``ConfigError``. With ``validate`` (the default), one request with the
-        input ``"how big"`` checks the endpoint and records ``dimensions`` from
-        its answer, as Elasticsearch does.
+        input ``"how big"`` checks the endpoint, as Elasticsearch does: a
+        ``text_embedding`` endpoint records ``dimensions`` from its answer, a
+        ``rerank`` one is asked with the query ``"test query"``.
         """
         problems = Problems()
-        task = task_type.strip().lower() if isinstance(task_type, str) else None
-        if task not in TASK_TYPES:
-            problems.add(
-                f"The [{SERVICE_NAME}] service does not support task type [{show(task_type)}]"
-            )
+        task = None
+        try:
+            task = parse_task_type(task_type)
+        except ConfigError as exc:
+            problems.messages.extend(exc.errors)
         if (
             not isinstance(inference_id, str)
             or not _ID.fullmatch(inference_id)
@@ -98,7 +107,7 @@ class InferenceEndpoints:
             problems.add(f"Inference endpoint [{inference_id}] already exists")
         config = None
         try:
-            config = InferenceConfig.from_dict(inference_config)
+            config = InferenceConfig.from_dict(inference_config, task or "text_embedding")
         except ConfigError as exc:
             problems.messages.extend(exc.errors)
         except TypeError as exc:
@@ -107,7 +116,9 @@ class InferenceEndpoints:
         assert config is not None and task is not None
         endpoint = _Endpoint(inference_id, task, config)
         client = self._make_client(config)
-        if validate:
+        if validate and isinstance(client, RerankClient):
+            client.rerank("test query", ["how big"])
+        elif validate and isinstance(client, EmbeddingClient):
             vector = client.embed(["how big"])[0]
             settings = replace(config.service_settings, dimensions=len(vector))
             endpoint = replace(endpoint, config=replace(config, service_settings=settings))
@@ -119,7 +130,9 @@ class InferenceEndpoints:
             self._clients[inference_id] = client
         return endpoint.view()
 
-    def _make_client(self, config: InferenceConfig) -> EmbeddingClient:
+    def _make_client(self, config: InferenceConfig) -> BaseClient:
+        if config.task_type == "rerank":
+            return RerankClient.from_config(config, **self._client_options)
         return EmbeddingClient.from_config(config, **self._client_options)
 
     def _get(self, inference_id: str) -> _Endpoint:
@@ -138,8 +151,8 @@ class InferenceEndpoints:
         """The endpoint's configuration, key included, for building clients and adapters."""
         return self._get(inference_id).config
 
-    def client(self, inference_id: str) -> EmbeddingClient:
-        """The endpoint's ``EmbeddingClient``."""
+    def client(self, inference_id: str) -> BaseClient:
+        """The endpoint's client: an ``EmbeddingClient`` or a ``RerankClient``."""
         self._get(inference_id)
         return self._clients[inference_id]
 
@@ -151,17 +164,97 @@ class InferenceEndpoints:
             self._clients.pop(inference_id).close()
         return {"acknowledged": True}
 
-    def inference(self, inference_id: str, input: str | Sequence[str]) -> dict[str, Any]:
-        """``{"text_embedding": [{"embedding": [...]}, ...]}``, one per input, in order."""
-        texts = [input] if isinstance(input, str) else input
-        vectors = self.client(inference_id).embed(texts)
-        return {"text_embedding": [{"embedding": v} for v in vectors]}
+    def _request(
+        self,
+        inference_id: str,
+        input: str | Sequence[str],
+        query: str | None,
+        task_settings: Mapping[str, Any] | None,
+        top_n: int | None,
+        return_documents: bool | None,
+    ) -> tuple[BaseClient, list[str], RerankTaskSettings]:
+        """The client, the texts and (rerank) the task settings of one inference request,
+        checked as Elasticsearch checks them."""
+        client = self.client(inference_id)
+        texts = [input] if isinstance(input, str) else list(input)
+        if not isinstance(client, RerankClient):
+            for name, value in (("top_n", top_n), ("return_documents", return_documents)):
+                if value is not None:
+                    raise ConfigError(
+                        f"Field [{name}] cannot be specified for task type [text_embedding]"
+                    )
+            if query is not None:
+                raise ConfigError(
+                    "Field [query] cannot be specified for task type [text_embedding]"
+                )
+            if task_settings:
+                raise ConfigError(
+                    f"Model configuration contains settings {list(task_settings)} unknown to "
+                    "the [hugging_face] service"
+                )
+            return client, texts, RerankTaskSettings()
+        if not texts:
+            raise ConfigError("Field [input] cannot be an empty array")
+        # Request task_settings override the endpoint's; top_n and return_documents
+        # given beside them override both, as in Elasticsearch's rerank request.
+        settings = client.task_settings.merged(RerankTaskSettings.from_dict(task_settings))
+        return client, texts, settings.merged(RerankTaskSettings(top_n, return_documents))
 
-    async def ainference(self, inference_id: str, input: str | Sequence[str]) -> dict[str, Any]:
+    def inference(
+        self,
+        inference_id: str,
+        input: str | Sequence[str],
+        *,
+        query: str | None = None,
+        task_settings: Mapping[str, Any] | None = None,
+        top_n: int | None = None,
+        return_documents: bool | None = None,
+    ) -> dict[str, Any]:
+        """Run the endpoint on ``input``, shaped as Elasticsearch answers.
+
+        ``text_embedding``: ``{"text_embedding": [{"embedding": [...]}, ...]}``, one
+        per input, in order. ``rerank`` (``query`` required):
+        ``{"rerank": [{"index", "relevance_score", "text"?}, ...]}`` by decreasing
+        score, cut to ``top_n``; ``task_settings``, ``top_n`` and ``return_documents``
+        override the endpoint's task settings for this request.
+        """
+        client, texts, settings = self._request(
+            inference_id, input, query, task_settings, top_n, return_documents
+        )
+        if isinstance(client, RerankClient):
+            return client.rerank(
+                query,  # type: ignore[arg-type]  # checked by rerank, with Elasticsearch's words
+                texts,
+                top_n=settings.top_n,
+                return_documents=settings.return_documents,
+            ).to_dict()
+        assert isinstance(client, EmbeddingClient)
+        return {"text_embedding": [{"embedding": v} for v in client.embed(texts)]}
+
+    async def ainference(
+        self,
+        inference_id: str,
+        input: str | Sequence[str],
+        *,
+        query: str | None = None,
+        task_settings: Mapping[str, Any] | None = None,
+        top_n: int | None = None,
+        return_documents: bool | None = None,
+    ) -> dict[str, Any]:
         """``inference`` for async callers."""
-        texts = [input] if isinstance(input, str) else input
-        vectors = await self.client(inference_id).aembed(texts)
-        return {"text_embedding": [{"embedding": v} for v in vectors]}
+        client, texts, settings = self._request(
+            inference_id, input, query, task_settings, top_n, return_documents
+        )
+        if isinstance(client, RerankClient):
+            result = await client.arerank(
+                query,  # type: ignore[arg-type]  # checked by arerank
+                texts,
+                top_n=settings.top_n,
+                return_documents=settings.return_documents,
+            )
+            return result.to_dict()
+        assert isinstance(client, EmbeddingClient)
+        return {"text_embedding": [{"embedding": v} for v in await client.aembed(texts)]}
 
     def close(self) -> None:
         """Close every endpoint's client."""

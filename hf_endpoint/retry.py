@@ -4,7 +4,7 @@
 or the kind of transport failure), how many retries were used and how long
 cold starts were waited out, and returns one of:
 
-* ``Success(rows)``: one vector per input;
+* ``Success(rows)``: one result per input (a vector, or a score), in input order;
 * ``Retry(wait, cold)``: send the same batch again after ``wait`` seconds;
   cold-start waits (503 with ``estimated_time`` or ``Retry-After``) use their
   own, longer budget and do not count as retries;
@@ -21,8 +21,9 @@ from __future__ import annotations
 import email.utils
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._protocol import UnparsableResponse, parse_embeddings, parse_error
 from .errors import (
@@ -39,6 +40,7 @@ from .errors import (
 __all__ = [
     "Fail",
     "Outcome",
+    "Parser",
     "Retry",
     "RetryPolicy",
     "Split",
@@ -123,7 +125,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Success:
-    rows: list[list[float]]
+    rows: list[Any]
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ class Fail:
 
 
 Decision = Success | Retry | Split | Fail
+# Reads a 2xx body into one result per input, in input order; raises ResponseFormatError.
+Parser = Callable[[bytes, int], list[Any]]
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -174,9 +178,11 @@ def decide(
     url: str = "the endpoint",
     retry_connect: bool = True,
     max_bytes: int | None = None,
+    parse: Parser = parse_embeddings,
 ) -> Decision:
     """The next step after ``outcome``; see the module docstring.
 
+    ``parse`` reads a successful answer (vectors by default; scores for rerank).
     ``url`` is named in connection errors. ``retry_connect=False`` fails at once
     when nothing answers at the address (the first contact with an endpoint: a
     wrong URL should not take a minute of retries to report).
@@ -210,7 +216,7 @@ def decide(
     status = outcome.status
     if 200 <= status < 300:
         try:
-            return Success(parse_embeddings(outcome.content, batch_size))
+            return Success(parse(outcome.content, batch_size))
         except UnparsableResponse as exc:
             if retries_left:
                 return retry("unparsable body")

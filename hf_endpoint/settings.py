@@ -1,4 +1,5 @@
-"""Endpoint configuration: chunking settings, service settings and the PUT body.
+"""Endpoint configuration: chunking settings, service settings, rerank task settings and
+the PUT body.
 
 Each value object validates on construction, reports every problem at once
 (``ConfigError``) with Elasticsearch's wording, and renders back to
@@ -22,16 +23,22 @@ from .errors import ConfigError
 
 __all__ = [
     "SERVICE_NAME",
+    "TASK_TYPES",
     "ChunkingSettings",
     "InferenceConfig",
     "RateLimit",
+    "RerankTaskSettings",
     "ServiceSettings",
+    "parse_task_type",
 ]
 
 SERVICE_NAME = "hugging_face"
 CHUNKING_SCOPE = "chunking_settings"
 SERVICE_SCOPE = "service_settings"
+TASK_SCOPE = "task_settings"
 RATE_LIMIT_SCOPE = "rate_limit"
+# The task types of the hugging_face service this package serves.
+TASK_TYPES = ("text_embedding", "rerank")
 
 Strategy = Literal["sentence", "word", "recursive", "none"]
 Similarity = Literal["cosine", "dot_product", "l2_norm"]
@@ -344,6 +351,8 @@ def check_url(url: str, problems: Problems) -> None:
 
 
 _SERVICE_KEYS = ("url", "api_key", "rate_limit", "similarity", "dimensions", "max_input_tokens")
+# Elasticsearch's HuggingFaceRerankServiceSettings reads the url and the rate limit only.
+_RERANK_SERVICE_KEYS = ("url", "api_key", "rate_limit")
 _SIMILARITIES = ("cosine", "dot_product", "l2_norm")
 
 
@@ -378,9 +387,13 @@ class ServiceSettings:
         return f"ServiceSettings({shown})"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ServiceSettings:
-        """Build from the ``service_settings`` JSON of a PUT body."""
-        parsed = _parse_service(require_mapping(data, "service_settings"))
+    def from_dict(
+        cls, data: Mapping[str, Any], task_type: str = "text_embedding"
+    ) -> ServiceSettings:
+        """Build from the ``service_settings`` JSON of a PUT body; a ``rerank`` endpoint
+        takes ``url``, ``api_key`` and ``rate_limit`` only, as Elasticsearch's does."""
+        allowed = _RERANK_SERVICE_KEYS if task_type == "rerank" else _SERVICE_KEYS
+        parsed = _parse_service(require_mapping(data, "service_settings"), allowed)
         return cls(**parsed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -394,11 +407,13 @@ class ServiceSettings:
         return view
 
 
-def _parse_service(data: Mapping[str, Any]) -> dict[str, Any]:
+def _parse_service(
+    data: Mapping[str, Any], allowed: tuple[str, ...] = _SERVICE_KEYS
+) -> dict[str, Any]:
     problems = Problems()
     problems.unknown_keys(
         data,
-        _SERVICE_KEYS,
+        allowed,
         f"Model configuration contains settings {{keys}} unknown to the [{SERVICE_NAME}] service",
     )
     url = problems.string(data, "url", SERVICE_SCOPE, required=True)
@@ -429,6 +444,8 @@ def _parse_service(data: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 api_key = cleaned.get_secret_value()
     rate_limit = _collect(problems, RateLimit.coerce, data.get("rate_limit"))
+    # Settings the task does not take were reported as unknown: their values are not read.
+    data = {k: v for k, v in data.items() if k in allowed}
     similarity = data.get("similarity") or "cosine"
     if similarity not in _SIMILARITIES:
         problems.add(
@@ -448,12 +465,98 @@ def _parse_service(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-_BODY_KEYS = ("service", "service_settings", "chunking_settings", "task_settings")
+_RERANK_TASK_KEYS = ("top_n", "return_documents")
+
+
+def _parse_rerank_task(data: Mapping[str, Any]) -> dict[str, Any]:
+    problems = Problems()
+    problems.unknown_keys(
+        data,
+        _RERANK_TASK_KEYS,
+        f"Model configuration contains settings {{keys}} unknown to the [{SERVICE_NAME}] service",
+    )
+    result = {
+        "top_n": problems.positive_integer(data, "top_n", TASK_SCOPE),
+        "return_documents": problems.boolean(data, "return_documents"),
+    }
+    problems.raise_if_any()
+    return result
+
+
+@dataclass(frozen=True)
+class RerankTaskSettings:
+    """The ``task_settings`` of a ``rerank`` endpoint, as Elasticsearch reads them.
+
+    * ``top_n``: keep the ``top_n`` best documents (a positive integer; default all);
+    * ``return_documents``: put each document's text in the results (default no).
+
+    Settings given with a request override the endpoint's, field by field (``merged``).
+
+    >>> RerankTaskSettings(top_n=3).to_dict()
+    {'top_n': 3}
+    """
+
+    top_n: int | None = None
+    return_documents: bool | None = None
+
+    def __post_init__(self) -> None:
+        _parse_rerank_task({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RerankTaskSettings:
+        """Build from Elasticsearch's ``task_settings`` JSON; ``None`` or ``{}`` set nothing."""
+        if data is None:
+            return cls()
+        return cls(**_parse_rerank_task(require_mapping(data, TASK_SCOPE)))
+
+    @classmethod
+    def coerce(cls, value: RerankTaskSettings | Mapping[str, Any] | None) -> RerankTaskSettings:
+        """Accept settings, a JSON map or ``None``."""
+        if isinstance(value, cls):
+            return value
+        return cls.from_dict(value)  # type: ignore[arg-type]
+
+    def merged(self, override: RerankTaskSettings) -> RerankTaskSettings:
+        """These settings with every field ``override`` sets taking its place."""
+        return RerankTaskSettings(
+            self.top_n if override.top_n is None else override.top_n,
+            self.return_documents
+            if override.return_documents is None
+            else override.return_documents,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Elasticsearch's JSON: the fields that are set, ``top_n`` first."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+def parse_task_type(value: object) -> str:
+    """A task type as Elasticsearch reads it (trimmed, any case), or ``ConfigError``."""
+    task = value.strip().lower() if isinstance(value, str) else None
+    if task not in TASK_TYPES:
+        raise ConfigError(
+            f"The [{SERVICE_NAME}] service does not support task type [{show(value)}]"
+        )
+    return task
+
+
+_BODY_KEYS = {
+    "text_embedding": ("service", "service_settings", "chunking_settings", "task_settings"),
+    # Elasticsearch reads chunking_settings for text_embedding only: a rerank body with
+    # them is refused as holding an unknown setting.
+    "rerank": ("service", "service_settings", "task_settings"),
+}
 
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """An Elasticsearch ``PUT _inference`` body for the ``hugging_face`` service.
+    """An Elasticsearch ``PUT _inference/<task_type>`` body for the ``hugging_face`` service.
+
+    ``task_type`` is ``text_embedding`` (the default) or ``rerank``; only a
+    ``rerank`` endpoint has ``task_settings`` (``top_n``, ``return_documents``),
+    only a ``text_embedding`` one ``chunking_settings``.
 
     >>> cfg = InferenceConfig.from_dict({
     ...     "service": "hugging_face",
@@ -469,15 +572,20 @@ class InferenceConfig:
     # Whether the body gave chunking settings: without them, clients fit
     # Elasticsearch's default to the endpoint's input limit.
     explicit_chunking: bool = True
+    task_type: str = "text_embedding"
+    task_settings: RerankTaskSettings = field(default_factory=RerankTaskSettings)
 
     @classmethod
-    def from_dict(cls, body: Mapping[str, Any]) -> InferenceConfig:
-        """Validate a PUT body; every problem is reported in one ``ConfigError``."""
+    def from_dict(
+        cls, body: Mapping[str, Any], task_type: str = "text_embedding"
+    ) -> InferenceConfig:
+        """Validate a PUT body for ``task_type``; every problem is reported in one ``ConfigError``."""
+        task_type = parse_task_type(task_type)
         body = require_mapping(body, "inference_config")
         problems = Problems()
         problems.unknown_keys(
             body,
-            _BODY_KEYS,
+            _BODY_KEYS[task_type],
             f"Model configuration contains settings {{keys}} unknown to the [{SERVICE_NAME}] service",
         )
         service = body.get("service")
@@ -486,11 +594,14 @@ class InferenceConfig:
         elif service != SERVICE_NAME:
             problems.add(f"Unknown service [{show(service)}]")
         task_settings = body.get("task_settings")
+        rerank_settings = RerankTaskSettings()
         if task_settings is not None and not isinstance(task_settings, Mapping):
             problems.add(
                 f"field [task_settings] is not of the expected type. The value "
                 f"[{show(task_settings)}] cannot be converted to a [Map]"
             )
+        elif task_type == "rerank":
+            rerank_settings = _collect(problems, RerankTaskSettings.from_dict, task_settings)
         elif task_settings:
             problems.add(
                 f"Model configuration contains settings {names(task_settings)} "
@@ -503,37 +614,55 @@ class InferenceConfig:
             )
         else:
             service_settings = _collect(
-                problems, ServiceSettings.from_dict, body["service_settings"]
+                problems, ServiceSettings.from_dict, body["service_settings"], task_type
             )
-        chunking = _collect(problems, ChunkingSettings.from_dict, body.get("chunking_settings"))
+        chunking = ChunkingSettings()
+        if task_type == "text_embedding":
+            chunking = _collect(problems, ChunkingSettings.from_dict, body.get("chunking_settings"))
         problems.raise_if_any()
         assert service_settings is not None and chunking is not None
         return cls(
             service_settings=service_settings,
             chunking_settings=chunking,
             explicit_chunking=bool(body.get("chunking_settings")),
+            task_type=task_type,
+            task_settings=rerank_settings,
         )
 
     @classmethod
-    def coerce(cls, value: InferenceConfig | Mapping[str, Any]) -> InferenceConfig:
-        """Accept a parsed configuration or a PUT body."""
+    def coerce(
+        cls, value: InferenceConfig | Mapping[str, Any], task_type: str = "text_embedding"
+    ) -> InferenceConfig:
+        """Accept a parsed configuration of ``task_type`` or a PUT body for one."""
         if isinstance(value, InferenceConfig):
+            if value.task_type != task_type:
+                raise ConfigError(
+                    f"Incompatible task_type, the requested type [{task_type}] does not match "
+                    f"the model type [{value.task_type}]"
+                )
             return value
-        return cls.from_dict(value)
+        return cls.from_dict(value, task_type)
 
     def adapter_fields(self) -> dict[str, Any]:
         """What the LangChain and LlamaIndex adapters take from a PUT body."""
         s = self.service_settings
-        return {
-            "url": s.url,
-            "api_key": s.api_key,
-            "rate_limit": s.rate_limit.to_dict(),
-            # {} asks for Elasticsearch's default fitted to the endpoint.
-            "chunking_settings": self.chunking_settings.to_dict() if self.explicit_chunking else {},
-        }
+        fields = {"url": s.url, "api_key": s.api_key, "rate_limit": s.rate_limit.to_dict()}
+        if self.task_type == "rerank":
+            return {**fields, "top_n": self.task_settings.top_n}
+        # {} asks for Elasticsearch's default fitted to the endpoint.
+        chunking = self.chunking_settings.to_dict() if self.explicit_chunking else {}
+        return {**fields, "chunking_settings": chunking}
 
     def to_dict(self) -> dict[str, Any]:
-        """The read view: service, service_settings (no API key), chunking_settings."""
+        """The read view: service, service_settings (no API key), then chunking_settings
+        (``text_embedding``) or task_settings (``rerank``)."""
+        if self.task_type == "rerank":
+            s = self.service_settings
+            return {
+                "service": self.service,
+                "service_settings": {"url": s.url, "rate_limit": s.rate_limit.to_dict()},
+                "task_settings": self.task_settings.to_dict(),
+            }
         return {
             "service": self.service,
             "service_settings": self.service_settings.to_dict(),
@@ -541,10 +670,10 @@ class InferenceConfig:
         }
 
 
-def _collect(problems: Problems, parse: Any, value: Any) -> Any:
-    """Run ``parse(value)`` and move its problems into ``problems``."""
+def _collect(problems: Problems, parse: Any, value: Any, *args: Any) -> Any:
+    """Run ``parse(value, *args)`` and move its problems into ``problems``."""
     try:
-        return parse(value)
+        return parse(value, *args)
     except ConfigError as exc:
         problems.messages.extend(exc.errors)
     except TypeError as exc:

@@ -1,6 +1,8 @@
-"""LangChain integration: ``HFEndpointEmbeddings`` and ``HFEndpointTextSplitter``."""
+"""LangChain integration: ``HFEndpointEmbeddings``, ``HFEndpointTextSplitter`` and
+``HFEndpointRerank``."""
 
 from .embeddings import HFEndpointEmbeddings
+from .rerank import HFEndpointRerank
 from .text_splitter import HFEndpointTextSplitter
 
-__all__ = ["HFEndpointEmbeddings", "HFEndpointTextSplitter"]
+__all__ = ["HFEndpointEmbeddings", "HFEndpointRerank", "HFEndpointTextSplitter"]

@@ -1,6 +1,8 @@
-"""LlamaIndex integration: ``HFEndpointEmbedding`` and ``HFEndpointNodeParser``."""
+"""LlamaIndex integration: ``HFEndpointEmbedding``, ``HFEndpointNodeParser`` and
+``HFEndpointRerank``."""
 
 from .embeddings import HFEndpointEmbedding
 from .node_parser import HFEndpointNodeParser
+from .postprocessor import HFEndpointRerank
 
-__all__ = ["HFEndpointEmbedding", "HFEndpointNodeParser"]
+__all__ = ["HFEndpointEmbedding", "HFEndpointNodeParser", "HFEndpointRerank"]

@@ -97,6 +97,7 @@ def test_demo_runs_offline_and_finds_the_right_documents(monkeypatch):
     expected = ["en-bike", "en-tea", "zh-panda", "zh-train"]
     assert list(hits["langchain"].values()) == expected
     assert list(hits["llama_index"].values()) == expected
+    assert list(hits["rerank"].values()) == expected  # retrieved, then reranked via /rerank
     output = "\n".join(lines)
     assert "starting a local endpoint" in output and "en-tea [0:" in output
 

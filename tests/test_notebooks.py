@@ -10,7 +10,11 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["langchain_rag.ipynb", "llamaindex_ingestion.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "langchain_rag.ipynb",
+        "llamaindex_ingestion.ipynb",
+        "rerank_rag.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

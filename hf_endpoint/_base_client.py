@@ -1,0 +1,434 @@
+"""``BaseClient``: what every client of one endpoint shares, whatever it asks the endpoint.
+
+``EmbeddingClient`` (``POST /embed``) and ``RerankClient`` (``POST /rerank``)
+are thin facades over this base: the validated options, the key, the
+connection and its two drivers, ``GET /info`` once per client, the stats,
+pickling and the lifecycle live here once. What differs is the request
+(``RequestShape``: where the inputs go, what travels beside them) and how an
+answer is read (the flow each facade hands to the drivers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring
+from typing import Any
+
+from pydantic import SecretStr
+from typing_extensions import Self
+
+from ._auth import clean_api_key, find_api_key
+from ._batching import TokenCounter, plan_batches
+from ._drivers import AsyncDriver, Connection, Limiter, RequestGate, SyncDriver
+from ._flows import Batch, Flow, ServerLimits, discovery_flow, request_tail
+from ._options import ClientOptions
+from .errors import ConfigError, HFEndpointError, InputTooLargeError
+from .ratelimit import shared_limiter
+from .retry import RetryPolicy
+from .settings import RateLimit
+from .stats import ClientStats, StatsRecorder
+
+__all__ = [
+    "FROM_ENVIRONMENT",
+    "BaseClient",
+    "RequestShape",
+    "check_texts",
+    "lone_surrogate",
+    "needs_thread",
+    "plan_call",
+]
+
+# JSON around the inputs of one request, with every option set.
+_BODY_OVERHEAD = 256
+# The most bytes of JSON one result may take in an answer, unless max_response_bytes says.
+_RESPONSE_BYTES_PER_INPUT = 1 << 20
+# Above this many characters, planning and chunking in async calls run in a worker thread.
+OFFLOAD_CHARS = 200_000
+
+
+class _LookUp:
+    """The default of ``api_key``: look it up as ``huggingface_hub`` does."""
+
+    def __repr__(self) -> str:
+        return "<from HF_TOKEN, HUGGINGFACEHUB_API_TOKEN or the hf login token file>"
+
+
+FROM_ENVIRONMENT: Any = _LookUp()
+
+
+def lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (which UTF-8 cannot carry), or ``None``."""
+    if text.isascii():
+        return None
+    for i, ch in enumerate(text):
+        if "\ud800" <= ch <= "\udfff":
+            return i
+    return None
+
+
+def check_texts(texts: object, name: str = "texts") -> list[str]:
+    """The texts as a list, or a ``TypeError`` naming the bad one."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"{name} must be a list of str, not {type(texts).__name__}")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] must be a str, not {type(text).__name__}")
+    return out
+
+
+def _encode(i: int | None, text: str, name: str = "texts") -> bytes:
+    """A text as JSON, measured once: its size in the body is its length.
+
+    The standard library's C string encoder gives exact-size bytes (orjson keeps
+    a 4 KiB buffer behind each small result: 200,000 texts held 800 MB).
+    """
+    try:
+        return encode_basestring(text).encode()
+    except UnicodeEncodeError:
+        at = lone_surrogate(text)
+        where = name if i is None else f"{name}[{i}]"
+        raise ConfigError(
+            f"{where} holds a lone surrogate (U+{ord(text[at or 0]):04X}) at index {at}: "
+            "it cannot be sent as UTF-8"
+        ) from None
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """How the requests of one call carry their inputs.
+
+    * ``key``: the list the inputs go in (``inputs`` for ``/embed``, ``texts`` for ``/rerank``);
+    * ``fields``: what every body carries after the inputs (server options, the query);
+    * ``shared``: text the endpoint reads with every input (rerank's query, also
+      in ``fields``): its bytes count once per body, its tokens once per input;
+    * ``remedy``: what to do about an input too large for any request;
+    * ``name``: what errors call the inputs.
+    """
+
+    key: bytes = b"inputs"
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    shared: str = ""
+    remedy: str = "chunk it (embed_chunks, or chunking_settings) or set truncate=True"
+    name: str = "texts"
+
+
+def plan_call(
+    texts: Sequence[str],
+    options: ClientOptions,
+    limits: ServerLimits,
+    shape: RequestShape | None = None,
+) -> tuple[list[Batch], list[int]]:
+    """The batches of one call, within every limit, and the inputs cut before sending.
+
+    ``shape`` says what the requests look like besides the inputs (default:
+    ``/embed`` with the client's server options).
+    """
+    if shape is None:
+        shape = RequestShape(fields=options.server_options.body_fields())
+    tail = request_tail(dict(shape.fields))
+    truncated: list[int] = []
+    cut = options.max_input_tokens * 3 if options.max_input_tokens else None
+    left = options.truncation_direction == "Left"
+    shared = _encode(None, shape.shared, "query") if shape.shared else b""
+    budget = options.max_body_bytes - _BODY_OVERHEAD - len(shared)
+    room = f"the {options.max_body_bytes} bytes one request may carry" + (
+        f" beside the {len(shared)}-byte query" if shared else ""
+    )
+    if budget <= 0:
+        raise ConfigError(
+            f"[query] is {len(shared)} bytes as JSON: no text fits beside it in {room}"
+        )
+    encoded: list[bytes] = []
+    for i, text in enumerate(texts):
+        if cut is not None and len(text) > cut:
+            text = text[-cut:] if left else text[:cut]
+            truncated.append(i)
+        data = _encode(i, text, shape.name)
+        if len(data) > budget:
+            if not options.truncate:
+                raise InputTooLargeError(
+                    i,
+                    f"is {len(data)} bytes as JSON, over {room}: {shape.remedy}",
+                )
+            keep = int(len(text) * budget / len(data) * 0.9)
+            data = _encode(i, text[-keep:] if left else text[:keep], shape.name)
+            if not truncated or truncated[-1] != i:
+                truncated.append(i)
+        encoded.append(data)
+    max_inputs = min(options.batch_size, limits.max_client_batch_size or options.batch_size)
+    max_tokens = limits.max_batch_tokens
+    if max_tokens is None:
+        tokens = [0] * len(encoded)
+    else:
+        # A token takes at least one byte: count only where that bound is too loose.
+        threshold = max_tokens // max_inputs
+        counter = TokenCounter()
+
+        def estimate(text: str, size: int) -> int:
+            return size if size <= threshold else counter.count(text)
+
+        pair = estimate(shape.shared, len(shared)) if shared else 0
+        tokens = [estimate(text, len(data)) + pair for text, data in zip(texts, encoded)]
+    ranges = plan_batches(
+        [len(data) + 1 for data in encoded],
+        tokens,
+        max_inputs=max_inputs,
+        max_tokens=max_tokens or 2**62,
+        max_bytes=budget,
+    )
+    per_input = _RESPONSE_BYTES_PER_INPUT
+    if options.max_response_bytes is not None:
+        per_input = options.max_response_bytes  # each batch may take the whole allowance
+    return [Batch(r, encoded, tail, per_input, shape.key) for r in ranges], truncated
+
+
+def needs_thread(texts: Sequence[str], limits: ServerLimits) -> bool:
+    """Whether planning ``texts`` would hold an event loop up (long input, or a first load)."""
+    return sum(map(len, texts)) > OFFLOAD_CHARS or (
+        limits.max_batch_tokens is not None and not TokenCounter.loaded()
+    )
+
+
+class _Discovery:
+    """``GET /info`` once per client, whichever path (sync, async, any thread) asks first."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.limits: ServerLimits | None = None if enabled else ServerLimits()
+        self._lock = threading.Lock()
+        self._asking: Future[ServerLimits | None] | None = None
+
+    def claim(self) -> tuple[ServerLimits | None, Future[ServerLimits | None], bool]:
+        """The known limits, or the future to wait on and whether this caller must ask."""
+        with self._lock:
+            if self.limits is not None:
+                return self.limits, Future(), False
+            if self._asking is not None:
+                return None, self._asking, False
+            self._asking = Future()
+            return None, self._asking, True
+
+    def finish(
+        self, future: Future[ServerLimits | None], limits: ServerLimits | None, settled: bool
+    ) -> None:
+        """Settle (or not) what the asker found; waiters get it, or ``None`` to ask again."""
+        with self._lock:
+            if settled and limits is not None:
+                self.limits = limits
+            self._asking = None
+        future.set_result(limits)
+
+
+# Makes the flow of one batch: (url, batch, policy, draw, retry_connect=...) -> flow.
+FlowMaker = Callable[..., Flow[list[Any]]]
+
+
+class BaseClient:
+    """Options, key, connection, drivers, discovery, stats, pickling and lifecycle.
+
+    Subclasses build their ``ClientOptions`` and call ``_setup``; they send
+    batches with ``_map``/``_amap`` and their own flow. Not for direct use.
+    """
+
+    options: ClientOptions
+
+    @classmethod
+    def from_options(
+        cls,
+        options: ClientOptions,
+        api_key: str | SecretStr | None = None,
+        *,
+        limiter: Limiter | None = None,
+    ) -> Self:
+        """A client from validated ``options`` (``client.options`` of another client)."""
+        client = cls.__new__(cls)
+        client._setup(options, clean_api_key(api_key), limiter, None)
+        return client
+
+    @staticmethod
+    def _find_key(api_key: str | SecretStr | None) -> SecretStr | None:
+        return find_api_key() if api_key is FROM_ENVIRONMENT else clean_api_key(api_key)
+
+    def _setup(
+        self,
+        options: ClientOptions,
+        api_key: SecretStr | None,
+        limiter: Limiter | None,
+        limits: ServerLimits | None,
+    ) -> None:
+        self.options = options
+        self._api_key = api_key
+        self._custom_limiter = limiter
+        key = api_key.get_secret_value() if api_key is not None else None
+        self._stats = StatsRecorder()
+        connection = Connection(
+            url=options.url,
+            headers=options.headers(key),
+            timeout=options.timeout,
+            max_concurrency=options.max_concurrency,
+            limiter=limiter
+            or shared_limiter(options.url, key, options.rate_limit.requests_per_minute),
+            stats=self._stats,
+            secret=key,
+        )
+        self._connection = connection
+        self._sync = SyncDriver(connection)
+        self._async = AsyncDriver(self._sync)
+        self._discovery = _Discovery(options.discover_limits)
+        if limits is not None:
+            self._discovery.limits = limits
+        self._random = random.Random()
+
+    # -- the public attributes, read from the options ----------------------------
+
+    @property
+    def url(self) -> str:
+        return self.options.url
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return self.options.rate_limit
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.options.max_concurrency
+
+    @property
+    def timeout(self) -> float:
+        return self.options.timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.options.policy
+
+    @property
+    def stats(self) -> ClientStats:
+        """What this client did so far: requests, inputs, retries, waits (``ClientStats``)."""
+        return self._stats.snapshot()
+
+    def __repr__(self) -> str:
+        key = "None" if self._api_key is None else "SecretStr('**********')"
+        return (
+            f"{type(self).__name__}(url={self.url!r}, api_key={key}, "
+            f"rate_limit={self.rate_limit!r}, batch_size={self.batch_size}, "
+            f"max_concurrency={self.max_concurrency})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle is how a process hands work to another: the key travels with it.
+        return {
+            "options": self.options,
+            "api_key": self._api_key.get_secret_value() if self._api_key else None,
+            "limiter": self._custom_limiter,
+            "limits": self._discovery.limits,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        key = SecretStr(state["api_key"]) if state["api_key"] else None
+        self._setup(state["options"], key, state["limiter"], state["limits"])
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def close(self) -> None:
+        """Close the sync connection pool and worker threads."""
+        self._sync.close()
+
+    async def aclose(self) -> None:
+        """``close`` for async callers."""
+        self.close()
+
+    # -- endpoint discovery ------------------------------------------------------
+
+    def server_limits(self, gate: RequestGate | None = None) -> ServerLimits:
+        """What ``GET /info`` says about the endpoint, asked once per client."""
+        while True:
+            known, future, ask = self._discovery.claim()
+            if known is not None:
+                return known
+            if not ask:
+                found = future.result()
+                if found is not None:
+                    return found
+                continue
+            limits: ServerLimits | None = None
+            settled = False
+            try:
+                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                limits, settled = self._sync.run(flow, gate)
+            finally:
+                self._discovery.finish(future, limits, settled)
+            assert limits is not None  # run returned
+            return limits
+
+    async def aserver_limits(self, gate: RequestGate | None = None) -> ServerLimits:
+        """``server_limits`` for async callers."""
+        while True:
+            known, future, ask = self._discovery.claim()
+            if known is not None:
+                return known
+            if not ask:
+                found = await asyncio.wrap_future(future)
+                if found is not None:
+                    return found
+                continue
+            limits: ServerLimits | None = None
+            settled = False
+            try:
+                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                limits, settled = await self._async.run(flow, gate)
+            finally:
+                self._discovery.finish(future, limits, settled)
+            assert limits is not None  # run returned
+            return limits
+
+    # -- sending planned batches ---------------------------------------------------
+
+    async def _aplan(
+        self,
+        texts: list[str],
+        limits: ServerLimits,
+        shape: RequestShape | None = None,
+    ) -> tuple[list[Batch], list[int]]:
+        """``plan_call`` without holding the event loop up for long inputs."""
+        if needs_thread(texts, limits):
+            return await asyncio.to_thread(plan_call, texts, self.options, limits, shape)
+        return plan_call(texts, self.options, limits, shape)
+
+    def _flows(self, batches: list[Batch], make: FlowMaker) -> list[Flow[list[Any]]]:
+        policy = self.options.policy
+        retry_connect = self._connection.contacted
+        return [
+            make(self.url, b, policy, self._random.random, retry_connect=retry_connect)
+            for b in batches
+        ]
+
+    @contextlib.contextmanager
+    def _counting_failures(self) -> Iterator[None]:
+        """Count a call that ends in an error in ``stats.failures``."""
+        try:
+            yield
+        except HFEndpointError:
+            self._stats.failure()
+            raise
