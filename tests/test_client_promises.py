@@ -2,6 +2,7 @@
 offline, with defaults, and against endpoints that misbehave. Real servers on loopback."""
 
 import asyncio
+import itertools
 import logging
 import os
 import pickle
@@ -575,5 +576,5 @@ def test_chunking_a_long_input_does_not_hold_up_the_event_loop():
         chunks, beats = asyncio.run(run(client))
     assert len(chunks[0]) > 200
     # Chunking alone takes a good part of a second; the loop kept beating through it.
-    longest_gap = max(b - a for a, b in zip(beats, beats[1:]))
+    longest_gap = max(b - a for a, b in itertools.pairwise(beats))
     assert longest_gap < chunking / 2, (longest_gap, chunking)
