@@ -44,7 +44,7 @@ class HFEndpointTextSplitter(TextSplitter):
             overlap=overlap,
             sentence_overlap=sentence_overlap,
             separator_group=separator_group,
-            separators=None if separators is None else tuple(separators),
+            separators=separators,
         )
         # TextSplitter's own sizes are in characters and unused here; keep them consistent.
         kwargs.setdefault("chunk_size", 1_000_000)
