@@ -106,12 +106,16 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     """
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
-    deadline = time.monotonic() + _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
+    # Only the time spent searching counts: a thread waiting for the GIL between
+    # two searches is not reading the text.
+    budget = _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
     starts: list[int] = []
     position = 0
     try:
         while position <= len(span):
-            found = pattern.search(span, position, timeout=max(deadline - time.monotonic(), 0))
+            began = time.monotonic()
+            found = pattern.search(span, position, timeout=max(budget, 0))
+            budget -= time.monotonic() - began
             if found is None:
                 break
             starts.append(start + found.start())
