@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import accumulate
 from typing import Any, NamedTuple
@@ -201,7 +201,7 @@ def _sentence_spans(
     return spans
 
 
-def _recursive_spans(text: str, max_words: int, separators: tuple[str, ...]) -> list[_Span]:
+def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> list[_Span]:
     """Recursive strategy (Elasticsearch's ``RecursiveChunker``).
 
     A span of at most ``max_words`` words (counted as the sentence strategy

@@ -9,7 +9,7 @@ Elasticsearch's JSON with ``to_dict()``. The API key is a ``SecretStr``: no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -241,7 +241,7 @@ class ChunkingSettings:
     overlap: int | None = None
     sentence_overlap: int | None = None
     separator_group: str | None = None
-    separators: tuple[str, ...] | None = None
+    separators: Sequence[str] | None = None  # kept as a tuple
 
     def __post_init__(self) -> None:
         given = {f.name: getattr(self, f.name) for f in fields(self)}

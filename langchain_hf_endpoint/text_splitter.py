@@ -44,7 +44,7 @@ class HFEndpointTextSplitter(TextSplitter):
             overlap=overlap,
             sentence_overlap=sentence_overlap,
             separator_group=separator_group,
-            separators=None if separators is None else tuple(separators),
+            separators=separators,
         )
         # TextSplitter's sizes are characters; ours are words. Refuse them rather than ignore them.
         given = [name for name in ("chunk_size", "chunk_overlap") if name in kwargs]

@@ -53,7 +53,7 @@ class HFEndpointNodeParser(NodeParser):
             overlap=self.overlap,
             sentence_overlap=self.sentence_overlap,
             separator_group=self.separator_group,
-            separators=None if self.separators is None else tuple(self.separators),
+            separators=self.separators,
         )
         return self
 

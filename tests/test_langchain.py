@@ -155,6 +155,8 @@ def test_splitter_takes_the_recursive_strategy():
     ]
     custom = HFEndpointTextSplitter(strategy="recursive", max_chunk_size=10, separators=["\n\n"])
     assert custom.settings.separators == ("\n\n",)
+    with pytest.raises(ConfigError, match=r"cannot be converted to a \[List\]"):
+        HFEndpointTextSplitter(strategy="recursive", max_chunk_size=10, separators="\n\n")
     with pytest.raises(ConfigError, match=r"Chunk separator regex \[\(a\] is not a valid"):
         HFEndpointTextSplitter(strategy="recursive", max_chunk_size=10, separators=["(a"])
 
