@@ -1,5 +1,14 @@
 """LlamaIndex integration: ``HFEndpointEmbedding`` and ``HFEndpointNodeParser``."""
 
+try:
+    import llama_index.core  # noqa: F401
+except ImportError as exc:
+    raise ImportError(
+        f"llama_index_hf_endpoint needs LlamaIndex ({exc.name} is not installed): "
+        'pip install "hf-endpoint[llama-index]"',
+        name=exc.name,
+    ) from exc
+
 from .embeddings import HFEndpointEmbedding
 from .node_parser import HFEndpointNodeParser
 
