@@ -7,6 +7,11 @@ Elasticsearch's sentence strategy, embeds them through the LangChain adapter
 into an ``InMemoryVectorStore`` and through the LlamaIndex adapter into a
 ``VectorStoreIndex``, and prints the chunks and the top hits for a few queries.
 
+all-MiniLM-L6-v2 is an English model: it matches the Chinese queries to the
+Chinese documents through the few tokens they share, not through their
+meaning. For Chinese and other languages, deploy a multilingual model on the
+endpoint, such as intfloat/multilingual-e5-small or BAAI/bge-m3.
+
 This command is the one place in ``hf_endpoint`` that uses the adapters, and
 only when it runs; it needs the ``langchain``, ``llama-index`` and (for the
 local endpoint) ``server`` extras.
@@ -58,6 +63,10 @@ def _endpoint(say: Callable[[str], None]) -> Iterator[tuple[str, SecretStr | Non
     )
     with LocalEndpoint("minilm") as endpoint:
         say(f"Local endpoint listening on {endpoint.url}")
+        say(
+            "all-MiniLM-L6-v2 is an English model: for Chinese and other languages, deploy a "
+            "multilingual model such as intfloat/multilingual-e5-small or BAAI/bge-m3 on your endpoint."
+        )
         yield endpoint.url, None
 
 

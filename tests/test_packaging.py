@@ -51,6 +51,7 @@ def test_sdist_holds_the_tests_notebooks_docs_and_license(dist):
         "README.md",
         "pyproject.toml",
         "MANIFEST.in",
+        "mkdocs.yml",
     }
     assert sorted(expected - names) == []
 
