@@ -58,6 +58,19 @@ def raw_loop(url: str) -> Callable[[list[str]], list[list[float]]]:
     return run
 
 
+def raw_async_loop(url: str) -> Callable[[list[str]], list[list[float]]]:
+    async def go(inputs: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        async with httpx.AsyncClient(timeout=300) as client:
+            for i in range(0, len(inputs), BATCH):
+                response = await client.post(url, json={"inputs": inputs[i : i + BATCH]})
+                response.raise_for_status()
+                out.extend(response.json())
+        return out
+
+    return lambda inputs: asyncio.run(go(inputs))
+
+
 def ours_sync(url: str) -> Callable[[list[str]], list[list[float]]]:
     def run(inputs: list[str]) -> list[list[float]]:
         with EmbeddingClient(url, batch_size=BATCH, rate_limit=1_000_000, timeout=300) as client:
@@ -74,6 +87,22 @@ def ours_async(url: str) -> Callable[[list[str]], list[list[float]]]:
             return await client.aembed(inputs)
 
     return lambda inputs: asyncio.run(go(inputs))
+
+
+def langchain_adapter(url: str) -> Callable[[list[str]], list[list[float]]]:
+    from langchain_hf_endpoint import HFEndpointEmbeddings
+
+    model = HFEndpointEmbeddings(url=url, batch_size=BATCH, rate_limit=1_000_000, timeout=300)
+    return model.embed_documents
+
+
+def llama_adapter(url: str) -> Callable[[list[str]], list[list[float]]]:
+    from llama_index_hf_endpoint import HFEndpointEmbedding
+
+    model = HFEndpointEmbedding(
+        url=url, embed_batch_size=BATCH, rate_limit=1_000_000, timeout=300
+    )
+    return model.get_text_embedding_batch
 
 
 def hf_hub(url: str) -> Callable[[list[str]], list[list[float]]]:
@@ -116,7 +145,10 @@ CLIENTS = {
     "raw httpx loop (batches of 20, one at a time)": raw_loop,
     "hf_endpoint EmbeddingClient.embed": ours_sync,
     "hf_endpoint EmbeddingClient.aembed": ours_async,
+    "raw async httpx loop (one at a time)": raw_async_loop,
     "huggingface_hub InferenceClient.feature_extraction": hf_hub,
+    "hf_endpoint LangChain HFEndpointEmbeddings.embed_documents": langchain_adapter,
+    "hf_endpoint LlamaIndex HFEndpointEmbedding.get_text_embedding_batch": llama_adapter,
     "LlamaIndex TextEmbeddingsInference": llama_tei,
     "LlamaIndex HuggingFaceInferenceAPIEmbedding": llama_hf_api,
 }
@@ -137,9 +169,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minilm-texts", type=int, default=1000)
     parser.add_argument("--hash-texts", type=int, default=10_000)
+    parser.add_argument(
+        "--backends", default="minilm,hash", help="which local backends to measure against"
+    )
     args = parser.parse_args()
     tables = []
-    for backend, n in (("minilm", args.minilm_texts), ("hash", args.hash_texts)):
+    counts = {"minilm": args.minilm_texts, "hash": args.hash_texts}
+    for backend in args.backends.split(","):
+        n = counts[backend]
         inputs = texts(n)
         rows = []
         with LocalEndpoint(backend, in_process=False, max_client_batch_size=64) as endpoint:
@@ -157,8 +194,9 @@ def main() -> None:
         f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n"
     )
     for backend, n, rows in tables:
+        by_name = {name: (rate, cpu) for name, rate, cpu in rows}
         raw_rate, raw_cpu = rows[0][1], rows[0][2]
-        hub_cpu = rows[3][2]
+        hub_cpu = by_name["huggingface_hub InferenceClient.feature_extraction"][1]
         floor = min(raw_cpu, hub_cpu)
         print(f"#### `{backend}` backend, {n} texts\n")
         print(
@@ -169,6 +207,16 @@ def main() -> None:
             print(
                 f"| {name} | {rate:.0f} | {rate / raw_rate:.2f} | {cpu:.2f} | {cpu / floor:.2f} |"
             )
+        core = by_name["hf_endpoint EmbeddingClient.embed"][1]
+        raw_async = by_name["raw async httpx loop (one at a time)"][1]
+        print(
+            f"\nasync client CPU ÷ sync client CPU: "
+            f"{by_name['hf_endpoint EmbeddingClient.aembed'][1] / core:.2f}; "
+            f"÷ raw async loop: {by_name['hf_endpoint EmbeddingClient.aembed'][1] / raw_async:.2f}"
+        )
+        for adapter in ("LangChain", "LlamaIndex"):
+            name = next(n for n in by_name if n.startswith(f"hf_endpoint {adapter}"))
+            print(f"{adapter} adapter CPU ÷ core client CPU: {by_name[name][1] / core:.2f}")
         print()
 
 

@@ -15,11 +15,13 @@ from .errors import (
 from .registry import InferenceEndpoints
 from .retry import RetryPolicy
 from .settings import ChunkingSettings, InferenceConfig, RateLimit, ServiceSettings
+from .stats import ClientStats
 
 __all__ = [
     "AuthenticationError",
     "Chunk",
     "ChunkingSettings",
+    "ClientStats",
     "ConfigError",
     "EmbeddedChunk",
     "EmbeddingClient",

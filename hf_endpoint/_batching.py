@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import base64
+import hashlib
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["TokenCounter", "plan_batches"]
-
-logger = logging.getLogger("hf_endpoint.client")
 
 
 def plan_batches(
@@ -40,41 +40,53 @@ def plan_batches(
     return batches
 
 
-class TokenCounter:
-    """Token counts with tiktoken's ``cl100k_base``; characters / 3 where it cannot be loaded.
+# tiktoken's cl100k_base, shipped in the package (MIT, from the tiktoken project): token
+# estimates never reach for the internet. The pattern is tiktoken_ext.openai_public's.
+_CL100K_FILE = Path(__file__).parent / "data" / "cl100k_base.tiktoken"
+_CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+_CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
 
-    tiktoken downloads its encodings on first use; without a network (and no
-    ``TIKTOKEN_CACHE_DIR`` holding them) the estimate falls back, with one
-    DEBUG line, never an error.
+
+def _load_cl100k() -> Any:
+    import tiktoken
+
+    data = _CL100K_FILE.read_bytes()
+    if hashlib.sha256(data).hexdigest() != _CL100K_SHA256:
+        raise ValueError(f"{_CL100K_FILE} is damaged (its SHA-256 differs)")
+    ranks = {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
+    return tiktoken.Encoding(
+        "cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={}
+    )
+
+
+class TokenCounter:
+    """Token estimates with tiktoken's ``cl100k_base``, loaded from the package, never downloaded.
+
+    An estimate plans batches within the endpoint's ``max_batch_tokens``; the
+    endpoint's own tokenizer decides what it accepts (a batch it refuses as too
+    large is split). Loading takes a fraction of a second, once per process.
     """
 
-    def __init__(self) -> None:
-        self._encoding: Any = None
-        self._loaded = False
-        self._lock = threading.Lock()
+    _encoding: Any = None
+    _lock = threading.Lock()
 
-    def _load(self) -> Any:
-        with self._lock:
-            if not self._loaded:
-                try:
-                    import tiktoken
+    @classmethod
+    def loaded(cls) -> bool:
+        return cls._encoding is not None
 
-                    self._encoding = tiktoken.get_encoding("cl100k_base")
-                except (
-                    ImportError,
-                    OSError,
-                    ValueError,
-                    KeyError,
-                ) as exc:  # offline: the download failed
-                    logger.debug(
-                        "tiktoken's cl100k_base is unavailable (%s): estimating tokens as characters / 3",
-                        type(exc).__name__,
-                    )
-                self._loaded = True
-        return self._encoding
+    @classmethod
+    def _load(cls) -> Any:
+        if cls._encoding is None:
+            with cls._lock:
+                if cls._encoding is None:
+                    cls._encoding = _load_cl100k()
+        return cls._encoding
 
     def count(self, text: str) -> int:
-        encoding = self._load()
-        if encoding is None:
-            return len(text) // 3 + 1
-        return len(encoding.encode_ordinary(text))
+        return len(self._load().encode_ordinary(text))

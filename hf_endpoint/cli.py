@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import httpx
 import orjson
@@ -268,21 +268,6 @@ def _public_url(url: str) -> str:
     return str(parsed.copy_with(userinfo=b"", query=None, fragment=None))
 
 
-def _model_id(endpoint: Endpoint, timeout: float) -> str | None:
-    """The ``model_id`` that ``GET /info`` reports, or ``None`` when it says nothing."""
-    headers = {}
-    if endpoint.api_key is not None:
-        headers["Authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
-    try:
-        url = httpx.URL(endpoint.url)
-        info = url.copy_with(path=url.path.rstrip("/").removesuffix("/embed") + "/info")
-        response = httpx.get(info, headers=headers, timeout=timeout)
-        model_id = response.json().get("model_id") if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return None
-    return model_id if isinstance(model_id, str) else None
-
-
 # What must agree between an output file and a run that resumes it.
 _COMPARED = ("url", "model_id", "dimensions", "chunking_settings", "truncate", "normalize", "text")
 
@@ -337,11 +322,9 @@ class Output:
         self.file: IO[bytes] | None = None
         self.size = 0  # bytes of whole records in the file
 
-    def open(self, resume: bool) -> None:
-        exists = self.path.exists()
-        if exists and not resume:
-            raise CLIError(f"{self.path} exists: give --resume to continue it, or remove it")
-        if exists and self.path.stat().st_size > 0:
+    def open(self) -> None:
+        """Check what an existing output holds and open it for appending."""
+        if self.path.exists() and self.path.stat().st_size > 0:
             self._check_sidecar()
             self._read_done()
         self.write_sidecar()
@@ -534,15 +517,34 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
 def _embed(args: argparse.Namespace) -> None:
     endpoint = _endpoint(args)
     settings = _chunking_settings(args, endpoint.chunking_settings)
-    client = _client(args, endpoint)
-    model_id = _model_id(endpoint, client.timeout)
-    output = Output(Path(args.output), _provenance(args, endpoint, settings, model_id))
-    output.open(args.resume)
+    path = Path(args.output)
+    if path.exists() and not args.resume:
+        raise CLIError(f"{path} exists: give --resume to continue it, or remove it")
+    started = time.monotonic()
+    with _client(args, endpoint) as client:
+        model_id = client.server_limits().model_id
+        output = Output(path, _provenance(args, endpoint, settings, model_id))
+        output.open()
+        writer = _write_embeddings(args, client, settings, output)
+    if not args.quiet:
+        _say(
+            f"{writer.records} records ({writer.chunks} chunks) written to {path} "
+            f"in {time.monotonic() - started:.1f} s"
+        )
+        _say(f"client: {client.stats}")
+
+
+def _write_embeddings(
+    args: argparse.Namespace,
+    client: EmbeddingClient,
+    settings: ChunkingSettings | None,
+    output: Output,
+) -> Writer:
+    """Embed the input into ``output``; whatever stops the run, what was embedded is written."""
     total = None
     if args.input != "-":
         with _open_input(args.input) as stream:
             total = sum(1 for line in stream if line.strip())
-    started = time.monotonic()
     progress = tqdm(  # disable=None: shown on a terminal only
         total=total,
         initial=len(output.done),
@@ -553,11 +555,12 @@ def _embed(args: argparse.Namespace) -> None:
     writer = Writer(output, args.with_text, progress)
     interrupted = False
     try:
-        with client, _open_input(args.input) as stream:
+        with _open_input(args.input) as stream:
             records = _unique(args.input, _jsonl_records(args.input, enumerate(stream, 1)))
             _embed_records(args, client, settings, output, writer, records)
     except KeyboardInterrupt:
         interrupted = True
+        _mute_warnings()
     except WriteFailed:
         pass
     finally:
@@ -576,12 +579,7 @@ def _embed(args: argparse.Namespace) -> None:
         )
     if interrupted:
         raise CLIError(f"interrupted: {kept}; --resume continues from there", EXIT_INTERRUPTED)
-    if not args.quiet:
-        seconds = time.monotonic() - started
-        _say(
-            f"{writer.records} records ({writer.chunks} chunks) written to {output.path} "
-            f"in {seconds:.1f} s"
-        )
+    return writer
 
 
 def _embed_records(
@@ -656,18 +654,27 @@ def _demo(args: argparse.Namespace) -> None:
     run_demo(say)
 
 
-def _missing_server_extra(args: argparse.Namespace) -> NoReturn:
-    raise CLIError("the local server needs the server extra: pip install 'hf-endpoint[server]'")
-
-
-def _serve(args: argparse.Namespace) -> None:
-    from .server import config_from_arguments, serve
-    from .server._local import READY_LINE
-
-    def announce(url: str) -> None:
-        print(READY_LINE + url, flush=True)
-
-    serve(config_from_arguments(args), host=args.host, port=args.port, on_ready=announce)
+def _serve(argv: list[str]) -> int:
+    """``hf-endpoint serve``: the server's own command line, with this one's help."""
+    # Only `serve` imports the server (Starlette, numpy, a model).
+    try:
+        from .server._command import add_arguments
+        from .server._command import main as serve_main
+    except ImportError as exc:
+        _say(
+            f"error: the local server needs the server extra: pip install 'hf-endpoint[server]' ({exc})"
+        )
+        return EXIT_USAGE
+    parser = argparse.ArgumentParser(
+        prog="hf-endpoint serve",
+        description=_SERVE_SUMMARY[0].upper() + _SERVE_SUMMARY[1:] + ".",
+        epilog=_SERVE_EXAMPLES + "\n" + _EXIT_HELP,
+        formatter_class=_HelpFormatter,
+    )
+    add_arguments(parser)
+    _show_every_default(parser)
+    parser.parse_args(argv)  # --help and a bad option are answered here
+    return serve_main(argv, prog="hf-endpoint serve")
 
 
 # -- the parser ---------------------------------------------------------------------
@@ -763,10 +770,13 @@ vectors' dimensions, the chunking settings and the options that change the vecto
 --resume refuses an output made otherwise, naming what differs.
 """
 
+_SERVE_SUMMARY = "run a local embedding endpoint (needs the server extra)"
+
 _SERVE_EXAMPLES = """\
 examples:
-  hf-endpoint serve --backend minilm --port 8080
+  hf-endpoint serve --port 8080
   hf-endpoint serve --backend hash --fault-429 0.1 --cold-start 30 --seed 7
+  hf-endpoint serve --model ./my-sentence-transformers-model --device auto
 """
 
 _DEMO_EXAMPLES = """\
@@ -871,17 +881,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_chunking_options(embed, replaces_config=True)
     embed.set_defaults(run=_embed)
 
-    serve = command(
-        "serve", "run a local embedding endpoint (needs the server extra)", _SERVE_EXAMPLES
-    )
-    try:
-        from .server import add_arguments
-    except ImportError:
-        serve.set_defaults(run=_missing_server_extra)
-    else:
-        add_arguments(serve)
-        _show_every_default(serve)
-        serve.set_defaults(run=_serve)
+    # hf-endpoint serve is answered by _serve before this parser runs; listed here for --help.
+    commands.add_parser("serve", help=_SERVE_SUMMARY, add_help=False)
 
     demo = command(
         "demo",
@@ -898,23 +899,34 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-class _Warnings(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"hf-endpoint: {record.levelname.lower()}: {record.getMessage()}"
+class _Warnings(logging.Handler):
+    """The package's warnings (a retry, a wait) on stderr in the command's own format,
+    above the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(f"hf-endpoint: {record.levelname.lower()}: {record.getMessage()}", sys.stderr)
+
+
+_WARNINGS = _Warnings()
 
 
 def _log_warnings() -> None:
-    """The package's warnings reach stderr in the command's own format."""
+    _WARNINGS.setLevel(logging.WARNING)
     package = logging.getLogger("hf_endpoint")
-    if not package.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_Warnings())
-        handler.setLevel(logging.WARNING)
-        package.addHandler(handler)
+    if _WARNINGS not in package.handlers:
+        package.addHandler(_WARNINGS)
+
+
+def _mute_warnings() -> None:
+    """After an interruption, requests cut short must not report themselves."""
+    _WARNINGS.setLevel(logging.CRITICAL + 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hf-endpoint``; returns the exit status (see ``EXIT_STATUSES``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
     args = _parser().parse_args(argv)
     _log_warnings()
     run: Callable[[argparse.Namespace], None] = args.run

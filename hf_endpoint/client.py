@@ -1,13 +1,14 @@
 """``EmbeddingClient``: embeddings from a Hugging Face Inference Endpoint, nothing lost.
 
-One class serves sync and async callers. Everything that is not I/O lives in
-one place: the batch plan (``_batching``), the request body and response
-parsing (``_protocol``), the retry decisions (``retry``) and the rate limit
-slots (``ratelimit``). ``_run_batch`` is a generator that strings them
-together and yields the I/O it needs (wait so long, send this); the sync
-driver answers with ``time.sleep`` and ``httpx.Client``, the async driver with
-``asyncio.sleep`` and ``httpx.AsyncClient``. No event loop ever runs inside a
-sync call, so the sync methods work inside Jupyter and async web apps.
+The client is a facade over three layers. What is not I/O is pure: the options
+(``_options``), the batch plan (``plan_call``), the request and answer formats
+(``_protocol``), the retry decisions (``retry``) and the flows that string them
+together (``_flows``: the batch loop and the ``GET /info`` discovery, generators
+that yield *gate*, *slot*, *wait* and *send*). Two drivers (``_drivers``) run
+the flows: the sync one with ``time.sleep``, ``httpx.Client`` and a thread
+pool, the async one with ``asyncio.sleep`` and ``httpx.AsyncClient``. No event
+loop ever runs inside a sync call, so the sync methods work inside Jupyter and
+async web apps.
 
 >>> with EmbeddingClient("http://127.0.0.1:8080", api_key=None) as client:  # doctest: +SKIP
 ...     vectors = client.embed(["first text", "second text"])
@@ -16,32 +17,30 @@ sync call, so the sync methods work inside Jupyter and async web apps.
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 import random
-import re
 import threading
-import time
-import weakref
-from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import httpx
 import orjson
 from pydantic import SecretStr
 from typing_extensions import Self
 
+from ._auth import clean_api_key, find_api_key
 from ._batching import TokenCounter, plan_batches
-from ._protocol import ServerOptions, parse_error, request_body
-from ._validation import Problems
+from ._drivers import AsyncDriver, Connection, Limiter, RequestGate, SyncDriver
+from ._flows import Batch, ServerLimits, discovery_flow, embed_flow, request_tail
+from ._options import ClientOptions
 from .chunking import chunk_offsets
-from .errors import AuthenticationError, ConfigError, InputTooLargeError
-from .ratelimit import RateLimiter, shared_limiter
-from .retry import Fail, Outcome, Retry, RetryPolicy, Split, Success, decide
-from .settings import ChunkingSettings, InferenceConfig, RateLimit, _check_url
+from .errors import ConfigError, HFEndpointError, InputTooLargeError, ResponseFormatError
+from .ratelimit import shared_limiter
+from .retry import RetryPolicy
+from .settings import ChunkingSettings, InferenceConfig, RateLimit
+from .stats import ClientStats, StatsRecorder
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "EmbeddedChunk",
@@ -49,15 +48,28 @@ __all__ = [
     "EmbeddingResult",
     "RequestGate",
     "ServerLimits",
+    "fitted_chunking",
+    "lone_surrogate",
+    "plan_call",
     "pool_chunks",
 ]
 
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
 # JSON around the inputs of one request, with every option set.
 _BODY_OVERHEAD = 256
+# The most bytes of JSON one vector may take in an answer, unless max_response_bytes says.
+_RESPONSE_BYTES_PER_INPUT = 1 << 20
+# Above this many characters, planning and chunking in async calls run in a worker thread.
+_OFFLOAD_CHARS = 200_000
+
+
+class _LookUp:
+    """The default of ``api_key``: look it up as ``huggingface_hub`` does."""
+
+    def __repr__(self) -> str:
+        return "<from HF_TOKEN, HUGGINGFACEHUB_API_TOKEN or the hf login token file>"
+
+
+FROM_ENVIRONMENT: Any = _LookUp()
 
 
 class EmbeddedChunk(NamedTuple):
@@ -67,44 +79,6 @@ class EmbeddedChunk(NamedTuple):
     start: int
     end: int
     embedding: list[float]
-
-
-# The settings an adapter holds as fields and hands to its clients unchanged.
-ADAPTER_OPTIONS = (
-    "rate_limit",
-    "max_concurrency",
-    "timeout",
-    "max_retries",
-    "truncate",
-    "normalize",
-    "truncation_direction",
-    "chunking_settings",
-    "scale_up_timeout",
-)
-
-
-def adapter_clients(adapter: Any, batch_size: int) -> tuple[EmbeddingClient, EmbeddingClient]:
-    """The clients an adapter needs, built from its fields (``url``, ``api_key``,
-    ``prompt_name``, ``query_prompt_name`` and ``ADAPTER_OPTIONS``): one for
-    documents and one for queries, the same one when the two prompts agree."""
-    options = {name: getattr(adapter, name) for name in ADAPTER_OPTIONS}
-    documents = EmbeddingClient(
-        adapter.url,
-        adapter.api_key,
-        batch_size=batch_size,
-        prompt_name=adapter.prompt_name,
-        **options,
-    )
-    if adapter.query_prompt_name == adapter.prompt_name:
-        return documents, documents
-    queries = EmbeddingClient(
-        adapter.url,
-        adapter.api_key,
-        batch_size=batch_size,
-        prompt_name=adapter.query_prompt_name,
-        **options,
-    )
-    return documents, queries
 
 
 def pool_chunks(chunks: Sequence[EmbeddedChunk]) -> list[float]:
@@ -140,122 +114,290 @@ class EmbeddingResult(list[list[float]]):
         return f"<EmbeddingResult: {len(self)} vectors of {width} dimensions, truncated={self.truncated}>"
 
 
-@dataclass(frozen=True)
-class ServerLimits:
-    """What ``GET /info`` told about the endpoint (``None`` where it said nothing)."""
-
-    max_client_batch_size: int | None = None
-    max_batch_tokens: int | None = None
-    max_input_length: int | None = None
-
-    @classmethod
-    def from_info(cls, info: Any) -> ServerLimits:
-        def positive(key: str) -> int | None:
-            value = info.get(key) if isinstance(info, dict) else None
-            return (
-                value
-                if isinstance(value, int) and not isinstance(value, bool) and value > 0
-                else None
-            )
-
-        return cls(
-            positive("max_client_batch_size"),
-            positive("max_batch_tokens"),
-            positive("max_input_length"),
-        )
-
-
-@dataclass(frozen=True)
-class _Wait:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class _Send:
-    body: bytes
-    inputs: int
-
-
-@dataclass(frozen=True)
-class _Gate:
-    """Pass the extra limiters before sending."""
-
-
-_Step = _Wait | _Send | _Gate
-
-
-class RequestGate(Protocol):
-    """An extra limiter passed before every HTTP attempt (LlamaIndex's rate limiters fit)."""
-
-    def acquire(self) -> None: ...
-
-    async def async_acquire(self) -> None: ...
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def lone_surrogate(text: str) -> int | None:
     """Where ``text`` holds a lone surrogate (which UTF-8 cannot carry), or ``None``."""
     if text.isascii():
         return None
-    found = _LONE_SURROGATE.search(text)
-    return None if found is None else found.start()
+    for i, ch in enumerate(text):
+        if "\ud800" <= ch <= "\udfff":
+            return i
+    return None
 
 
 def _check_texts(texts: object) -> list[str]:
-    """The texts as a list, or a ``TypeError`` / ``ConfigError`` naming the bad one."""
+    """The texts as a list, or a ``TypeError`` naming the bad one."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise TypeError(f"texts must be a list of str, not {type(texts).__name__}")
-    for i, text in enumerate(texts):
+    out = list(texts)
+    for i, text in enumerate(out):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] must be a str, not {type(text).__name__}")
+    return out
+
+
+def _encode(i: int, text: str) -> bytes:
+    """A text as JSON, measured once: its size in the body is its length."""
+    try:
+        return orjson.dumps(text)
+    except TypeError:
         at = lone_surrogate(text)
-        if at is not None:
-            raise ConfigError(
-                f"texts[{i}] holds a lone surrogate (U+{ord(text[at]):04X}) at index {at}: "
-                "it cannot be sent as UTF-8"
+        raise ConfigError(
+            f"texts[{i}] holds a lone surrogate (U+{ord(text[at or 0]):04X}) at index {at}: "
+            "it cannot be sent as UTF-8"
+        ) from None
+
+
+def fitted_chunking(max_input_length: int | None) -> ChunkingSettings:
+    """Elasticsearch's default chunking (sentence, 250 words, overlap 1), with fewer words
+    per chunk when the endpoint takes fewer tokens: half its ``max_input_length``
+    (a word is rarely more than two tokens), between 20 and 250."""
+    if max_input_length is None:
+        return ChunkingSettings()
+    words = max(20, min(250, max_input_length // 2))
+    return ChunkingSettings(strategy="sentence", max_chunk_size=words, sentence_overlap=1)
+
+
+def plan_call(
+    texts: Sequence[str], options: ClientOptions, limits: ServerLimits
+) -> tuple[list[Batch], list[int]]:
+    """The batches of one call, within every limit, and the inputs cut before sending."""
+    truncated: list[int] = []
+    cut = options.max_input_tokens * 3 if options.max_input_tokens else None
+    left = options.truncation_direction == "Left"
+    budget = options.max_body_bytes - _BODY_OVERHEAD
+    encoded: list[bytes] = []
+    for i, text in enumerate(texts):
+        if cut is not None and len(text) > cut:
+            text = text[-cut:] if left else text[:cut]
+            truncated.append(i)
+        data = _encode(i, text)
+        if len(data) > budget:
+            if not options.truncate:
+                raise InputTooLargeError(
+                    i,
+                    f"is {len(data)} bytes as JSON, over the {options.max_body_bytes} bytes one "
+                    "request may carry: chunk it (embed_chunks, or chunking_settings) or set "
+                    "truncate=True",
+                )
+            keep = int(len(text) * budget / len(data) * 0.9)
+            data = _encode(i, text[-keep:] if left else text[:keep])
+            if not truncated or truncated[-1] != i:
+                truncated.append(i)
+        encoded.append(data)
+    max_inputs = min(options.batch_size, limits.max_client_batch_size or options.batch_size)
+    max_tokens = limits.max_batch_tokens
+    if max_tokens is None:
+        tokens = [0] * len(encoded)
+    else:
+        # A token takes at least one byte: count only where that bound is too loose.
+        threshold = max_tokens // max_inputs
+        counter = TokenCounter()
+        tokens = [
+            len(data) if len(data) <= threshold else counter.count(text)
+            for text, data in zip(texts, encoded)
+        ]
+    ranges = plan_batches(
+        [len(data) + 1 for data in encoded],
+        tokens,
+        max_inputs=max_inputs,
+        max_tokens=max_tokens or 2**62,
+        max_bytes=budget,
+    )
+    tail = request_tail(options.server_options.body_fields())
+    per_input = _RESPONSE_BYTES_PER_INPUT
+    if options.max_response_bytes is not None:
+        per_input = options.max_response_bytes  # each batch may take the whole allowance
+    return [Batch(r, encoded, tail, per_input) for r in ranges], truncated
+
+
+def _needs_thread(texts: Sequence[str], limits: ServerLimits) -> bool:
+    """Whether planning ``texts`` would hold an event loop up (long input, or a first load)."""
+    return sum(map(len, texts)) > _OFFLOAD_CHARS or (
+        limits.max_batch_tokens is not None and not TokenCounter.loaded()
+    )
+
+
+class _Rows:
+    """Collects batches as they finish: checks widths, then lists or a float32 array."""
+
+    def __init__(
+        self, batches: list[Batch], total: int, dtype: str | None, width: int | None
+    ) -> None:
+        self.batches = batches
+        self.width = width
+        self.lock = threading.Lock()
+        self.rows: list[list[list[float]]] = [[] for _ in batches]
+        self.array: np.ndarray[Any, Any] | None = None
+        self.total = total
+        self.dtype = dtype
+        if dtype is not None:
+            try:
+                import numpy
+            except ImportError:
+                raise ConfigError(
+                    f'[dtype] {dtype!r} needs numpy: pip install "hf-endpoint[numpy]" or numpy'
+                ) from None
+            try:
+                self.numpy_dtype = numpy.dtype(dtype)
+            except TypeError:
+                raise ConfigError(f"[dtype] must be a numpy float type, not {dtype!r}") from None
+
+    def keep(self, i: int, rows: list[list[float]]) -> None:
+        width = len(rows[0])
+        with self.lock:
+            if self.width is None:
+                self.width = width
+            elif width != self.width:
+                raise ResponseFormatError(
+                    f"the endpoint answered vectors of {width} dimensions for inputs "
+                    f"{self.batches[i].indices[0]}..; earlier vectors have {self.width}"
+                )
+            if self.dtype is None:
+                self.rows[i] = rows
+                return
+            if self.array is None:
+                import numpy
+
+                self.array = numpy.empty((self.total, width), dtype=self.numpy_dtype)
+        r = self.batches[i].indices
+        self.array[r[0] : r[-1] + 1] = rows
+
+    def result(self, truncated: list[int]) -> Any:
+        if self.dtype is not None:
+            assert self.array is not None
+            return self.array
+        return EmbeddingResult((row for part in self.rows for row in part), truncated)
+
+
+class _Discovery:
+    """``GET /info`` once per client, whichever path (sync, async, any thread) asks first."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.limits: ServerLimits | None = None if enabled else ServerLimits()
+        self._lock = threading.Lock()
+        self._asking: Future[ServerLimits | None] | None = None
+
+    def claim(self) -> tuple[ServerLimits | None, Future[ServerLimits | None], bool]:
+        """The known limits, or the future to wait on and whether this caller must ask."""
+        with self._lock:
+            if self.limits is not None:
+                return self.limits, Future(), False
+            if self._asking is not None:
+                return None, self._asking, False
+            self._asking = Future()
+            return None, self._asking, True
+
+    def finish(
+        self, future: Future[ServerLimits | None], limits: ServerLimits | None, settled: bool
+    ) -> None:
+        """Settle (or not) what the asker found; waiters get it, or ``None`` to ask again."""
+        with self._lock:
+            if settled and limits is not None:
+                self.limits = limits
+            self._asking = None
+        future.set_result(limits)
+
+
+class _ChunkJob:
+    """One ``embed_chunks`` call: the texts, their chunking, and what to do when a chunk is
+    too large for the endpoint (a fitted default shrinks for that text; an explicit
+    setting is reported, naming the text, the chunk and the setting to change)."""
+
+    def __init__(
+        self, texts: list[str], explicit: ChunkingSettings | None, limits: ServerLimits
+    ) -> None:
+        self.texts = texts
+        self.explicit = explicit
+        self.limits = limits
+        settings = explicit or fitted_chunking(limits.max_input_length)
+        self.settings = [settings] * len(texts)
+        self.spans = [chunk_offsets(t, settings) for t in texts]
+
+    def flat(self) -> list[str]:
+        return [t[s:e] for t, offs in zip(self.texts, self.spans) for s, e in offs]
+
+    def refit(self, exc: InputTooLargeError) -> None:
+        """Shrink the chunks of the text behind ``exc``, or raise an error that names it."""
+        index = exc.index
+        for text_i, offs in enumerate(self.spans):
+            if index < len(offs):
+                break
+            index -= len(offs)
+        start, end = self.spans[text_i][index]
+        settings = self.settings[text_i]
+        size = settings.max_chunk_size
+        if self.explicit is None and size is not None and size > 20:
+            smaller = ChunkingSettings(
+                strategy="sentence", max_chunk_size=max(20, size // 2), sentence_overlap=1
             )
-    return list(texts)
+            self.settings[text_i] = smaller
+            self.spans[text_i] = chunk_offsets(self.texts[text_i], smaller)
+            return
+        limit = self.limits.max_input_length
+        told = f" (the endpoint takes {limit} tokens)" if limit else ""
+        raise InputTooLargeError(
+            text_i,
+            f"chunk [{index}] (characters {start}-{end}) is too large for the endpoint{told}: "
+            f"use a smaller max_chunk_size in chunking_settings (now {size}), or truncate=True. "
+            f"The endpoint said: {exc.errors[0].split(': ', 1)[-1]}",
+        ) from None
 
-
-def _info_url(url: str) -> str:
-    base = url.rstrip("/")
-    base = base.removesuffix("/embed")
-    return base + "/info"
+    def result(self, vectors: Sequence[list[float]]) -> list[list[EmbeddedChunk]]:
+        out: list[list[EmbeddedChunk]] = []
+        it = iter(vectors)
+        for text, offsets in zip(self.texts, self.spans):
+            out.append([EmbeddedChunk(text[s:e], s, e, next(it)) for s, e in offsets])
+        return out
 
 
 class EmbeddingClient:
     """Embeddings from one endpoint, batched, rate-limited and retried, in input order.
 
     * ``url``: the endpoint URL; requests go to it as given.
-    * ``api_key``: the token, sent as ``Authorization: Bearer``; ``None`` for an
-      endpoint that needs none. Never shown by ``repr``, logs or errors.
+    * ``api_key``: the token, sent as ``Authorization: Bearer``. Not given: looked
+      up as ``huggingface_hub`` does (``HF_TOKEN``, ``HUGGINGFACEHUB_API_TOKEN``,
+      then the token file ``hf auth login`` writes); ``None``: no key. Never
+      shown by ``repr``, logs or errors.
     * ``rate_limit``: ``{"requests_per_minute": N}``, a ``RateLimit`` or ``N``
       (default 3000): requests spaced ``60 / N`` s apart, retries included,
-      shared by every client of this URL, key and rate in the process.
+      shared by every client of this URL, key and rate on this machine;
+      ``limiter`` replaces it (a cluster-wide limiter, for instance).
     * ``batch_size``: inputs per request (default 20), lowered to the
       endpoint's ``max_client_batch_size`` when ``GET /info`` tells it; requests
       also stay within its ``max_batch_tokens`` and ``max_body_bytes``.
-    * ``max_concurrency``: requests in flight at once (threads for sync calls).
-    * ``timeout``: seconds for each HTTP attempt; ``max_retries`` (or a whole
-      ``retry_policy``) how often to retry 429/502/503/504 and lost connections.
+    * ``max_concurrency``: requests in flight at once (threads for sync calls,
+      per event loop for async calls).
+    * ``timeout``: seconds for each HTTP attempt, the whole answer included.
+    * ``max_retries`` (default 5) or a whole ``retry_policy``: how often to retry
+      429/502/503/504, timeouts and lost connections, each after a backoff of at
+      most ``max_backoff`` seconds (5), or the server's ``Retry-After`` up to
+      ``max_retry_after`` (60). A call thus gives up after at most
+      ``max_retries`` retries of one batch; cold starts (503 while the
+      endpoint starts) are waited out within ``cold_start_timeout`` (600 s).
+      The first contact with an endpoint fails at once, naming the URL, when
+      nothing answers there.
     * ``truncate``, ``normalize``, ``prompt_name``, ``truncation_direction``:
       sent to the endpoint only when set.
     * ``max_input_tokens``: inputs longer than ``max_input_tokens * 3``
       characters are cut to that before sending, as Elasticsearch does.
-    * ``chunking_settings``: the default of ``embed_chunks``.
+    * ``chunking_settings``: the default of ``embed_chunks``. Without one,
+      Elasticsearch's default (sentence, 250 words) with fewer words when the
+      endpoint's ``max_input_length`` calls for it (``fitted_chunking``).
     * ``scale_up_timeout``: sends ``X-Scale-Up-Timeout`` so that a
       scale-to-zero endpoint holds the request while it starts.
+    * ``max_response_bytes``: the most bytes one answer may have (default
+      1 MiB per input); ``dimensions``: the width every vector must have.
 
-    Safe to share between threads and tasks. Use it as a context manager, or
-    call ``close()`` / ``await aclose()``.
+    Every option is validated at construction (``ConfigError`` lists every
+    problem). Safe to share between threads and tasks; pickles (the key
+    travels, pools are rebuilt on the other side). ``stats`` counts what it
+    did. Use it as a context manager, or call ``close()`` / ``await aclose()``.
     """
 
     def __init__(
         self,
         url: str,
-        api_key: str | SecretStr | None = None,
+        api_key: str | SecretStr | None = FROM_ENVIRONMENT,
         *,
         rate_limit: RateLimit | Mapping[str, Any] | int | None = None,
         batch_size: int = 20,
@@ -272,82 +414,112 @@ class EmbeddingClient:
         scale_up_timeout: float | None = None,
         discover_limits: bool = True,
         max_body_bytes: int = 2_000_000,
+        max_response_bytes: int | None = None,
+        dimensions: int | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
-        problems = Problems()
-        if not isinstance(url, str) or not url.strip():
-            problems.add("[url] must be a non-empty string")
-        else:
-            _check_url(url, problems)
-        for name, value, low in (
-            ("batch_size", batch_size, 1),
-            ("max_concurrency", max_concurrency, 1),
-            ("max_body_bytes", max_body_bytes, 1024),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                problems.add(f"[{name}] must be an integer >= {low}, not {value!r}")
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-            problems.add(f"[timeout] must be a positive number of seconds, not {timeout!r}")
-        if max_input_tokens is not None and (
-            isinstance(max_input_tokens, bool)
-            or not isinstance(max_input_tokens, int)
-            or max_input_tokens <= 0
-        ):
-            problems.add(f"[max_input_tokens] must be a positive integer, not {max_input_tokens!r}")
-        if max_retries is not None and retry_policy is not None:
-            problems.add("give max_retries or retry_policy, not both")
-        problems.raise_if_any()
+        options = ClientOptions(
+            url,
+            RateLimit() if rate_limit is None else rate_limit,  # type: ignore[arg-type]
+            batch_size,
+            max_concurrency,
+            timeout,
+            max_retries,
+            retry_policy,
+            truncate,
+            normalize,
+            prompt_name,
+            truncation_direction,
+            max_input_tokens,
+            chunking_settings or None,  # type: ignore[arg-type]
+            scale_up_timeout,
+            discover_limits,
+            max_body_bytes,
+            max_response_bytes,
+            dimensions,
+        )
+        key = find_api_key() if api_key is FROM_ENVIRONMENT else clean_api_key(api_key)
+        self._setup(options, key, limiter, None)
 
-        self.url = url
-        self._api_key = (
-            api_key if isinstance(api_key, SecretStr) or api_key is None else SecretStr(api_key)
+    def _setup(
+        self,
+        options: ClientOptions,
+        api_key: SecretStr | None,
+        limiter: Limiter | None,
+        limits: ServerLimits | None,
+    ) -> None:
+        self.options = options
+        self._api_key = api_key
+        self._custom_limiter = limiter
+        key = api_key.get_secret_value() if api_key is not None else None
+        self._stats = StatsRecorder()
+        connection = Connection(
+            url=options.url,
+            headers=options.headers(key),
+            timeout=options.timeout,
+            max_concurrency=options.max_concurrency,
+            limiter=limiter
+            or shared_limiter(options.url, key, options.rate_limit.requests_per_minute),
+            stats=self._stats,
+            secret=key,
         )
-        self.rate_limit = RateLimit.coerce(rate_limit)
-        self.batch_size = batch_size
-        self.max_concurrency = max_concurrency
-        self.timeout = float(timeout)
-        self.retry_policy = retry_policy or RetryPolicy(
-            **({} if max_retries is None else {"max_retries": max_retries})
-        )
-        self.options = ServerOptions(truncate, normalize, prompt_name, truncation_direction)
-        self.max_input_tokens = max_input_tokens
-        self.chunking_settings = (
-            None if chunking_settings is None else ChunkingSettings.coerce(chunking_settings)
-        )
-        self.scale_up_timeout = scale_up_timeout
-        self.discover_limits = discover_limits
-        self.max_body_bytes = max_body_bytes
-        self.gates: list[RequestGate] = []
-
-        key = self._api_key.get_secret_value() if self._api_key is not None else None
-        self._limiter: RateLimiter = shared_limiter(url, key, self.rate_limit.requests_per_minute)
-        self._headers = {"Content-Type": "application/json"}
-        if key:
-            self._headers["Authorization"] = f"Bearer {key}"
-        if scale_up_timeout is not None:
-            self._headers["X-Scale-Up-Timeout"] = str(int(scale_up_timeout))
-        self._tokens = TokenCounter()
-        self._limits: ServerLimits | None = None
-        self._limits_lock = threading.Lock()
+        self._connection = connection
+        self._sync = SyncDriver(connection)
+        self._async = AsyncDriver(self._sync)
+        self._discovery = _Discovery(options.discover_limits)
+        if limits is not None:
+            self._discovery.limits = limits
         self._random = random.Random()
-        self._sync_client: httpx.Client | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, httpx.AsyncClient
-        ] = weakref.WeakKeyDictionary()
-        self._semaphores: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
-        ] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
+        self._width: int | None = None
+
+    # -- the public attributes, read from the options ----------------------------
+
+    @property
+    def url(self) -> str:
+        return self.options.url
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return self.options.rate_limit
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.options.max_concurrency
+
+    @property
+    def timeout(self) -> float:
+        return self.options.timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.options.policy
+
+    @property
+    def chunking_settings(self) -> ChunkingSettings | None:
+        return self.options.chunking_settings
+
+    @property
+    def stats(self) -> ClientStats:
+        """What this client did so far: requests, inputs, retries, waits (``ClientStats``)."""
+        return self._stats.snapshot()
 
     @classmethod
     def from_config(
         cls, config: InferenceConfig | Mapping[str, Any], **kwargs: Any
     ) -> EmbeddingClient:
-        """A client for an Elasticsearch ``PUT _inference`` body (or a parsed ``InferenceConfig``)."""
-        if not isinstance(config, InferenceConfig):
-            config = InferenceConfig.from_dict(config)
+        """A client for an Elasticsearch ``PUT _inference`` body (or a parsed ``InferenceConfig``).
+
+        Without ``chunking_settings`` in the body, ``embed_chunks`` fits
+        Elasticsearch's default to the endpoint (see ``fitted_chunking``).
+        """
+        config = InferenceConfig.coerce(config)
         s = config.service_settings
-        kwargs.setdefault("chunking_settings", config.chunking_settings)
+        if config.explicit_chunking:
+            kwargs.setdefault("chunking_settings", config.chunking_settings)
         kwargs.setdefault("max_input_tokens", s.max_input_tokens)
         return cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
 
@@ -357,6 +529,19 @@ class EmbeddingClient:
             f"EmbeddingClient(url={self.url!r}, api_key={key}, rate_limit={self.rate_limit!r}, "
             f"batch_size={self.batch_size}, max_concurrency={self.max_concurrency})"
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle is how a process hands work to another: the key travels with it.
+        return {
+            "options": self.options,
+            "api_key": self._api_key.get_secret_value() if self._api_key else None,
+            "limiter": self._custom_limiter,
+            "limits": self._discovery.limits,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        key = SecretStr(state["api_key"]) if state["api_key"] else None
+        self._setup(state["options"], key, state["limiter"], state["limits"])
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -374,412 +559,196 @@ class EmbeddingClient:
 
     def close(self) -> None:
         """Close the sync connection pool and worker threads."""
-        with self._lock:
-            if self._sync_client is not None:
-                self._sync_client.close()
-                self._sync_client = None
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
+        self._sync.close()
 
     async def aclose(self) -> None:
-        """Close this event loop's connection pool, and the sync one."""
-        client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        """``close`` for async callers."""
         self.close()
 
-    def _http_options(self) -> dict[str, Any]:
-        """What the sync and the async connection pools share."""
-        return {
-            "timeout": self.timeout,
-            "limits": httpx.Limits(max_connections=self.max_concurrency + 1),
-            "headers": self._headers,
-        }
+    # -- endpoint discovery ------------------------------------------------------
 
-    def _http(self) -> httpx.Client:
-        with self._lock:
-            if self._sync_client is None:
-                self._sync_client = httpx.Client(**self._http_options())
-            return self._sync_client
-
-    def _ahttp(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = httpx.AsyncClient(**self._http_options())
-        return client
-
-    def _in_flight(self) -> asyncio.Semaphore:
-        """This event loop's bound on requests in flight, shared by every call on it."""
-        loop = asyncio.get_running_loop()
-        gate = self._semaphores.get(loop)
-        if gate is None:
-            gate = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
-        return gate
-
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    self.max_concurrency, thread_name_prefix="hf-endpoint-client"
-                )
-            return self._executor
-
-    # -- what does not do I/O --------------------------------------------------
-
-    def _slot(self) -> float:
-        """Take a rate-limit slot; the seconds to wait before sending."""
-        return self._limiter.reserve()
-
-    def _prepare(self, texts: object) -> tuple[list[str], list[int]]:
-        """Validated inputs, cut where the settings say so, and which were cut."""
-        prepared = _check_texts(texts)
-        truncated: list[int] = []
-        limit = self.max_input_tokens * 3 if self.max_input_tokens else None
-        budget = self.max_body_bytes - _BODY_OVERHEAD
-        left = self.options.truncation_direction == "Left"
-        for i, text in enumerate(prepared):
-            if limit is not None and len(text) > limit:
-                prepared[i] = text = text[-limit:] if left else text[:limit]
-                truncated.append(i)
-            if (
-                len(text) * 6 + 2 > budget
-            ):  # a character is at most 6 bytes of JSON: measure only then
-                size = len(orjson.dumps(text))
-                if size > budget:
-                    if not self.options.truncate:
-                        raise InputTooLargeError(
-                            i,
-                            f"is {size} bytes as JSON, over the {self.max_body_bytes} bytes one request may carry: "
-                            "chunk it (embed_chunks, or chunking_settings) or set truncate=True",
-                        )
-                    keep = int(len(text) * budget / size * 0.9)
-                    prepared[i] = text[-keep:] if left else text[:keep]
-                    if i not in truncated:
-                        truncated.append(i)
-        return prepared, truncated
-
-    def _plan(self, texts: list[str], limits: ServerLimits) -> list[range]:
-        max_inputs = min(self.batch_size, limits.max_client_batch_size or self.batch_size)
-        max_tokens = limits.max_batch_tokens
-        max_length = limits.max_input_length
-        sizes = [
-            len(t) * 3 + 3 for t in texts
-        ]  # UTF-8 bytes, at most 3 per BMP character, plus quotes
-        if max(sizes) * max_inputs > self.max_body_bytes - _BODY_OVERHEAD:
-            sizes = [len(orjson.dumps(t)) + 1 for t in texts]
-        if max_tokens is None and max_length is None:
-            tokens = [0] * len(texts)
-        else:
-            # A token is at least one UTF-8 byte: count exactly only where the bound is too loose.
-            threshold = min(max_length or max_tokens or 0, (max_tokens or 2**62) // max_inputs)
-            tokens = [
-                bound if bound <= threshold else self._tokens.count(t)
-                for t, bound in zip(texts, (len(t.encode("utf-8", "surrogatepass")) for t in texts))
-            ]
-            if max_length is not None and not self.options.truncate:
-                over = [i for i, n in enumerate(tokens) if n > max_length]
-                for i in over[:5]:
-                    logger.warning(
-                        "input [%d] is about %d tokens, over the endpoint's limit of %d: the endpoint will "
-                        "refuse it; use a smaller max_chunk_size, or truncate=True",
-                        i,
-                        tokens[i],
-                        max_length,
-                    )
-                if len(over) > 5:
-                    logger.warning(
-                        "%d more inputs are over the endpoint's token limit", len(over) - 5
-                    )
-        return plan_batches(
-            sizes,
-            tokens,
-            max_inputs=max_inputs,
-            max_tokens=max_tokens or 2**62,
-            max_bytes=self.max_body_bytes - _BODY_OVERHEAD,
-        )
-
-    def _run_batch(
-        self, texts: list[str], batch: range
-    ) -> Generator[_Step, Outcome | None, list[list[float]]]:
-        """Send one planned batch until it succeeds or fails for good; yields the I/O it needs."""
-        rows: dict[int, list[float]] = {}
-        pending: deque[list[int]] = deque([list(batch)])
-        policy = self.retry_policy
-        while pending:
-            indices = pending.popleft()
-            body = request_body([texts[i] for i in indices], self.options)
-            retries = attempt = 0
-            cold_waited = 0.0
-            while True:
-                if self.gates:
-                    yield _Gate()
-                wait = self._slot()
-                if wait > 0:
-                    yield _Wait(wait)
-                attempt += 1
-                outcome = yield _Send(body, len(indices))
-                assert outcome is not None
-                decision = decide(
-                    policy,
-                    outcome,
-                    batch_size=len(indices),
-                    first_index=indices[0],
-                    retries_used=retries,
-                    cold_waited=cold_waited,
-                    draw=self._random.random(),
-                )
-                logger.debug(
-                    "batch of %d inputs, attempt %d: %s -> %s",
-                    len(indices),
-                    attempt,
-                    outcome.transport_error or f"HTTP {outcome.status}",
-                    type(decision).__name__,
-                )
-                if isinstance(decision, Success):
-                    rows.update(zip(indices, decision.rows))
-                    break
-                if isinstance(decision, Retry):
-                    if decision.cold:
-                        cold_waited += decision.wait
-                    else:
-                        retries += 1
-                    logger.debug("retrying in %.2f s (%s)", decision.wait, decision.reason)
-                    yield _Wait(decision.wait)
-                    continue
-                if isinstance(decision, Split):
-                    half = len(indices) // 2
-                    logger.debug(
-                        "HTTP 413 on %d inputs: sending halves of %d and %d",
-                        len(indices),
-                        half,
-                        len(indices) - half,
-                    )
-                    pending.extendleft([indices[half:], indices[:half]])
-                    break
-                assert isinstance(decision, Fail)
-                raise decision.error
-        return [rows[i] for i in batch]
-
-    def _limits_from(self, outcome: Outcome) -> tuple[ServerLimits, bool]:
-        """Read a ``GET /info`` answer: the limits, and whether they are settled.
-
-        An endpoint that is starting or unreachable settles nothing: the
-        configured values serve this call and the next call asks again.
-        """
-        if outcome.status in (401, 403):
-            server = parse_error(outcome.content)
-            raise AuthenticationError(outcome.status, server.error, server.error_type)
-        limits = ServerLimits()
-        if outcome.status == 200:
+    def server_limits(self, gate: RequestGate | None = None) -> ServerLimits:
+        """What ``GET /info`` says about the endpoint, asked once per client."""
+        while True:
+            known, future, ask = self._discovery.claim()
+            if known is not None:
+                return known
+            if not ask:
+                found = future.result()
+                if found is not None:
+                    return found
+                continue
+            limits: ServerLimits | None = None
+            settled = False
             try:
-                limits = ServerLimits.from_info(orjson.loads(outcome.content))
-            except orjson.JSONDecodeError:
-                pass
-        logger.debug(
-            "endpoint limits from GET /info (%s): %s",
-            outcome.transport_error or outcome.status,
-            limits,
-        )
-        settled = outcome.transport_error is None and outcome.status not in (429, 502, 503, 504)
-        return limits, settled
-
-    # -- sync I/O ----------------------------------------------------------------
-
-    def _outcome(self, send: Callable[[], httpx.Response]) -> Outcome:
-        try:
-            response = send()
-        except httpx.TransportError as exc:
-            return Outcome(transport_error=type(exc).__name__)
-        return Outcome(response.status_code, response.headers, response.content)
-
-    def _drive(self, run: Generator[_Step, Outcome | None, T]) -> T:
-        http = self._http()
-        try:
-            step = next(run)
-            while True:
-                if isinstance(step, _Wait):
-                    time.sleep(step.seconds)
-                    step = run.send(None)
-                elif isinstance(step, _Gate):
-                    for gate in self.gates:
-                        gate.acquire()
-                    step = run.send(None)
-                else:
-                    step = run.send(
-                        self._outcome(functools.partial(http.post, self.url, content=step.body))
-                    )
-        except StopIteration as done:
-            result: T = done.value
-            return result
-
-    def _server_limits(self) -> ServerLimits:
-        with self._limits_lock:
-            if self._limits is not None:
-                return self._limits
-            if not self.discover_limits:
-                self._limits = ServerLimits()
-                return self._limits
-            http = self._http()  # before the slot: making a client takes a while
-            for gate in self.gates:
-                gate.acquire()
-            wait = self._slot()
-            if wait > 0:
-                time.sleep(wait)
-            limits, settled = self._limits_from(
-                self._outcome(functools.partial(http.get, _info_url(self.url)))
-            )
-            if settled:
-                self._limits = limits
+                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                limits, settled = self._sync.run(flow, gate)
+            finally:
+                self._discovery.finish(future, limits, settled)
+            assert limits is not None  # run returned
             return limits
 
-    def embed(self, texts: Sequence[str]) -> EmbeddingResult:
-        """One vector per text, in order. An empty list returns ``[]`` without a request."""
-        prepared, truncated = self._prepare(texts)
-        if not prepared:
-            return EmbeddingResult()
-        batches = self._plan(prepared, self._server_limits())
-        if len(batches) == 1 or self.max_concurrency == 1:
-            parts = [self._drive(self._run_batch(prepared, b)) for b in batches]
-        else:
-            pool = self._pool()
-            futures = [pool.submit(self._drive, self._run_batch(prepared, b)) for b in batches]
+    async def aserver_limits(self, gate: RequestGate | None = None) -> ServerLimits:
+        """``server_limits`` for async callers."""
+        while True:
+            known, future, ask = self._discovery.claim()
+            if known is not None:
+                return known
+            if not ask:
+                found = await asyncio.wrap_future(future)
+                if found is not None:
+                    return found
+                continue
+            limits: ServerLimits | None = None
+            settled = False
             try:
-                parts = [f.result() for f in futures]
+                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                limits, settled = await self._async.run(flow, gate)
             finally:
-                for f in futures:
-                    f.cancel()
-        return EmbeddingResult((row for part in parts for row in part), truncated)
+                self._discovery.finish(future, limits, settled)
+            assert limits is not None  # run returned
+            return limits
+
+    # -- embeddings ------------------------------------------------------------------
+
+    def _flows(self, batches: list[Batch]) -> list[Any]:
+        policy = self.options.policy
+        retry_connect = self._connection.contacted
+        return [
+            embed_flow(self.url, b, policy, self._random.random, retry_connect=retry_connect)
+            for b in batches
+        ]
+
+    def _rows(self, batches: list[Batch], total: int, dtype: str | None) -> _Rows:
+        return _Rows(batches, total, dtype, self.options.dimensions or self._width)
+
+    def _done(self, rows: _Rows, total: int, truncated: list[int]) -> Any:
+        self._stats.inputs(total)
+        self._width = rows.width  # an endpoint's vectors keep their width
+        return rows.result(truncated)
+
+    def embed(
+        self, texts: Sequence[str], *, dtype: str | None = None, gate: RequestGate | None = None
+    ) -> Any:
+        """One vector per text, in order (an ``EmbeddingResult``, a list of lists).
+
+        ``dtype="float32"`` returns a numpy array instead, filled batch by batch
+        (a tenth of the memory of lists for large runs). ``gate`` is an extra
+        limiter passed before every HTTP attempt of this call. An empty list
+        returns an empty result without a request.
+        """
+        checked = _check_texts(texts)
+        if not checked:
+            return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
+        try:
+            batches, truncated = plan_call(checked, self.options, self.server_limits(gate))
+            rows = self._rows(batches, len(checked), dtype)
+            self._sync.map(self._flows(batches), gate, rows.keep)
+        except HFEndpointError:
+            self._stats.failure()
+            raise
+        return self._done(rows, len(checked), truncated)
+
+    async def aembed(
+        self, texts: Sequence[str], *, dtype: str | None = None, gate: RequestGate | None = None
+    ) -> Any:
+        """``embed`` for async callers: batches go out concurrently on this event loop."""
+        checked = _check_texts(texts)
+        if not checked:
+            return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
+        try:
+            limits = await self.aserver_limits(gate)
+            if _needs_thread(checked, limits):
+                batches, truncated = await asyncio.to_thread(
+                    plan_call, checked, self.options, limits
+                )
+            else:
+                batches, truncated = plan_call(checked, self.options, limits)
+            rows = self._rows(batches, len(checked), dtype)
+            await self._async.map(self._flows(batches), gate, rows.keep)
+        except HFEndpointError:
+            self._stats.failure()
+            raise
+        return self._done(rows, len(checked), truncated)
+
+    def _chunk_job(
+        self,
+        texts: object,
+        chunking_settings: ChunkingSettings | Mapping[str, Any] | None,
+        limits: ServerLimits,
+    ) -> _ChunkJob:
+        explicit = chunking_settings or self.options.chunking_settings
+        return _ChunkJob(
+            _check_texts(texts),
+            ChunkingSettings.coerce(explicit) if explicit else None,
+            limits,
+        )
 
     def embed_chunks(
         self,
         texts: Sequence[str],
         chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
+        *,
+        gate: RequestGate | None = None,
     ) -> list[list[EmbeddedChunk]]:
-        """Chunk each text (``chunking_settings``, else the client's, else Elasticsearch's
-        default) and embed every chunk; batches cross text boundaries."""
-        texts, spans = self._chunk(texts, chunking_settings)
-        return self._regroup(
-            texts, spans, self.embed([t[s:e] for t, offs in zip(texts, spans) for s, e in offs])
-        )
+        """Chunk each text and embed every chunk; batches cross text boundaries.
 
-    def embed_pooled(
-        self,
-        texts: Sequence[str],
-        chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
-    ) -> list[list[float]]:
-        """One vector per text: chunked as ``embed_chunks`` does, then ``pool_chunks``."""
-        return [pool_chunks(chunks) for chunks in self.embed_chunks(texts, chunking_settings)]
-
-    # -- async I/O ---------------------------------------------------------------
-
-    async def _aoutcome(self, send: Callable[[], Awaitable[httpx.Response]]) -> Outcome:
-        try:
-            response = await send()
-        except httpx.TransportError as exc:
-            return Outcome(transport_error=type(exc).__name__)
-        return Outcome(response.status_code, response.headers, response.content)
-
-    async def _adrive(self, run: Generator[_Step, Outcome | None, T]) -> T:
-        http = self._ahttp()
-        try:
-            step = next(run)
-            while True:
-                if isinstance(step, _Wait):
-                    await asyncio.sleep(step.seconds)
-                    step = run.send(None)
-                elif isinstance(step, _Gate):
-                    for gate in self.gates:
-                        await gate.async_acquire()
-                    step = run.send(None)
-                else:
-                    step = run.send(
-                        await self._aoutcome(
-                            functools.partial(http.post, self.url, content=step.body)
-                        )
-                    )
-        except StopIteration as done:
-            result: T = done.value
-            return result
-
-    async def _aserver_limits(self) -> ServerLimits:
-        if self._limits is not None:
-            return self._limits
-        if not self.discover_limits:
-            self._limits = ServerLimits()
-            return self._limits
-        http = self._ahttp()
-        for gate in self.gates:
-            await gate.async_acquire()
-        wait = self._slot()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        limits, settled = self._limits_from(
-            await self._aoutcome(functools.partial(http.get, _info_url(self.url)))
-        )
-        if settled:
-            self._limits = limits
-        return limits
-
-    async def aembed(self, texts: Sequence[str]) -> EmbeddingResult:
-        """``embed`` for async callers: batches go out concurrently on this event loop."""
-        prepared, truncated = self._prepare(texts)
-        if not prepared:
-            return EmbeddingResult()
-        batches = self._plan(prepared, await self._aserver_limits())
-        gate = self._in_flight()
-
-        async def one(batch: range) -> list[list[float]]:
-            async with gate:
-                return await self._adrive(self._run_batch(prepared, batch))
-
-        tasks = [asyncio.ensure_future(one(b)) for b in batches]
-        try:
-            parts = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
-        return EmbeddingResult((row for part in parts for row in part), truncated)
+        Chunking: ``chunking_settings``, else the client's, else Elasticsearch's
+        default fitted to the endpoint (``fitted_chunking``; a text whose chunk the
+        endpoint still refuses is chunked again, smaller). A chunk that explicit
+        settings make too large raises ``InputTooLargeError`` naming the text, the
+        chunk and the setting to change. Nothing is cut silently.
+        """
+        job = self._chunk_job(texts, chunking_settings, self.server_limits(gate))
+        while True:
+            try:
+                return job.result(self.embed(job.flat(), gate=gate))
+            except InputTooLargeError as exc:
+                job.refit(exc)
 
     async def aembed_chunks(
         self,
         texts: Sequence[str],
         chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
+        *,
+        gate: RequestGate | None = None,
     ) -> list[list[EmbeddedChunk]]:
-        """``embed_chunks`` for async callers."""
-        texts, spans = self._chunk(texts, chunking_settings)
-        flat = [t[s:e] for t, offs in zip(texts, spans) for s, e in offs]
-        return self._regroup(texts, spans, await self.aembed(flat))
+        """``embed_chunks`` for async callers; long inputs are chunked in a worker thread."""
+        limits = await self.aserver_limits(gate)
+        checked = _check_texts(texts)
+        if sum(map(len, checked)) > _OFFLOAD_CHARS:
+            job = await asyncio.to_thread(self._chunk_job, checked, chunking_settings, limits)
+        else:
+            job = self._chunk_job(checked, chunking_settings, limits)
+        while True:
+            try:
+                return job.result(await self.aembed(job.flat(), gate=gate))
+            except InputTooLargeError as exc:
+                job.refit(exc)
+
+    def embed_pooled(
+        self,
+        texts: Sequence[str],
+        chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
+        *,
+        gate: RequestGate | None = None,
+    ) -> list[list[float]]:
+        """One vector per text: chunked as ``embed_chunks`` does, then ``pool_chunks``."""
+        return [pool_chunks(c) for c in self.embed_chunks(texts, chunking_settings, gate=gate)]
 
     async def aembed_pooled(
         self,
         texts: Sequence[str],
         chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
+        *,
+        gate: RequestGate | None = None,
     ) -> list[list[float]]:
         """``embed_pooled`` for async callers."""
-        return [
-            pool_chunks(chunks) for chunks in await self.aembed_chunks(texts, chunking_settings)
-        ]
+        chunks = await self.aembed_chunks(texts, chunking_settings, gate=gate)
+        return [pool_chunks(c) for c in chunks]
 
-    # -- chunks ------------------------------------------------------------------
 
-    def _chunk(
-        self, texts: object, chunking_settings: ChunkingSettings | Mapping[str, Any] | None
-    ) -> tuple[list[str], list[list[tuple[int, int]]]]:
-        checked = _check_texts(texts)
-        settings = ChunkingSettings.coerce(
-            chunking_settings if chunking_settings is not None else self.chunking_settings
-        )
-        return checked, [chunk_offsets(t, settings) for t in checked]
+def _empty(dtype: str) -> Any:
+    import numpy
 
-    @staticmethod
-    def _regroup(
-        texts: list[str], spans: list[list[tuple[int, int]]], vectors: list[list[float]]
-    ) -> list[list[EmbeddedChunk]]:
-        out: list[list[EmbeddedChunk]] = []
-        it = iter(vectors)
-        for text, offsets in zip(texts, spans):
-            out.append([EmbeddedChunk(text[s:e], s, e, next(it)) for s, e in offsets])
-        return out
+    return numpy.empty((0, 0), dtype=dtype)

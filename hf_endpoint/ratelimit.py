@@ -41,6 +41,15 @@ class RateLimiter:
         self._previous: float | None = None
         self._lock = threading.Lock()
 
+    def try_acquire(self) -> float:
+        """Take a slot now (0.0), or nothing: the seconds after which to ask again."""
+        with self._lock:
+            now = self._clock()
+            if self._previous is not None and now < self._previous + self.interval:
+                return self._previous + self.interval - now
+            self._previous = now
+        return 0.0
+
     def reserve(self) -> float:
         """Take the next slot; return the seconds to wait before sending (0 to go now)."""
         with self._lock:

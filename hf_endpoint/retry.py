@@ -19,6 +19,7 @@ jitter, and never waits less than the server's ``Retry-After``.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from ._protocol import UnparsableResponse, parse_embeddings, parse_error
 from .errors import (
     AuthenticationError,
+    ConfigError,
     EndpointConnectionError,
     EndpointError,
     EndpointOverloadedError,
@@ -67,12 +69,22 @@ class RetryPolicy:
     max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        if not 0 <= self.jitter < 1:
-            raise ValueError("jitter must be in [0, 1)")
-        if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
-            raise ValueError("backoff must satisfy 0 <= initial_backoff <= max_backoff")
+        problems = []
+        if not _is_int(self.max_retries) or self.max_retries < 0:
+            problems.append(f"[max_retries] must be an integer >= 0, not {self.max_retries!r}")
+        for name in ("initial_backoff", "max_backoff", "cold_start_timeout", "max_retry_after"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0:
+                problems.append(f"[{name}] must be a number of seconds >= 0, not {value!r}")
+        if not _is_number(self.jitter) or not 0 <= self.jitter < 1:
+            problems.append(f"[jitter] must be a number in [0, 1), not {self.jitter!r}")
+        if not problems and self.max_backoff < self.initial_backoff:
+            problems.append(
+                f"[max_backoff] must be >= initial_backoff ({self.initial_backoff}), "
+                f"not {self.max_backoff!r}"
+            )
+        if problems:
+            raise ConfigError(problems)
 
     def backoff(self, retry: int, draw: float) -> float:
         """The wait before retry number ``retry`` (1-based); ``draw`` is uniform in [0, 1)."""
@@ -80,14 +92,33 @@ class RetryPolicy:
         return base * (1 - self.jitter + 2 * self.jitter * draw)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """One HTTP attempt: an answer, or ``transport_error`` naming what failed."""
+    """One HTTP attempt: an answer, or ``transport_error`` naming what failed.
+
+    ``detail`` says more about a transport error (never a key); ``oversize`` is
+    set when the body was over the size the client accepts and was not read.
+    """
 
     status: int = 0
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes = b""
     transport_error: str | None = None
+    detail: str = ""
+    oversize: bool = False
+
+    @property
+    def connect_failed(self) -> bool:
+        """Nothing answered at the address (refused, unknown host): no request reached it."""
+        return self.transport_error in ("ConnectError", "ConnectTimeout")
 
 
 @dataclass(frozen=True)
@@ -140,8 +171,16 @@ def decide(
     retries_used: int,
     cold_waited: float,
     draw: float,
+    url: str = "the endpoint",
+    retry_connect: bool = True,
+    max_bytes: int | None = None,
 ) -> Decision:
-    """The next step after ``outcome``; see the module docstring."""
+    """The next step after ``outcome``; see the module docstring.
+
+    ``url`` is named in connection errors. ``retry_connect=False`` fails at once
+    when nothing answers at the address (the first contact with an endpoint: a
+    wrong URL should not take a minute of retries to report).
+    """
     retries_left = retries_used < policy.max_retries
 
     def retry(reason: str, server_wait: float | None = None) -> Retry:
@@ -151,11 +190,20 @@ def decide(
         return Retry(wait, reason=reason)
 
     if outcome.transport_error is not None:
-        if retries_left:
+        if retries_left and (retry_connect or not outcome.connect_failed):
             return retry(outcome.transport_error)
+        detail = f" ({outcome.detail})" if outcome.detail else ""
+        attempts = "1 attempt" if retries_used == 0 else f"{retries_used + 1} attempts"
         return Fail(
             EndpointConnectionError(
-                f"no answer from the endpoint after {retries_used + 1} attempts: {outcome.transport_error}"
+                f"no answer from {url} after {attempts}: {outcome.transport_error}{detail}"
+            )
+        )
+    if outcome.oversize:
+        return Fail(
+            ResponseFormatError(
+                f"the answer from {url} is larger than the {max_bytes or 0:,} bytes accepted for "
+                f"{batch_size} inputs (max_response_bytes)"
             )
         )
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
+from ._auth import clean_api_key
 from ._validation import Problems, names, require_mapping, show
 from .errors import ConfigError
 
@@ -200,7 +201,8 @@ class RateLimit:
         return {"requests_per_minute": self.requests_per_minute}
 
 
-def _check_url(url: str, problems: Problems) -> None:
+def check_url(url: str, problems: Problems) -> None:
+    """Report ``url`` unless it is an absolute http or https URL."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -275,11 +277,31 @@ def _parse_service(data: Mapping[str, Any]) -> dict[str, Any]:
     )
     url = problems.string(data, "url", SERVICE_SCOPE, required=True)
     if url is not None:
-        _check_url(url, problems)
+        check_url(url, problems)
     raw_key = data.get("api_key")
     if isinstance(raw_key, SecretStr):
         raw_key = raw_key.get_secret_value()
-    api_key = problems.string({"api_key": raw_key}, "api_key", SERVICE_SCOPE, required=True)
+    api_key = None
+    if raw_key is None:
+        problems.add(f"[{SERVICE_SCOPE}] does not contain the required setting [api_key]")
+    elif not isinstance(raw_key, str):
+        # Never echo it: a key in the wrong shape is still a key.
+        problems.add(
+            "field [api_key] is not of the expected type. The value (not shown) cannot be "
+            "converted to a [String]"
+        )
+    else:
+        try:
+            cleaned = clean_api_key(raw_key)
+        except ConfigError as exc:
+            problems.messages.extend(f"[{SERVICE_SCOPE}] {e}" for e in exc.errors)
+        else:
+            if cleaned is None:
+                problems.add(
+                    f"[{SERVICE_SCOPE}] Invalid value empty string. [api_key] must be a non-empty string"
+                )
+            else:
+                api_key = cleaned.get_secret_value()
     rate_limit = _collect(problems, RateLimit.coerce, data.get("rate_limit"))
     similarity = data.get("similarity") or "cosine"
     if similarity not in _SIMILARITIES:
@@ -318,6 +340,9 @@ class InferenceConfig:
     service_settings: ServiceSettings
     chunking_settings: ChunkingSettings = field(default_factory=ChunkingSettings)
     service: str = SERVICE_NAME
+    # Whether the body gave chunking settings: without them, clients fit
+    # Elasticsearch's default to the endpoint's input limit.
+    explicit_chunking: bool = True
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> InferenceConfig:
@@ -335,7 +360,12 @@ class InferenceConfig:
         elif service != SERVICE_NAME:
             problems.add(f"Unknown service [{show(service)}]")
         task_settings = body.get("task_settings")
-        if task_settings:
+        if task_settings is not None and not isinstance(task_settings, Mapping):
+            problems.add(
+                f"field [task_settings] is not of the expected type. The value "
+                f"[{show(task_settings)}] cannot be converted to a [Map]"
+            )
+        elif task_settings:
             problems.add(
                 f"Model configuration contains settings {names(task_settings)} "
                 f"unknown to the [{SERVICE_NAME}] service"
@@ -352,7 +382,11 @@ class InferenceConfig:
         chunking = _collect(problems, ChunkingSettings.from_dict, body.get("chunking_settings"))
         problems.raise_if_any()
         assert service_settings is not None and chunking is not None
-        return cls(service_settings=service_settings, chunking_settings=chunking)
+        return cls(
+            service_settings=service_settings,
+            chunking_settings=chunking,
+            explicit_chunking=bool(body.get("chunking_settings")),
+        )
 
     @classmethod
     def coerce(cls, value: InferenceConfig | Mapping[str, Any]) -> InferenceConfig:
@@ -368,7 +402,8 @@ class InferenceConfig:
             "url": s.url,
             "api_key": s.api_key,
             "rate_limit": s.rate_limit.to_dict(),
-            "chunking_settings": self.chunking_settings.to_dict(),
+            # {} asks for Elasticsearch's default fitted to the endpoint.
+            "chunking_settings": self.chunking_settings.to_dict() if self.explicit_chunking else {},
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
-from hf_endpoint import ChunkingSettings, chunk_offsets
+from hf_endpoint import ChunkingSettings, ConfigError, chunk_offsets
 
 __all__ = ["HFEndpointTextSplitter"]
 
@@ -42,10 +42,15 @@ class HFEndpointTextSplitter(TextSplitter):
             overlap=overlap,
             sentence_overlap=sentence_overlap,
         )
-        # TextSplitter's own sizes are in characters and unused here; keep them consistent.
-        kwargs.setdefault("chunk_size", 1_000_000)
-        kwargs.setdefault("chunk_overlap", 0)
-        super().__init__(**kwargs)
+        # TextSplitter's sizes are characters; ours are words. Refuse them rather than ignore them.
+        given = [name for name in ("chunk_size", "chunk_overlap") if name in kwargs]
+        if given:
+            raise ConfigError(
+                f"HFEndpointTextSplitter counts words, not characters: it does not take {given}; "
+                "use max_chunk_size (words per chunk) and overlap (word strategy) or "
+                "sentence_overlap (sentence strategy)"
+            )
+        super().__init__(chunk_size=1_000_000, chunk_overlap=0, **kwargs)
 
     def split_text(self, text: str) -> list[str]:
         return [text[start:end] for start, end in chunk_offsets(text, self.settings)]

@@ -2,196 +2,178 @@
 
 from __future__ import annotations
 
-import contextvars
-import os
-from collections.abc import Mapping
-from typing import Any, Literal
+import threading
+import uuid
+from typing import Any
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, model_validator
+import llama_index.core.instrumentation as instrument
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import Field, model_validator
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation.events.embedding import (
+    EmbeddingEndEvent,
+    EmbeddingStartEvent,
+)
 from typing_extensions import Self
 
-from hf_endpoint import (
-    ChunkingSettings,
-    EmbeddedChunk,
-    EmbeddingClient,
-    InferenceConfig,
-    InferenceEndpoints,
-)
-from hf_endpoint.client import adapter_clients
+from hf_endpoint._adapter import EndpointAdapter
 
 __all__ = ["HFEndpointEmbedding"]
 
-# Set while a LlamaIndex batch call runs whose rate-limiter token BaseEmbedding
-# already took: the first HTTP attempt of that call does not take another.
-_prepaid: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "hf_endpoint_prepaid", default=False
-)
+dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 
-class _RateLimiterGate:
-    """Passes ``BaseEmbedding.rate_limiter`` before every HTTP attempt of the client."""
+class _Prepaid:
+    """The call's rate limiter for every HTTP attempt but the first, whose token
+    ``BaseEmbedding`` took before calling the adapter."""
 
-    def __init__(self, model: HFEndpointEmbedding) -> None:
-        self.model = model
+    def __init__(self, limiter: Any) -> None:
+        self.limiter = limiter
+        self.free = 1
+        self.lock = threading.Lock()
 
-    def _limiter(self) -> Any:
-        """The model's rate limiter, unless BaseEmbedding already took this attempt's token."""
-        if _prepaid.get():
-            _prepaid.set(False)
-            return None
-        return self.model.rate_limiter
+    def _paid(self) -> bool:
+        with self.lock:
+            if self.free:
+                self.free -= 1
+                return True
+            return False
 
     def acquire(self) -> None:
-        limiter = self._limiter()
-        if limiter is not None:
-            limiter.acquire()
+        if not self._paid():
+            self.limiter.acquire()
 
     async def async_acquire(self) -> None:
-        limiter = self._limiter()
-        if limiter is not None:
-            await limiter.async_acquire()
+        if not self._paid():
+            await self.limiter.async_acquire()
 
 
-class HFEndpointEmbedding(BaseEmbedding):
+class HFEndpointEmbedding(EndpointAdapter, BaseEmbedding):
     """Embeddings from a Hugging Face Inference Endpoint, with Elasticsearch's
-    ``hugging_face`` semantics: one HTTP request per batch, a client-side rate
-    limit, retries, and (with ``chunking_settings``) Elasticsearch's chunking,
-    each text then getting its chunks' length-weighted, L2-normalised mean.
+    ``hugging_face`` semantics: batching, a client-side rate limit, retries, and
+    (with ``chunking_settings``) Elasticsearch's chunking, each text then getting
+    its chunks' length-weighted, L2-normalised mean.
 
-    ``BaseEmbedding.rate_limiter``, when set, is honoured for every HTTP
-    request (retries included), on top of the endpoint's own ``rate_limit``.
-    ``to_dict()`` leaves the key out; ``from_dict`` takes it from ``HF_TOKEN``
-    (or ``HUGGINGFACEHUB_API_TOKEN``) again. Sync methods run no event loop, so
-    they work inside Jupyter.
+    ``get_text_embedding_batch`` (what ``IngestionPipeline`` and the indexes call)
+    hands the whole call to the client: ``embed_batch_size`` inputs per request,
+    ``max_concurrency`` requests in flight, sync and async alike.
+    ``BaseEmbedding.rate_limiter``, when set, takes one token per HTTP attempt,
+    retries included. ``to_dict()`` leaves the key out (``from_dict`` looks it
+    up again, as the constructor does); pickling keeps it, so
+    ``IngestionPipeline.run(num_workers=N)`` works. Sync methods run no event
+    loop, so they work inside Jupyter.
 
     >>> embed_model = HFEndpointEmbedding(url="https://xyz.endpoints.huggingface.cloud")  # doctest: +SKIP
     """
 
-    url: str = Field(
-        default_factory=lambda: os.environ.get("HF_ENDPOINT_URL", ""),
-        description="The endpoint URL.",
-    )
-    api_key: SecretStr | None = Field(
-        default=None,
-        exclude=True,
-        description="The access token; from HF_TOKEN or HUGGINGFACEHUB_API_TOKEN.",
-    )
     model_name: str = Field(
         default="", description="A name for the model behind the endpoint (the URL by default)."
     )
     embed_batch_size: int = Field(default=20, gt=0, description="Inputs per request.")
-    rate_limit: int | dict[str, int] | None = Field(
-        default=None,
-        description='The endpoint\'s requests per minute, or {"requests_per_minute": N}; default 3000.',
-    )
-    chunking_settings: dict[str, Any] | None = Field(
-        default=None, description="Elasticsearch chunking_settings; None sends texts whole."
-    )
-    max_concurrency: int = Field(default=4, description="Requests in flight at once.")
-    timeout: float = Field(default=60.0, description="Seconds per HTTP attempt.")
-    max_retries: int = Field(default=5, description="Retries after the first attempt.")
-    truncate: bool | None = Field(
-        default=None, description="Ask the endpoint to truncate long inputs."
-    )
-    normalize: bool | None = Field(
-        default=None, description="Ask the endpoint to L2-normalise vectors."
-    )
-    prompt_name: str | None = Field(
-        default=None, description="The endpoint's prompt for documents."
-    )
-    query_prompt_name: str | None = Field(
-        default=None, description="The endpoint's prompt for queries."
-    )
-    truncation_direction: Literal["Right", "Left"] | None = Field(
-        default=None, description="Which end truncate cuts."
-    )
-    scale_up_timeout: float | None = Field(default=None, description="Sent as X-Scale-Up-Timeout.")
-
-    _client: EmbeddingClient = PrivateAttr()
-    _query_client: EmbeddingClient = PrivateAttr()
 
     @model_validator(mode="after")
-    def _make_clients(self) -> Self:
-        if not self.url:
-            raise ValueError("url is required: pass url= or set HF_ENDPOINT_URL")
-        if self.api_key is None:
-            token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACEHUB_API_TOKEN")
-            self.api_key = SecretStr(token) if token else None
-        if self.chunking_settings is not None:
-            self.chunking_settings = ChunkingSettings.coerce(self.chunking_settings).to_dict()
+    def _name_model(self) -> Self:
         if not self.model_name:
             self.model_name = self.url
-        self._client, self._query_client = adapter_clients(self, self.embed_batch_size)
-        gate = _RateLimiterGate(self)
-        for client in {id(c): c for c in (self._client, self._query_client)}.values():
-            client.gates.append(gate)
         return self
-
-    @classmethod
-    def from_endpoint(
-        cls, endpoints: InferenceEndpoints, inference_id: str, **kwargs: Any
-    ) -> HFEndpointEmbedding:
-        """From an endpoint registered in an ``InferenceEndpoints`` registry."""
-        return cls.from_inference_config(endpoints.config(inference_id), **kwargs)
 
     @classmethod
     def class_name(cls) -> str:
         return "HFEndpointEmbedding"
 
-    @classmethod
-    def from_inference_config(
-        cls, body: Mapping[str, Any] | InferenceConfig, **kwargs: Any
-    ) -> HFEndpointEmbedding:
-        """From an Elasticsearch ``PUT _inference/text_embedding/<id>`` body."""
-        return cls(**{**InferenceConfig.coerce(body).adapter_fields(), **kwargs})
+    def _batch_size(self) -> int:
+        return self.embed_batch_size
 
-    def _prepaid(self) -> contextvars.Token[bool]:
-        return _prepaid.set(self.rate_limiter is not None)
+    def _prepaid(self) -> _Prepaid | None:
+        return None if self.rate_limiter is None else _Prepaid(self.rate_limiter)
 
-    def _embed(self, client: EmbeddingClient, texts: list[str]) -> list[list[float]]:
-        token = self._prepaid()
-        try:
-            if self.chunking_settings is None:
-                return list(client.embed(texts))
-            return client.embed_pooled(texts)
-        finally:
-            _prepaid.reset(token)
+    # BaseEmbedding takes a limiter token, then calls these for one text.
 
-    async def _aembed(self, client: EmbeddingClient, texts: list[str]) -> list[list[float]]:
-        token = self._prepaid()
-        try:
-            if self.chunking_settings is None:
-                return list(await client.aembed(texts))
-            return await client.aembed_pooled(texts)
-        finally:
-            _prepaid.reset(token)
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._embed_texts([query], self._prepaid(), query=True)[0]
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embed(self._query_client, [query])[0]
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._aembed_texts([query], self._prepaid(), query=True))[0]
 
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return (await self._aembed(self._query_client, [query]))[0]
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._embed_texts([text], self._prepaid())[0]
 
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._embed(self._client, [text])[0]
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aembed_texts([text], self._prepaid()))[0]
 
-    async def _aget_text_embedding(self, text: str) -> list[float]:
-        return (await self._aembed(self._client, [text]))[0]
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._embed_texts(texts, self.rate_limiter)
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._embed(self._client, texts)
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._aembed_texts(texts, self.rate_limiter)
 
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await self._aembed(self._client, texts)
+    # The batch entry points: the whole call goes to the client at once.
 
-    def embed_chunks(
-        self, texts: list[str], chunking_settings: Mapping[str, Any] | None = None
-    ) -> list[list[EmbeddedChunk]]:
-        """Every chunk of every text, with ``text``, ``start``, ``end`` and ``embedding``."""
-        return self._client.embed_chunks(texts, chunking_settings)
+    def _misses(self, texts: list[str]) -> tuple[list[Embedding | None], list[int]]:
+        found: list[Embedding | None] = [None] * len(texts)
+        if self.embeddings_cache is not None:
+            for i, text in enumerate(texts):
+                cached = self.embeddings_cache.get(key=text, collection="embeddings")
+                if cached:
+                    found[i] = next(iter(cached.values()))
+        return found, [i for i, v in enumerate(found) if v is None]
 
-    async def aembed_chunks(
-        self, texts: list[str], chunking_settings: Mapping[str, Any] | None = None
-    ) -> list[list[EmbeddedChunk]]:
-        return await self._client.aembed_chunks(texts, chunking_settings)
+    def _fill(
+        self,
+        texts: list[str],
+        found: list[Embedding | None],
+        misses: list[int],
+        new: list[Embedding],
+    ) -> list[Embedding]:
+        for i, vector in zip(misses, new):
+            found[i] = vector
+            if self.embeddings_cache is not None:
+                self.embeddings_cache.put(
+                    key=texts[i], val={str(uuid.uuid4()): vector}, collection="embeddings"
+                )
+        return [v for v in found if v is not None]
+
+    def _start(self) -> tuple[dict[str, Any], str]:
+        model_dict = self.to_payload()
+        dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
+        event_id = self.callback_manager.on_event_start(
+            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
+        )
+        return model_dict, event_id
+
+    def _end(self, event_id: str, texts: list[str], vectors: list[Embedding]) -> list[Embedding]:
+        dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=vectors))
+        self.callback_manager.on_event_end(
+            CBEventType.EMBEDDING,
+            payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: vectors},
+            event_id=event_id,
+        )
+        return vectors
+
+    @dispatcher.span
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """Embed ``texts`` in one client call: batches, concurrency and rate limit apply."""
+        if not texts:
+            return []
+        _, event_id = self._start()
+        found, misses = self._misses(texts)
+        new = self._embed_texts([texts[i] for i in misses], self.rate_limiter) if misses else []
+        return self._end(event_id, texts, self._fill(texts, found, misses, new))
+
+    @dispatcher.span
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """``get_text_embedding_batch`` for async callers."""
+        if not texts:
+            return []
+        _, event_id = self._start()
+        found, misses = self._misses(texts)
+        new = (
+            await self._aembed_texts([texts[i] for i in misses], self.rate_limiter)
+            if misses
+            else []
+        )
+        return self._end(event_id, texts, self._fill(texts, found, misses, new))

@@ -1,6 +1,8 @@
 """Local endpoints shared by the whole test run (started on first use, stopped at exit)."""
 
 import atexit
+import contextlib
+import http.server
 import threading
 
 from hf_endpoint.server import LocalEndpoint
@@ -18,3 +20,49 @@ def local_url(backend: str) -> str:
             atexit.register(endpoint.close)
             _started[backend] = endpoint
         return _started[backend].url
+
+
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def raw_endpoint(answer):
+    """A bare HTTP server on loopback for behaviour the local endpoint does not have.
+
+    ``answer(handler, body)`` writes the whole response for each request (``handler`` is
+    the ``BaseHTTPRequestHandler``; ``body`` the request body). Yields the URL.
+    """
+
+    class Handler(_Quiet):
+        def do_GET(self):
+            answer(self, b"")
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            answer(self, body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def reply(handler, status, content, headers=()):
+    """Write one complete response."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(content)))
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(content)

@@ -110,7 +110,8 @@ def test_help_shows_examples_defaults_and_exit_statuses_without_markup(command):
             r"--batch-records N\s+records chunked and embedded per step \(default: 64\)", text
         )
     if command == ["serve"]:
-        assert re.search(r"--backend \{hash,minilm\}\s+\(default: minilm\)", text)
+        assert re.search(r"--port PORT\s+0 picks a free port \(default: 8080\)", text)
+        assert re.search(r"--max-batch-tokens N\s+\(default: 16384\)", text)
 
 
 def test_every_exit_status_is_documented():
@@ -234,9 +235,11 @@ def test_embed_writes_every_record_in_order_with_its_chunks_and_a_summary(tmp_pa
     for row, text in zip(rows, texts):
         assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, WORDS)
         assert "text" not in row["chunks"][0]
-    summary = done.stderr.strip().splitlines()[-1]
+    summary, stats = done.stderr.strip().splitlines()[-2:]
     chunks = sum(len(r["chunks"]) for r in rows)
     assert summary.startswith(f"hf-endpoint: 300 records ({chunks} chunks) written to {output}")
+    assert stats.startswith("hf-endpoint: client: ") and f"{chunks} inputs" in stats
+    assert "0 retries" in stats and "rate-limit wait" in stats
 
 
 def test_embed_with_text_writes_each_chunks_text(tmp_path, url):
@@ -516,7 +519,7 @@ def test_the_sidecar_records_what_produced_the_output(tmp_path):
     write_records(source, 4)
     with LocalEndpoint("hash") as ep:
         port = ep.url.rsplit(":", 1)[1]
-        with_credentials = f"http://someone:s3cret@127.0.0.1:{port}/?token=s3cret"
+        with_credentials = f"http://someone:s3cret@127.0.0.1:{port}/"
         assert embed(source, output, with_credentials).returncode == 0
     sidecar = sidecar_of(output)
     assert "s3cret" not in json.dumps(sidecar)
@@ -603,3 +606,18 @@ def test_records_without_an_id_are_named_by_their_line(tmp_path, url):
     source.write_text('{"text": "one"}\n{"text": "one"}\n{"id": 7, "text": "two"}\n', "utf-8")
     assert embed(source, output, url).returncode == 0
     assert [r["id"] for r in rows_of(output)] == [f"{source}:1", f"{source}:2", 7]
+
+
+def test_the_summary_says_what_the_client_did_against_a_faulty_endpoint(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 100)
+    with LocalEndpoint("hash", faults=Faults(rate_429=0.3, retry_after=0.0, seed=4)) as ep:
+        done = hf_endpoint("embed", source, "-o", output, "--url", ep.url, *WORD_OPTIONS)
+        assert done.returncode == 0, done.stderr
+        served = ep.stats()
+    assert [r["id"] for r in rows_of(output)] == [f"rec-{i}" for i in range(100)]
+    stats = done.stderr.strip().splitlines()[-1]
+    refused = served["status"]["429"]
+    assert refused > 0
+    assert f"{served['requests'] + served['info_requests']} requests" in stats
+    assert f"{refused} retries (HTTP 429: {refused})" in stats

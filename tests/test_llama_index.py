@@ -130,10 +130,11 @@ def test_the_llama_index_rate_limiter_is_honoured_for_every_http_request():
     faults = Faults(rate_429=0.3, retry_after=0, seed=5)
     with LocalEndpoint("hash", faults=faults) as ep:
         embedding = HFEndpointEmbedding(
-            url=ep.url, embed_batch_size=1, rate_limit=1_000_000, rate_limiter=limiter
-        )
-        embedding._client.retry_policy = RetryPolicy(
-            max_retries=20, initial_backoff=0.001, max_backoff=0.01
+            url=ep.url,
+            embed_batch_size=1,
+            rate_limit=1_000_000,
+            rate_limiter=limiter,
+            retry_policy=RetryPolicy(max_retries=20, initial_backoff=0.001, max_backoff=0.01),
         )
         texts = [f"t{i}" for i in range(200)]
         vectors = embedding.get_text_embedding_batch(texts)

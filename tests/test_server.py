@@ -1,17 +1,26 @@
-"""The local endpoint speaks Text Embeddings Inference's protocol, faults included."""
+"""The local endpoint speaks Text Embeddings Inference's protocol, faults included.
 
+Each TEI behaviour names the file of TEI's router it mirrors
+(huggingface/text-embeddings-inference).
+"""
+
+import asyncio
+import base64
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
 import numpy as np
 import pytest
 
-from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
+from hf_endpoint.server import Faults, HashBackend, LocalEndpoint, ServerConfig
+from hf_endpoint.server.backends import normalize_rows
 
 KEY = "hf_server_test_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+HASH = HashBackend()
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +35,30 @@ def client(endpoint):
         yield c
 
 
-def error_of(response):
+def tei_error(response, status, error_type, error=None):
+    """TEI's ``ErrorResponse`` (router/src/lib.rs): ``error_type`` is the enum variant's name."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) >= {"error", "error_type"}
-    return body["error_type"]
+    assert set(body) == {"error", "error_type"}
+    assert body["error_type"] == error_type
+    if error is not None:
+        assert body["error"] == error
+    return body["error"]
+
+
+def plain_error(response, status, prefix):
+    """axum's extractor rejections: plain text, no JSON."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text.startswith(prefix), response.text
+
+
+def post_raw(client, path, body, content_type="application/json"):
+    return client.post(path, content=body, headers={"Content-Type": content_type})
+
+
+# --- POST /embed -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/", "/embed"])
@@ -40,102 +69,378 @@ def test_embed_returns_one_vector_per_input_in_order(client, path):
     vectors = np.array(response.json())
     assert vectors.shape == (3, 384)
     for text, vector in zip(texts, vectors):
-        np.testing.assert_allclose(vector, HashBackend().vector(text), rtol=1e-6)
+        np.testing.assert_allclose(vector, HASH.vector(text), rtol=1e-6)
 
 
 def test_a_single_string_gives_one_row(client):
     assert len(client.post("/", json={"inputs": "alone"}).json()) == 1
 
 
-def test_normalize_false_leaves_vectors_unnormalised(client):
+def test_normalize_false_returns_the_pooled_vector(client):
     raw = np.array(client.post("/", json={"inputs": ["x"], "normalize": False}).json()[0])
     unit = np.array(client.post("/", json={"inputs": ["x"]}).json()[0])
     assert abs(np.linalg.norm(unit) - 1) < 1e-5
-    assert np.linalg.norm(raw) > 2
+    np.testing.assert_allclose(raw, HASH.vector("x", normalize=False), rtol=1e-6)
 
 
 def test_prompt_name_prefixes_the_prompt(client):
     with_prompt = client.post("/", json={"inputs": ["x"], "prompt_name": "query"}).json()[0]
-    np.testing.assert_allclose(with_prompt, HashBackend().vector("query: x"), rtol=1e-6)
+    np.testing.assert_allclose(with_prompt, HASH.vector("query: x"), rtol=1e-6)
 
 
-def test_missing_or_wrong_token_is_401(endpoint):
-    assert httpx.post(endpoint.url, json={"inputs": "x"}).status_code == 401
-    response = httpx.post(
-        endpoint.url, json={"inputs": "x"}, headers={"Authorization": "Bearer nope"}
+def test_unknown_prompt_name_is_refused_as_tei_words_it(client):
+    """core/src/tokenization.rs ``prepare_pre_prompt``."""
+    response = client.post("/", json={"inputs": ["a"], "prompt_name": "unknown"})
+    error = tei_error(response, 413, "Validation")
+    assert error == (
+        "Input validation error: `default-prompt-name` is set to `unknown` but it was not "
+        'found in the Sentence Transformers prompts. Available prompts: ["query", "passage"]'
     )
-    assert response.status_code == 401 and error_of(response) == "unauthorized"
+
+
+def test_missing_or_wrong_token_is_an_empty_401(endpoint):
+    """router/src/http/server.rs: the api-key middleware answers a bare 401."""
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        for path in ("/", "/info", "/rerank", "/tokenize", "/v1/embeddings"):
+            method = httpx.get if path == "/info" else httpx.post
+            response = method(endpoint.url + path, headers=headers)
+            assert response.status_code == 401 and response.content == b""
+    assert httpx.get(endpoint.url + "/health").status_code == 200  # health is public
 
 
 @pytest.mark.parametrize(
-    "body,status,error_type",
+    "body,status,prefix",
     [
-        (b"{not json", 422, "validation"),
-        (b"[1, 2]", 422, "validation"),
-        (b'{"inputs": [1, 2]}', 422, "validation"),
-        (b'{"inputs": {"a": 1}}', 422, "validation"),
-        (b'{"inputs": null}', 422, "validation"),
-        (b'{"inputs": ["a"], "normalize": "yes"}', 422, "validation"),
-        (b'{"inputs": ["a"], "truncation_direction": "Up"}', 422, "validation"),
-        (b'{"inputs": []}', 400, "empty"),
-        (b'{"inputs": ["a"], "prompt_name": "unknown"}', 413, "validation"),
+        (b"{not json", 400, "Failed to parse the request body as JSON: "),
+        (b"", 400, "Failed to parse the request body as JSON: "),
+        (b"[1, 2]", 422, "Failed to deserialize the JSON body into the target type: "),
+        (b'{"inputs": [1, 2]}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
+        (b'{"inputs": {"a": 1}}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
+        (b'{"inputs": null}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
+        (b'{"texts": ["a"]}', 422, "Failed to deserialize the JSON body into the target type: missing field `inputs`"),
+        (b'{"inputs": ["a"], "normalize": "yes"}', 422, "Failed to deserialize the JSON body into the target type: normalize: invalid type: string \"yes\", expected a boolean"),
+        (b'{"inputs": ["a"], "normalize": null}', 422, "Failed to deserialize the JSON body into the target type: normalize: "),
+        (b'{"inputs": ["a"], "truncate": 1}', 422, "Failed to deserialize the JSON body into the target type: truncate: "),
+        (b'{"inputs": ["a"], "truncation_direction": "Up"}', 422, "Failed to deserialize the JSON body into the target type: truncation_direction: unknown variant `Up`"),
+        (b'{"inputs": ["a"], "dimensions": -1}', 422, "Failed to deserialize the JSON body into the target type: dimensions: invalid value: integer `-1`, expected usize"),
+        (b'{"inputs": ["a"], "dimensions": 1.5}', 422, "Failed to deserialize the JSON body into the target type: dimensions: "),
     ],
-)
-def test_bad_requests_get_tei_errors_and_the_server_keeps_serving(client, body, status, error_type):
-    response = client.post("/", content=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == status
-    assert error_of(response) == error_type
+)  # fmt: skip
+def test_bodies_that_are_not_the_request_get_axums_rejection(client, body, status, prefix):
+    """router/src/http/server.rs takes ``Json<EmbedRequest>``: axum's ``JsonRejection``
+    answers a syntax error 400 and a body of the wrong shape 422, in plain text."""
+    plain_error(post_raw(client, "/", body), status, prefix)
     assert client.post("/", json={"inputs": ["still here"]}).status_code == 200
 
 
+def test_a_body_without_a_json_content_type_is_415(client):
+    """axum's ``Json`` extractor: ``MissingJsonContentType``."""
+    plain_error(post_raw(client, "/", b'{"inputs": "x"}', "text/plain"), 415, "Expected request")
+    assert post_raw(client, "/", b'{"inputs": "x"}', "application/json; charset=utf-8").is_success
+
+
+def test_unknown_fields_are_ignored(client):
+    """types.rs: TEI's request structs do not deny unknown fields."""
+    assert client.post("/", json={"inputs": "x", "model": "whatever"}).status_code == 200
+
+
+def test_truncation_direction_takes_either_case(client):
+    """router/src/http/types.rs: ``TruncationDirection`` has ``left`` and ``right`` aliases."""
+    long = " ".join(f"w{i}" for i in range(600))
+    for left in ("Left", "left"):
+        body = {"inputs": [long], "truncate": True, "truncation_direction": left}
+        row = client.post("/", json=body).json()[0]
+        np.testing.assert_allclose(row, HASH.vector(" ".join(long.split()[-510:])), rtol=1e-6)
+
+
+def test_an_empty_batch_is_400_empty(client):
+    """router/src/http/server.rs ``embed``: an empty batch is ``ErrorType::Empty``."""
+    tei_error(client.post("/", json={"inputs": []}), 400, "Empty", "`inputs` cannot be empty")
+
+
+@pytest.mark.parametrize("inputs", ["", ["fine", "", "fine"]])
+def test_an_empty_text_is_refused(client, inputs):
+    """core/src/tokenization.rs: ``encode`` refuses an empty input with
+    ``TextEmbeddingsError::Empty``, whose message carries the validation prefix (core/src/lib.rs)."""
+    response = client.post("/", json={"inputs": inputs})
+    tei_error(response, 400, "Empty", "Input validation error: `inputs` cannot be empty")
+
+
+def test_the_first_refused_input_names_the_error(client):
+    """router/src/http/server.rs ``embed`` joins the inputs' results in order: the first
+    error in input order is the answer, whichever check found it."""
+    too_many_tokens = "word " * 600
+    response = client.post("/", json={"inputs": ["ok", too_many_tokens, ""]})
+    tei_error(response, 413, "Validation")
+    assert "must have less than 512 tokens" in response.json()["error"]
+    response = client.post("/", json={"inputs": ["ok", "", too_many_tokens]})
+    tei_error(response, 400, "Empty")
+
+
 def test_more_inputs_than_max_client_batch_size_is_413(client):
+    """router/src/http/server.rs: ``batch size {n} > maximum allowed batch size {max}``."""
     response = client.post("/", json={"inputs": ["a"] * 33})
-    assert response.status_code == 413
-    assert response.json()["error"] == "batch size 33 > maximum allowed batch size 32"
+    tei_error(response, 413, "Validation", "batch size 33 > maximum allowed batch size 32")
     assert client.post("/", json={"inputs": ["a"] * 32}).status_code == 200
 
 
 def test_input_over_max_input_length_is_413_unless_truncated(client):
+    """core/src/tokenization.rs ``encode_input``: more tokens than ``max_input_length``
+    without ``truncate`` is a validation error; with it, the input is cut on the side
+    ``truncation_direction`` names."""
     long = "word " * 600  # 602 tokens with the two special ones
-    response = client.post("/", json={"inputs": ["short", long]})
-    assert response.status_code == 413
-    assert response.json()["error"].endswith("must have less than 512 tokens. Given: 602")
-    right = client.post("/", json={"inputs": [long], "truncate": True}).json()[0]
-    left = client.post(
-        "/", json={"inputs": [long + "end"], "truncate": True, "truncation_direction": "Left"}
+    tei_error(
+        client.post("/", json={"inputs": ["short", long]}),
+        413,
+        "Validation",
+        "Input validation error: `inputs` must have less than 512 tokens. Given: 602",
     )
-    assert left.status_code == 200
-    np.testing.assert_allclose(right, HashBackend().vector(" ".join(["word"] * 510)), rtol=1e-6)
+    right = client.post("/", json={"inputs": [long], "truncate": True}).json()[0]
+    np.testing.assert_allclose(right, HASH.vector(" ".join(["word"] * 510)), rtol=1e-6)
+    numbered = " ".join(str(i) for i in range(600))
+    left = client.post(
+        "/", json={"inputs": [numbered], "truncate": True, "truncation_direction": "Left"}
+    ).json()[0]
+    np.testing.assert_allclose(left, HASH.vector(" ".join(numbered.split()[90:])), rtol=1e-6)
 
 
-def test_body_over_two_megabytes_is_413(client):
+def test_inputs_over_250_characters_per_token_are_refused_before_tokenizing(client):
+    """core/src/tokenization.rs ``tokenize_input``: more than ``max_input_length * 250``
+    characters is refused without ``truncate`` and cut to that many bytes with it."""
+    huge = "x" * (512 * 250 + 1)
+    tei_error(
+        client.post("/", json={"inputs": huge}),
+        413,
+        "Validation",
+        f"Input validation error: `inputs` must have less than 128000 characters. Given: {len(huge)}",
+    )
+    cut = client.post("/", json={"inputs": huge, "truncate": True}).json()[0]
+    np.testing.assert_allclose(cut, HASH.vector("x" * 128000), rtol=1e-6)
+
+
+def test_body_over_the_payload_limit_is_413(client):
+    """router/src/http/server.rs: ``DefaultBodyLimit::max(payload_limit)``, 2 MB by default."""
     response = client.post("/", json={"inputs": ["x" * 2_100_000]})
-    assert response.status_code == 413 and error_of(response) == "validation"
+    plain_error(response, 413, "Failed to buffer the request body: length limit exceeded")
+
+
+# --- dimensions (Matryoshka, TEI PR #676) --------------------------------------------------
+
+
+def test_dimensions_cut_the_vector_then_normalise_it(client):
+    """core/src/infer.rs ``embed_pooled``: truncate to ``dimensions``, then normalise."""
+    row = np.array(client.post("/", json={"inputs": ["x"], "dimensions": 64}).json()[0])
+    assert row.shape == (64,)
+    expected = normalize_rows(HASH.vector("x", normalize=False)[None, :64])[0]
+    np.testing.assert_allclose(row, expected, rtol=1e-6)
+    raw = client.post("/", json={"inputs": ["x"], "dimensions": 8, "normalize": False}).json()[0]
+    np.testing.assert_allclose(raw, HASH.vector("x", normalize=False)[:8], rtol=1e-6)
+    full = client.post("/", json={"inputs": ["x"], "dimensions": 384}).json()[0]
+    np.testing.assert_allclose(full, HASH.vector("x"), rtol=1e-6)
+
+
+def test_dimensions_out_of_range_are_refused(client):
+    """core/src/infer.rs ``embed_pooled``: 0 and more than the model's width are validation
+    errors."""
+    tei_error(
+        client.post("/", json={"inputs": ["x"], "dimensions": 0}),
+        413,
+        "Validation",
+        "Input validation error: `dimensions` should be positive",
+    )
+    tei_error(
+        client.post("/", json={"inputs": ["x"], "dimensions": 385}),
+        413,
+        "Validation",
+        "Input validation error: `dimensions` should be smaller than the maximum embedding dimension.",
+    )
+
+
+# --- POST /v1/embeddings -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/embeddings"])
+def test_openai_route_answers_in_openais_shape(client, path):
+    """router/src/http/server.rs ``openai_embed`` and types.rs ``OpenAICompatResponse``."""
+    body = client.post(path, json={"input": ["a b", "c"], "model": "any"}).json()
+    assert body["object"] == "list" and body["model"] == "hf-endpoint/hash"
+    assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", 0), ("embedding", 1)]
+    np.testing.assert_allclose(body["data"][0]["embedding"], HASH.vector("a b"), rtol=1e-6)
+    assert body["usage"] == {"prompt_tokens": 4 + 3, "total_tokens": 7}
+    single = client.post(path, json={"input": "c"}).json()
+    assert len(single["data"]) == 1
+    np.testing.assert_allclose(single["data"][0]["embedding"], HASH.vector("c"), rtol=1e-6)
+
+
+def test_openai_route_takes_dimensions_and_base64(client):
+    """types.rs ``OpenAICompatRequest``: ``dimensions`` and ``encoding_format``; base64 is the
+    little-endian float32 bytes."""
+    body = {"input": "c", "dimensions": 16, "encoding_format": "base64"}
+    encoded = client.post("/v1/embeddings", json=body).json()["data"][0]["embedding"]
+    row = np.frombuffer(base64.b64decode(encoded), dtype="<f4")
+    expected = normalize_rows(HASH.vector("c", normalize=False)[None, :16])[0]
+    np.testing.assert_allclose(row, expected, rtol=1e-6)
+
+
+def test_openai_route_errors_are_openais_shape(client):
+    """router/src/http/server.rs: ``OpenAICompatErrorResponse`` ``{message, code, type}``."""
+    response = client.post("/v1/embeddings", json={"input": []})
+    assert response.status_code == 400
+    assert response.json() == {"message": "`inputs` cannot be empty", "code": 400, "type": "Empty"}
+    response = client.post("/v1/embeddings", json={"input": "word " * 600})  # no truncation
+    assert response.status_code == 413 and response.json()["type"] == "Validation"
+    plain_error(
+        post_raw(client, "/v1/embeddings", b'{"inputs": "x"}'), 422, "Failed to deserialize"
+    )
+
+
+# --- POST /rerank ------------------------------------------------------------------------------
+
+
+def test_rerank_sorts_by_score_best_first(client):
+    """router/src/http/server.rs ``rerank``: ``[{index, text?, score}]`` sorted descending."""
+    texts = ["alpha", "beta", "gamma", "delta"]
+    ranks = client.post("/rerank", json={"query": "q", "texts": texts, "raw_scores": True}).json()
+    assert sorted(r["index"] for r in ranks) == [0, 1, 2, 3]
+    assert all(set(r) == {"index", "score"} for r in ranks)
+    scores = [r["score"] for r in ranks]
+    assert scores == sorted(scores, reverse=True)
+    # hash's stand-in score: the cosine of the two hashed vectors
+    for r in ranks:
+        expected = float(HASH.vector(texts[r["index"]]) @ HASH.vector("q"))
+        assert r["score"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_rerank_scores_are_a_sigmoid_unless_raw_and_text_on_request(client):
+    """core/src/infer.rs ``predict``: one label's logit goes through a sigmoid unless
+    ``raw_scores``; types.rs ``Rank`` has ``text`` only with ``return_text``."""
+    body = {"query": "q", "texts": ["alpha", "beta"], "return_text": True}
+    ranks = client.post("/rerank", json=body).json()
+    raw = client.post("/rerank", json={**body, "raw_scores": True}).json()
+    for r, s in zip(ranks, raw):
+        assert r["index"] == s["index"] and r["text"] == body["texts"][r["index"]]
+        assert r["score"] == pytest.approx(1 / (1 + np.exp(-s["score"])), abs=1e-6)
+        assert 0 < r["score"] < 1
+
+
+def test_rerank_ties_keep_the_later_text_first(client):
+    """router/src/http/server.rs: a stable ascending sort, then reversed."""
+    ranks = client.post("/rerank", json={"query": "q", "texts": ["same", "same", "same"]}).json()
+    assert [r["index"] for r in ranks] == [2, 1, 0]
+
+
+def test_rerank_is_deterministic(client):
+    body = {"query": "which one", "texts": ["one", "two", "three"]}
+    assert client.post("/rerank", json=body).json() == client.post("/rerank", json=body).json()
+
+
+def test_rerank_refuses_what_tei_refuses(client):
+    """router/src/http/server.rs ``rerank`` and core/src/tokenization.rs for the pair."""
+    tei_error(
+        client.post("/rerank", json={"query": "q", "texts": []}),
+        400,
+        "Empty",
+        "`texts` cannot be empty",
+    )
+    tei_error(
+        client.post("/rerank", json={"query": "q", "texts": ["t"] * 33}),
+        413,
+        "Validation",
+        "batch size 33 > maximum allowed batch size 32",
+    )
+    tei_error(
+        client.post("/rerank", json={"query": "", "texts": ["t", ""]}),
+        400,
+        "Empty",
+        "Input validation error: `inputs` cannot be empty",
+    )
+    long = "word " * 300
+    error = tei_error(
+        client.post("/rerank", json={"query": long, "texts": [long]}), 413, "Validation"
+    )
+    assert error == "Input validation error: `inputs` must have less than 512 tokens. Given: 603"
+    body = {"query": long, "texts": [long], "truncate": True}
+    assert client.post("/rerank", json=body).status_code == 200
+    assert client.post("/rerank", json={"query": "", "texts": ["t"]}).status_code == 200
+    plain_error(post_raw(client, "/rerank", b'{"query": "q"}'), 422, "Failed to deserialize")
+
+
+# --- POST /tokenize ----------------------------------------------------------------------------
+
+
+def test_tokenize_lists_each_inputs_tokens(client):
+    """router/src/http/server.rs ``tokenize`` and core/src/tokenization.rs ``into_tokens``:
+    special tokens have no offsets; ``start``/``stop`` are UTF-8 byte offsets."""
+    tokens = client.post("/tokenize", json={"inputs": "héllo wörld"}).json()
+    assert len(tokens) == 1
+    assert [(t["text"], t["special"], t["start"], t["stop"]) for t in tokens[0]] == [
+        ("[CLS]", True, None, None),
+        ("héllo", False, 0, 6),
+        ("wörld", False, 7, 13),
+        ("[SEP]", True, None, None),
+    ]
+    assert all(set(t) == {"id", "text", "special", "start", "stop"} for t in tokens[0])
+
+
+def test_tokenize_options(client):
+    """types.rs ``TokenizeRequest``: ``add_special_tokens`` (default true) and
+    ``prompt_name`` (the prompt is part of the tokenized text)."""
+    bare = client.post("/tokenize", json={"inputs": ["a b"], "add_special_tokens": False}).json()
+    assert [t["text"] for t in bare[0]] == ["a", "b"]
+    prompted = client.post("/tokenize", json={"inputs": ["a"], "prompt_name": "query"}).json()
+    assert [(t["text"], t["start"]) for t in prompted[0][1:-1]] == [("query:", 0), ("a", 7)]
+
+
+def test_tokenize_does_not_cut_long_inputs(client):
+    """core/src/tokenization.rs ``tokenize``: no token limit (only the character limit)."""
+    tokens = client.post("/tokenize", json={"inputs": "word " * 600}).json()[0]
+    assert len(tokens) == 602
+
+
+def test_tokenize_refuses_what_tei_refuses(client):
+    tei_error(
+        client.post("/tokenize", json={"inputs": []}), 400, "Empty", "`inputs` cannot be empty"
+    )
+    tei_error(
+        client.post("/tokenize", json={"inputs": ""}),
+        400,
+        "Empty",
+        "Input validation error: `inputs` cannot be empty",
+    )
+    tei_error(client.post("/tokenize", json={"inputs": ["a"] * 33}), 413, "Validation")
+
+
+# --- GET /info, /health ----------------------------------------------------------------------
 
 
 def test_info_and_health(client):
+    """router/src/lib.rs ``Info``; router/src/http/server.rs public health routes."""
     info = client.get("/info").json()
+    assert info["model_id"] == info["served_model_name"] == "hf-endpoint/hash"
     assert info["max_client_batch_size"] == 32
     assert info["max_input_length"] == 512
     assert info["max_batch_tokens"] == 16384
-    assert info["model_id"] == "hf-endpoint/hash"
-    assert client.get("/health").status_code == 200
+    assert info["max_concurrent_requests"] == 512
+    assert info["model_type"] == {"embedding": {"pooling": "mean"}}
+    assert info["auto_truncate"] is False
+    for path in ("/health", "/", "/ping"):
+        assert client.get(path).status_code == 200
 
 
-def test_stats_count_requests_inputs_and_statuses(endpoint, client):
-    endpoint.reset_stats()
-    client.post("/", json={"inputs": ["a", "b"]})
-    client.post("/", json={"inputs": []})
-    stats = endpoint.stats()
-    assert stats["requests"] == 2
-    assert stats["served_inputs"] == 2
-    assert stats["status"] == {"200": 1, "400": 1}
-    assert len(stats["arrivals"]) == 2
+def test_max_input_length_over_max_batch_tokens_needs_auto_truncate():
+    """router/src/lib.rs: the router refuses to start, unless ``--auto-truncate`` cuts the
+    limit to ``max_batch_tokens``."""
+    with pytest.raises(ValueError, match=r"The maximum input length is `512` which exceeds"):
+        ServerConfig(backend=HashBackend(), max_batch_tokens=64)
+    assert (
+        ServerConfig(HashBackend(), max_batch_tokens=64, auto_truncate=True).max_input_length == 64
+    )
+
+
+# --- batching ------------------------------------------------------------------------------
 
 
 def test_concurrent_requests_are_batched_together():
-    import asyncio
-
     async def burst(url):
         async with httpx.AsyncClient(base_url=url, timeout=30) as c:
             responses = await asyncio.gather(
@@ -147,8 +452,106 @@ def test_concurrent_requests_are_batched_together():
         rows = asyncio.run(burst(ep.url))
         stats = ep.stats()
     for i, row in enumerate(rows):
-        np.testing.assert_allclose(row, HashBackend().vector(f"t{i}"), rtol=1e-6)
+        np.testing.assert_allclose(row, HASH.vector(f"t{i}"), rtol=1e-6)
     assert max(int(size) for size in stats["batch_sizes"]) > 1
+
+
+def test_batches_stay_within_max_batch_tokens_and_results_keep_their_order():
+    """core/src/queue.rs ``next_batch``: a padded batch (longest x inputs) never exceeds
+    ``max_batch_tokens``; a request larger than that is split over several batches."""
+    texts = [" ".join(f"w{i}-{j}" for j in range(10)) for i in range(16)]  # 12 tokens each
+
+    async def burst(url):
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            return await asyncio.gather(
+                *(c.post("/", json={"inputs": texts, "truncate": False}) for _ in range(4))
+            )
+
+    with LocalEndpoint("hash", max_batch_tokens=64, auto_truncate=True) as ep:
+        assert httpx.get(ep.url + "/info").json()["max_input_length"] == 64
+        responses = asyncio.run(burst(ep.url))
+        stats = ep.stats()
+    expected = np.stack([HASH.vector(t) for t in texts])
+    for response in responses:
+        np.testing.assert_allclose(np.array(response.json()), expected, rtol=1e-6)
+    sizes = [int(size) for size in stats["batch_sizes"]]
+    assert max(sizes) == 5  # 5 x 12 = 60 <= 64 < 6 x 12
+    assert sum(int(s) * n for s, n in stats["batch_sizes"].items()) == 64
+
+
+class _WatchedTokenizer:
+    def __init__(self, inner, log):
+        self.inner, self.log = inner, log
+
+    def encode(self, texts, **options):
+        self.log.append((id(self), threading.get_ident()))
+        return self.inner.encode(texts, **options)
+
+    def pair_length(self, first, second):
+        self.log.append((id(self), threading.get_ident()))
+        return self.inner.pair_length(first, second)
+
+
+class _WatchedBackend(HashBackend):
+    """The hash backend, noting which thread uses which tokenizer and the model."""
+
+    def __init__(self):
+        super().__init__()
+        self.tokenizer_uses, self.embed_threads = [], set()
+
+    def tokenizer(self):
+        return _WatchedTokenizer(super().tokenizer(), self.tokenizer_uses)
+
+    def embed(self, batch):
+        self.embed_threads.add(threading.get_ident())
+        return super().embed(batch)
+
+
+def test_a_tokenizer_is_only_ever_used_by_one_thread_and_the_model_by_another():
+    """The race behind HTTP 424 ``Unable to create tensor``: a tokenizer instance shared by
+    request threads and the model thread. Under 16 concurrent clients, every instance stays
+    on one thread, the model runs on one thread, and no tokenizer runs on it."""
+    backend = _WatchedBackend()
+
+    codes = []
+
+    def client_loop(url, n):
+        with httpx.Client(base_url=url, timeout=30) as c:
+            for i in range(n):
+                path, body = [
+                    ("/", {"inputs": [f"a {i}", "b " * (i % 7 + 1)]}),
+                    ("/tokenize", {"inputs": f"t {i}"}),
+                    ("/rerank", {"query": "q", "texts": [f"r {i}", "s"]}),
+                    ("/v1/embeddings", {"input": f"o {i}"}),
+                ][i % 4]
+                codes.append(c.post(path, json=body).status_code)
+
+    with LocalEndpoint(backend) as ep:
+        threads = [threading.Thread(target=client_loop, args=(ep.url, 20)) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert codes == [200] * 16 * 20
+    owners = {}
+    for instance, thread in backend.tokenizer_uses:
+        assert owners.setdefault(instance, thread) == thread
+    assert len(backend.embed_threads) == 1
+    assert not backend.embed_threads & set(owners.values())
+
+
+# --- stats -------------------------------------------------------------------------------
+
+
+def test_stats_count_requests_inputs_and_statuses(endpoint, client):
+    endpoint.reset_stats()
+    client.post("/", json={"inputs": ["a", "b"]})
+    client.post("/", json={"inputs": []})
+    stats = endpoint.stats()
+    assert stats["requests"] == 2
+    assert stats["served_inputs"] == 2
+    assert stats["status"] == {"200": 1, "400": 1}
+    assert len(stats["arrivals"]) == 2
 
 
 # --- faults ---------------------------------------------------------------------
@@ -185,8 +588,8 @@ def test_random_faults_are_deterministic_under_a_seed():
 def test_429_carries_retry_after():
     with LocalEndpoint("hash", faults=Faults(rate_429=1.0, retry_after=3)) as ep:
         response = httpx.post(ep.url, json={"inputs": "x"})
-    assert response.status_code == 429 and response.headers["Retry-After"] == "3"
-    assert error_of(response) == "overloaded"
+    assert response.headers["Retry-After"] == "3"
+    tei_error(response, 429, "Overloaded", "Model is overloaded")
 
 
 def test_cold_start_answers_503_with_estimated_time_then_serves():
@@ -215,6 +618,9 @@ def test_dropped_connection_is_a_transport_error():
         assert ep.stats()["actions"] == {"drop": 1}
 
 
+# --- running it ----------------------------------------------------------------------------
+
+
 def test_runs_as_a_subprocess():
     with LocalEndpoint("hash", in_process=False, api_key=KEY) as ep:
         assert httpx.post(ep.url, json={"inputs": "x"}, headers=AUTH).status_code == 200
@@ -235,3 +641,37 @@ def test_command_line_serves_and_announces_its_url():
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--model", "/nonexistent/model"], "model folder /nonexistent/model does not exist"),
+        (["--backend", "hash", "--model", "/tmp"], "--model serves a sentence-transformers model"),
+        (["--backend", "hash", "--max-batch-tokens", "100"], "The maximum input length is `512`"),
+    ],
+)
+def test_bad_server_options_are_one_line_errors(args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "hf_endpoint.cli", "serve", "--port", "0", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("hf-endpoint: error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_serve_help_lists_the_server_options():
+    result = subprocess.run(
+        [sys.executable, "-m", "hf_endpoint.cli", "serve", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    for option in ("--model", "--device", "--dtype", "--max-batch-tokens", "--fault-429"):
+        assert option in result.stdout

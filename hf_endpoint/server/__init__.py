@@ -1,13 +1,15 @@
 """A local Hugging Face Inference Endpoint: the embedded default and the test peer.
 
-It speaks Text Embeddings Inference's protocol (what Hugging Face endpoints
-run) with a real model (``minilm``) or hashed vectors (``hash``), and can
-misbehave on purpose (cold starts, 429/502/503, dropped connections, latency,
-a requests-per-minute limit) to exercise clients.
+It speaks Text Embeddings Inference's protocol (what Hugging Face endpoints run) over a
+local sentence-transformers model (the bundled all-MiniLM-L6-v2 by default, or any folder
+given with ``--model``), on the CPU or a CUDA device, or over hashed vectors (``hash``); and
+it can misbehave on purpose (cold starts, 429/502/503, dropped connections, latency, a
+requests-per-minute limit) to exercise clients.
 
 Start it from the command line::
 
-    hf-endpoint serve --backend minilm --port 8080
+    hf-endpoint serve --port 8080                      # all-MiniLM-L6-v2
+    hf-endpoint serve --model ./my-model --device auto --dtype float16
     python -m hf_endpoint.server --backend hash --fault-429 0.1 --seed 7
 
 or from Python, on a free loopback port::
@@ -15,19 +17,23 @@ or from Python, on a free loopback port::
     with LocalEndpoint(backend="hash") as endpoint:
         httpx.post(endpoint.url, json={"inputs": ["hello"]})
 
-Needs the ``server`` extra (Starlette, uvicorn, sentence-transformers, the model).
+Needs the ``server`` extra (Starlette, uvicorn, numpy); a model needs the ``minilm`` extra
+(sentence-transformers and the bundled model). Importing :mod:`hf_endpoint` never imports
+this package.
 """
 
-from ._local import LocalEndpoint, add_arguments, config_from_arguments, serve
+from ._command import add_arguments, config_from_arguments
+from ._local import LocalEndpoint, serve
 from .app import ServerConfig, create_app
-from .backends import HashBackend, MiniLMBackend, create_backend
+from .backends import HashBackend, ModelFolder, SentenceTransformerBackend, create_backend
 from .faults import Faults
 
 __all__ = [
     "Faults",
     "HashBackend",
     "LocalEndpoint",
-    "MiniLMBackend",
+    "ModelFolder",
+    "SentenceTransformerBackend",
     "ServerConfig",
     "add_arguments",
     "config_from_arguments",

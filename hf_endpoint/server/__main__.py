@@ -2,6 +2,6 @@
 
 import sys
 
-from ..cli import main
+from ._command import main
 
-sys.exit(main(["serve", *sys.argv[1:]]))
+sys.exit(main(sys.argv[1:], prog="python -m hf_endpoint.server"))

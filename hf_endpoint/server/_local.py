@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import copy
 import json
 import logging
 import os
@@ -13,67 +13,18 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from typing_extensions import Self
 
 from .app import ServerConfig, create_app
-from .backends import create_backend
+from .backends import Backend, create_backend
 from .faults import Faults
 
-__all__ = ["LocalEndpoint", "add_arguments", "config_from_arguments", "serve"]
+__all__ = ["READY_LINE", "LocalEndpoint", "serve"]
 
 READY_LINE = "hf-endpoint server listening on "
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The server's command-line options (shared by ``hf-endpoint serve``)."""
-    parser.add_argument("--backend", choices=["hash", "minilm"], default="minilm")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument(
-        "--api-key", help="require 'Authorization: Bearer KEY' (default: no token needed)"
-    )
-    parser.add_argument("--max-client-batch-size", type=int, default=32)
-    parser.add_argument("--max-batch-tokens", type=int, default=16384)
-    faults = parser.add_argument_group("fault injection (off by default)")
-    faults.add_argument("--cold-start", type=float, default=0.0, metavar="SECONDS")
-    faults.add_argument("--fault-429", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--fault-502", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--fault-503", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--fault-drop", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
-    faults.add_argument(
-        "--requests-per-minute", type=int, metavar="N", help="server-side limit, answered 429"
-    )
-    faults.add_argument("--retry-after", type=float, default=1.0, metavar="SECONDS")
-    faults.add_argument(
-        "--malformed",
-        choices=["missing_row", "ragged", "token_level", "not_numbers", "html", "object"],
-    )
-    faults.add_argument("--seed", type=int, default=0)
-
-
-def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
-    faults = Faults(
-        cold_start=args.cold_start,
-        rate_429=args.fault_429,
-        rate_502=args.fault_502,
-        rate_503=args.fault_503,
-        rate_drop=args.fault_drop,
-        latency=args.latency,
-        requests_per_minute=args.requests_per_minute,
-        retry_after=args.retry_after,
-        malformed=args.malformed,
-        seed=args.seed,
-    )
-    return ServerConfig(
-        backend=create_backend(args.backend),
-        api_key=args.api_key,
-        max_client_batch_size=args.max_client_batch_size,
-        max_batch_tokens=args.max_batch_tokens,
-        faults=faults,
-    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -93,7 +44,18 @@ class _QuietDrops(logging.Filter):
         return "without completing response" not in record.getMessage()
 
 
-logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+def _log_config() -> dict[str, Any]:
+    """uvicorn's own logging configuration, with dropped connections left out.
+
+    Applied by uvicorn when a server is created, never when this module is imported.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["quiet_drops"] = {"()": _QuietDrops}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("quiet_drops")
+    return config
 
 
 def _uvicorn_server(config: ServerConfig) -> Any:
@@ -103,6 +65,7 @@ def _uvicorn_server(config: ServerConfig) -> Any:
         uvicorn.Config(
             create_app(config),
             log_level="warning",
+            log_config=_log_config(),
             access_log=False,
             lifespan="on",
             timeout_keep_alive=30,
@@ -116,7 +79,9 @@ def serve(
     port: int = 8080,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve in this thread until interrupted; ``on_ready(url)`` is called once listening."""
+    """Load the model, then serve in this thread until interrupted; ``on_ready(url)`` is
+    called once listening."""
+    config.backend.load()
     sock = _bind(host, port)
     server = _uvicorn_server(config)
     url = f"http://{host}:{sock.getsockname()[1]}"
@@ -134,9 +99,12 @@ def serve(
 class LocalEndpoint:
     """A local endpoint on a free loopback port, for the length of a ``with`` block.
 
-    ``in_process=True`` (default) serves from a thread of this process;
-    ``False`` starts ``python -m hf_endpoint.server`` in a subprocess, so that
-    a benchmark's client and server do not share one interpreter.
+    ``backend`` is ``"hash"`` (the default), ``"minilm"`` or a :class:`Backend` object
+    (in process only); ``model`` serves a local sentence-transformers folder instead, on
+    ``device`` (``auto``, ``cpu``, ``cuda``) in ``dtype`` (``float32``, ``float16``). ``in_process=True`` (default) serves from a
+    thread of this process; ``False`` starts ``python -m hf_endpoint.server`` in a
+    subprocess, so that a benchmark's client and server do not share one interpreter.
+    The model is loaded before the ``with`` block starts: a bad folder raises there.
 
     >>> with LocalEndpoint(backend="hash") as endpoint:   # doctest: +SKIP
     ...     endpoint.url
@@ -145,20 +113,28 @@ class LocalEndpoint:
 
     def __init__(
         self,
-        backend: str = "hash",
+        backend: str | Backend | None = None,
         *,
+        model: str | Path | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
         api_key: str | None = None,
         faults: Faults | None = None,
         max_client_batch_size: int = 32,
         max_batch_tokens: int = 16384,
+        auto_truncate: bool = False,
         in_process: bool = True,
         startup_timeout: float = 120.0,
     ) -> None:
-        self.backend = backend
+        self.backend = backend or ("sentence-transformers" if model is not None else "hash")
+        self.model = model
+        self.device = device
+        self.dtype = dtype
         self.api_key = api_key
         self.faults = faults or Faults()
         self.max_client_batch_size = max_client_batch_size
         self.max_batch_tokens = max_batch_tokens
+        self.auto_truncate = auto_truncate
         self.in_process = in_process
         self.startup_timeout = startup_timeout
         self.url = ""
@@ -176,14 +152,21 @@ class LocalEndpoint:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _backend(self) -> Backend:
+        if not isinstance(self.backend, str):
+            return self.backend
+        return create_backend(self.backend, model=self.model, device=self.device, dtype=self.dtype)
+
     def _start_thread(self) -> None:
         config = ServerConfig(
-            backend=create_backend(self.backend),
+            backend=self._backend(),
             api_key=self.api_key,
             max_client_batch_size=self.max_client_batch_size,
             max_batch_tokens=self.max_batch_tokens,
+            auto_truncate=self.auto_truncate,
             faults=self.faults,
         )
+        config.backend.load()
         sock = _bind("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self._server = _uvicorn_server(config)
@@ -198,15 +181,21 @@ class LocalEndpoint:
             time.sleep(0.01)
 
     def _start_process(self) -> None:
+        if not isinstance(self.backend, str):
+            raise TypeError("a Backend object is served in process only")
         f = self.faults
         command = [
-            sys.executable, "-m", "hf_endpoint.server", "--backend", self.backend, "--port", "0",
+            sys.executable, "-m", "hf_endpoint.server", "--port", "0",
+            "--device", self.device, "--dtype", self.dtype,
             "--max-client-batch-size", str(self.max_client_batch_size),
             "--max-batch-tokens", str(self.max_batch_tokens),
             "--cold-start", str(f.cold_start), "--fault-429", str(f.rate_429), "--fault-502", str(f.rate_502),
             "--fault-503", str(f.rate_503), "--fault-drop", str(f.rate_drop), "--latency", str(f.latency),
             "--retry-after", str(f.retry_after), "--seed", str(f.seed),
         ]  # fmt: skip
+        command += ["--model", str(self.model)] if self.model else ["--backend", self.backend]
+        if self.auto_truncate:
+            command.append("--auto-truncate")
         if f.requests_per_minute is not None:
             command += ["--requests-per-minute", str(f.requests_per_minute)]
         if f.malformed is not None:

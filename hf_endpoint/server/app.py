@@ -1,64 +1,111 @@
 """The ASGI app: Text Embeddings Inference's HTTP protocol over a backend.
 
-``POST /`` and ``POST /embed`` take ``{"inputs": str | [str], "normalize",
-"truncate", "truncation_direction", "prompt_name"}`` and answer
-``[[float, ...], ...]``; ``GET /info`` and ``GET /health`` as TEI; errors are
-TEI's JSON ``{"error": ..., "error_type": ...}`` with TEI's status codes.
+Routes, as TEI's router serves them (router/src/http/server.rs):
+
+* ``POST /`` and ``POST /embed``: ``{"inputs": str | [str], "normalize", "truncate",
+  "truncation_direction", "prompt_name", "dimensions"}`` -> ``[[float, ...], ...]``;
+* ``POST /v1/embeddings`` (and ``/embeddings``): OpenAI's ``{"input", "model",
+  "encoding_format", "dimensions"}`` -> ``{"object": "list", "data": [...], "model", "usage"}``;
+* ``POST /rerank``: ``{"query", "texts", "return_text", "raw_scores", "truncate"}`` ->
+  ``[{"index", "text"?, "score"}]`` best first;
+* ``POST /tokenize``: ``{"inputs", "add_special_tokens", "prompt_name"}`` -> per input its
+  tokens ``{"id", "text", "special", "start", "stop"}``;
+* ``GET /info``, ``GET /health`` (also ``GET /`` and ``GET /ping``).
+
+Errors are TEI's: ``{"error", "error_type"}`` (``{"message", "code", "type"}`` on the
+OpenAI route) with TEI's status codes, axum's plain-text rejections for bodies that are not
+JSON of the right shape, and an empty 401 when an API key is set and not given.
 ``GET /stats`` (and ``POST /stats/reset``) expose what the server received.
 
-Concurrent requests are batched together: each request waits in a queue and
-one worker thread embeds everything queued at that moment (within the batch
-token budget) in one backend call.
+Requests are batched together: see :mod:`hf_endpoint.server._engine`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .backends import Backend
+from ._engine import Engine, default_tokenization_workers
+from ._protocol import (
+    PAYLOAD_LIMIT,
+    EmbedRequest,
+    ErrorType,
+    OpenAIRequest,
+    RerankRequest,
+    TEIError,
+    TokenizeRequest,
+    batch_too_large,
+    overloaded,
+    parse_json_body,
+)
+from .backends import Backend, Rows, normalize_rows
 from .faults import FaultPlan, Faults, Stats
 
 __all__ = ["ServerConfig", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 2_000_000
+VERSION = "hf-endpoint-local"
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """How the local endpoint behaves."""
+    """How the local endpoint behaves; the limits are TEI's options of the same names."""
 
     backend: Backend
     api_key: str | None = field(default=None, repr=False)
     max_client_batch_size: int = 32
     max_batch_tokens: int = 16384
+    max_batch_requests: int | None = None
     max_concurrent_requests: int = 512
+    auto_truncate: bool = False
+    tokenization_workers: int = field(default_factory=default_tokenization_workers)
+    payload_limit: int = PAYLOAD_LIMIT
     faults: Faults = field(default_factory=Faults)
 
+    def __post_init__(self) -> None:
+        for name in (
+            "max_client_batch_size",
+            "max_batch_tokens",
+            "max_concurrent_requests",
+            "tokenization_workers",
+            "payload_limit",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_batch_requests is not None and self.max_batch_requests < 1:
+            raise ValueError(
+                f"max_batch_requests must be at least 1, not {self.max_batch_requests}"
+            )
+        length = self.backend.max_input_length
+        if length > self.max_batch_tokens and not self.auto_truncate:
+            # router/src/lib.rs refuses to start in this case
+            raise ValueError(
+                f"The maximum input length is `{length}` which exceeds "
+                f"`--max-batch-tokens={self.max_batch_tokens}`. Either increase "
+                f"`--max-batch-tokens` to at least `{length}`, or set `--auto-truncate` so that "
+                f"inputs are truncated to `{self.max_batch_tokens}` tokens."
+            )
 
-class _Rejected(Exception):
-    def __init__(self, status: int, error: str, error_type: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.status, self.error, self.error_type, self.extra = status, error, error_type, extra
+    @property
+    def max_input_length(self) -> int:
+        """The backend's limit, cut to ``max_batch_tokens`` with ``auto_truncate`` (as TEI)."""
+        return min(self.backend.max_input_length, self.max_batch_tokens)
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -66,72 +113,60 @@ def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def _error(
-    status: int, error: str, error_type: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    return _json({"error": error, "error_type": error_type, **extra}, status, headers)
+def _error(exc: TEIError, *, openai: bool = False) -> Response:
+    return Response(
+        exc.body(openai=openai),
+        status_code=exc.status,
+        media_type="text/plain" if exc.plain else "application/json",
+        headers=exc.headers or None,
+    )
 
 
-@dataclass(frozen=True)
-class _Options:
-    normalize: bool
-    truncate: bool
-    left: bool
-
-
-@dataclass
-class _Job:
-    texts: list[str]
-    tokens: int
-    options: _Options
-    done: asyncio.Future[np.ndarray[Any, Any]]
-
-
-class _Batcher:
-    """Joins concurrent requests into backend calls on one worker thread."""
-
-    def __init__(self, backend: Backend, max_batch_tokens: int, stats: Stats) -> None:
-        self.backend = backend
-        self.max_batch_tokens = max_batch_tokens
-        self.stats = stats
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-endpoint-backend")
-
-    async def embed(self, texts: list[str], tokens: int, options: _Options) -> np.ndarray[Any, Any]:
-        job = _Job(texts, tokens, options, asyncio.get_running_loop().create_future())
-        await self.queue.put(job)
-        return await job.done
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            tokens = batch[0].tokens
-            while not self.queue.empty():
-                job = self.queue._queue[0]  # type: ignore[attr-defined]
-                if job.options != batch[0].options or tokens + job.tokens > self.max_batch_tokens:
-                    break
-                batch.append(self.queue.get_nowait())
-                tokens += job.tokens
-            texts = [t for job in batch for t in job.texts]
-            self.stats.batched(len(texts))
-            o = batch[0].options
-            call = functools.partial(
-                self.backend.embed, texts, normalize=o.normalize, truncate=o.truncate, left=o.left
+def _finish(rows: Rows, normalize: bool, dimensions: int | None) -> Rows:
+    """Matryoshka cut, then normalisation (core/src/infer.rs ``embed_pooled``, TEI PR #676)."""
+    if dimensions is not None:
+        if dimensions > rows.shape[1]:
+            raise TEIError.core(
+                ErrorType.VALIDATION,
+                "`dimensions` should be smaller than the maximum embedding dimension.",
             )
-            try:
-                rows = await loop.run_in_executor(self.worker, call)
-            except Exception as exc:  # the backend failed: every waiting request learns why
-                logger.exception("backend failed on a batch of %d inputs", len(texts))
-                for job in batch:
-                    if not job.done.done():
-                        job.done.set_exception(exc)
-                continue
-            start = 0
-            for job in batch:
-                if not job.done.done():
-                    job.done.set_result(rows[start : start + len(job.texts)])
-                start += len(job.texts)
+        rows = rows[:, :dimensions]
+    return normalize_rows(rows) if normalize else np.ascontiguousarray(rows)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _simple_tokens(text: str, encoding: Any) -> list[dict[str, Any]]:
+    """TEI's ``SimpleToken`` list (core/src/tokenization.rs ``into_tokens``): ``start`` and
+    ``stop`` are UTF-8 byte offsets into the text (prompt included); special tokens have
+    none."""
+    data = text.encode("utf-8")
+    starts = [0]
+    for char in text:
+        starts.append(starts[-1] + len(char.encode("utf-8")))
+    tokens = []
+    for id_, token, (a, b), special in zip(
+        encoding.ids, encoding.tokens, encoding.offsets, encoding.special_tokens_mask
+    ):
+        if special:
+            tokens.append({"id": id_, "text": token, "special": True, "start": None, "stop": None})
+        else:
+            start, stop = starts[a], starts[b]
+            tokens.append(
+                {
+                    "id": id_,
+                    "text": data[start:stop].decode("utf-8", "replace"),
+                    "special": False,
+                    "start": start,
+                    "stop": stop,
+                }
+            )
+    return tokens
+
+
+Handler = Callable[[dict[str, Any]], Awaitable[tuple[Response, int]]]
 
 
 class _EndpointApp:
@@ -140,63 +175,66 @@ class _EndpointApp:
         self.backend = config.backend
         self.stats = Stats()
         self.plan = FaultPlan(config.faults, time.monotonic())
-        self.batcher = _Batcher(self.backend, config.max_batch_tokens, self.stats)
-        self.ready = False
+        self.engine = Engine(
+            config.backend,
+            self.stats,
+            max_input_length=config.max_input_length,
+            max_batch_tokens=config.max_batch_tokens,
+            max_batch_requests=config.max_batch_requests,
+            max_concurrent_requests=config.max_concurrent_requests,
+            tokenization_workers=config.tokenization_workers,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        await run_in_threadpool(self.backend.load)
+        await self.engine.start()
         self.plan = FaultPlan(self.config.faults, time.monotonic())
-        self.ready = True
-        task = asyncio.create_task(self.batcher.run())
         try:
             yield
         finally:
-            task.cancel()
-            self.batcher.worker.shutdown(wait=False, cancel_futures=True)
+            await self.engine.close()
 
-    # -- routes ----------------------------------------------------------------
+    def _authorized(self, request: Request) -> bool:
+        key = self.config.api_key
+        return key is None or request.headers.get("authorization") == f"Bearer {key}"
+
+    # -- plain routes ------------------------------------------------------------------
 
     async def info(self, request: Request) -> Response:
         self.stats.arrived(time.monotonic(), embed=False)
-        if (
-            self.config.api_key is not None
-            and request.headers.get("authorization") != f"Bearer {self.config.api_key}"
-        ):
+        if not self._authorized(request):
             self.stats.answered(401, "unauthorized")
-            return _error(
-                401, "Authorization header is missing or the token is invalid", "unauthorized"
-            )
+            return Response(status_code=401)
         cold = self.plan.cold_for(time.monotonic())
         if cold > 0:
-            self.stats.answered(503, "unhealthy")
-            return _error(
-                503, "Model is currently loading", "unhealthy", estimated_time=round(cold, 3)
-            )
-        b = self.backend
+            self.stats.answered(503, "cold")
+            return _error(self._cold(cold))
+        b, c = self.backend, self.config
         self.stats.answered(200, "info")
+        # router/src/lib.rs: Info
         return _json(
             {
                 "model_id": b.model_id,
                 "model_sha": None,
-                "model_dtype": "float32",
-                "model_type": {"embedding": {"pooling": "mean"}},
-                "max_concurrent_requests": self.config.max_concurrent_requests,
-                "max_input_length": b.max_input_length,
-                "max_batch_tokens": self.config.max_batch_tokens,
-                "max_batch_requests": None,
-                "max_client_batch_size": self.config.max_client_batch_size,
-                "auto_truncate": False,
-                "tokenization_workers": 1,
-                "version": "hf-endpoint-local",
+                "model_dtype": b.dtype,
+                "served_model_name": b.model_id,
+                "model_type": {"embedding": {"pooling": b.pooling}},
+                "max_concurrent_requests": c.max_concurrent_requests,
+                "max_input_length": c.max_input_length,
+                "max_batch_tokens": c.max_batch_tokens,
+                "max_batch_requests": c.max_batch_requests,
+                "max_client_batch_size": c.max_client_batch_size,
+                "auto_truncate": c.auto_truncate,
+                "tokenization_workers": c.tokenization_workers,
+                "version": VERSION,
                 "sha": None,
                 "docker_label": None,
             }
         )
 
     async def health(self, request: Request) -> Response:
-        if not self.ready or self.plan.cold_for(time.monotonic()) > 0:
-            return _error(503, "Model is not ready", "unhealthy")
+        if self.plan.cold_for(time.monotonic()) > 0:
+            return _error(TEIError.of(ErrorType.UNHEALTHY, "unhealthy"))
         return Response(status_code=200)
 
     async def stats_view(self, request: Request) -> Response:
@@ -206,176 +244,251 @@ class _EndpointApp:
         self.stats.reset()
         return _json({"reset": True})
 
-    async def embed(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Raw ASGI, so that a dropped connection can really be dropped."""
-        self.stats.entered()
-        try:
-            await self._answer(scope, receive, send)
-        finally:
-            self.stats.left()
+    # -- inference routes ----------------------------------------------------------------
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
+    def _cold(self, seconds: float) -> TEIError:
+        return TEIError(
+            503,
+            "Model is currently loading",
+            ErrorType.UNHEALTHY,
+            extra={"estimated_time": round(seconds, 3)},
+        )
+
+    def _fault(self, now: float) -> str:
+        """Apply the fault plan to a request arriving at ``now``; ``"drop"`` or ``"serve"``."""
+        decision = self.plan.decide(now)
+        retry = {"Retry-After": str(math.ceil(decision.wait))}
+        if decision.action == "cold":
+            raise self._cold(decision.wait)
+        if decision.action == "rate_limited":
+            raise TEIError(
+                429,
+                "Rate limit reached: too many requests per minute",
+                ErrorType.OVERLOADED,
+                headers=retry,
+            )
+        if decision.action == "429":
+            raise TEIError(429, "Model is overloaded", ErrorType.OVERLOADED, headers=retry)
+        if decision.action == "502":
+            raise TEIError(502, "Bad Gateway", ErrorType.BACKEND)
+        if decision.action == "503":
+            raise TEIError(503, "Service Unavailable", ErrorType.UNHEALTHY)
+        return decision.action
+
+    async def _body(self, request: Request) -> bytes:
+        """The body within the payload limit (axum's ``DefaultBodyLimit``)."""
+        too_large = TEIError(
+            413, "Failed to buffer the request body: length limit exceeded", plain=True
+        )
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.config.payload_limit:
+            raise too_large
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > self.config.payload_limit:
+                raise too_large
+        return bytes(body)
+
+    def route(self, handler: Handler, struct: str, *, openai: bool = False) -> Any:
+        """A raw ASGI endpoint (so that a dropped connection can really be dropped)."""
+
+        async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive)
+            if not self._authorized(request):
+                self.stats.arrived(time.monotonic())
+                self.stats.answered(401, "unauthorized")
+                await Response(status_code=401)(scope, receive, send)
+                return
+            self.stats.entered()
+            try:
+                await self._serve(request, handler, struct, openai, scope, receive, send)
+            finally:
+                self.stats.left()
+
+        return _RawASGI(endpoint)
+
+    async def _serve(
+        self,
+        request: Request,
+        handler: Handler,
+        struct: str,
+        openai: bool,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         now = time.monotonic()
         self.stats.arrived(now)
         hold = request.headers.get("x-scale-up-timeout")
         if hold is not None:
             self.stats.asked_to_hold(hold)
+        inputs = 0
         try:
-            response, action, inputs = await self._embed(request, now)
-        except _Rejected as exc:
-            headers = (
-                {"Retry-After": str(math.ceil(exc.extra["retry_after"]))}
-                if "retry_after" in exc.extra
-                else None
+            action = self._fault(now)
+            if self.config.faults.latency:
+                await asyncio.sleep(self.config.faults.latency)
+            if action == "drop":
+                self.stats.answered(0, "drop")
+                # Promise a body, then close without sending it: the client sees the
+                # connection end mid-response.
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-length", b"1000")],
+                    }
+                )
+                return
+            data = parse_json_body(
+                request.headers.get("content-type"), await self._body(request), struct
             )
-            extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
-            response, action, inputs = (
-                _error(exc.status, exc.error, exc.error_type, headers, **extra),
-                exc.error_type,
-                0,
-            )
+            response, inputs = await handler(data)
+        except TEIError as exc:
+            response, action = _error(exc, openai=openai), exc.error_type.lower()
         except Exception as exc:  # never a 500 with a traceback
-            logger.exception("embedding failed")
-            response, action, inputs = (
-                _error(424, f"Inference failed: {exc}", "backend"),
-                "backend",
-                0,
-            )
-        if action == "drop":
-            self.stats.answered(0, "drop")
-            # Promise a body, then close without sending it: the client sees the
-            # connection end mid-response.
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-length", b"1000")],
-                }
-            )
-            return
+            logger.exception("a request failed")
+            failure = TEIError.core(ErrorType.BACKEND, f"Inference error: {exc}")
+            response, action = _error(failure, openai=openai), "backend"
         self.stats.answered(response.status_code, action, inputs)
         await response(scope, receive, send)
 
-    async def _embed(self, request: Request, now: float) -> tuple[Response, str, int]:
-        config = self.config
-        if (
-            config.api_key is not None
-            and request.headers.get("authorization") != f"Bearer {config.api_key}"
-        ):
-            raise _Rejected(
-                401, "Authorization header is missing or the token is invalid", "unauthorized"
-            )
-        decision = self.plan.decide(now)
-        if decision.action == "cold":
-            raise _Rejected(
-                503,
-                "Model is currently loading",
-                "unhealthy",
-                estimated_time=round(decision.wait, 3),
-            )
-        if decision.action == "rate_limited":
-            raise _Rejected(
-                429,
-                "Rate limit reached: too many requests per minute",
-                "overloaded",
-                retry_after=decision.wait,
-            )
-        if decision.action == "429":
-            raise _Rejected(429, "Model is overloaded", "overloaded", retry_after=decision.wait)
-        if decision.action == "502":
-            raise _Rejected(502, "Bad Gateway", "backend")
-        if decision.action == "503":
-            raise _Rejected(503, "Service Unavailable", "unhealthy")
-        if config.faults.latency:
-            await asyncio.sleep(config.faults.latency)
-        if decision.action == "drop":
-            return Response(), "drop", 0
-        texts, options = await self._read(request)
+    async def _pooled(
+        self,
+        texts: list[str],
+        single: bool,
+        *,
+        truncate: bool | None,
+        left: bool = False,
+        prompt_name: str | None = None,
+        normalize: bool = True,
+        dimensions: int | None = None,
+    ) -> tuple[Rows, int]:
+        """TEI's ``embed_pooled`` for every input of a request: rows and prompt tokens."""
+        c = self.config
+        if not single:
+            if not texts:
+                raise TEIError.of(ErrorType.EMPTY, "`inputs` cannot be empty")
+            if len(texts) > c.max_client_batch_size:
+                raise batch_too_large(len(texts), c.max_client_batch_size)
+        if dimensions == 0:
+            raise TEIError.core(ErrorType.VALIDATION, "`dimensions` should be positive")
         self.stats.received_inputs(len(texts))
-        counts = await run_in_threadpool(self.backend.count_tokens, texts)
-        if not options.truncate:
-            for count in counts:
-                if count > self.backend.max_input_length:
-                    raise _Rejected(
-                        413,
-                        f"Input validation error: `inputs` must have less than "
-                        f"{self.backend.max_input_length} tokens. Given: {count}",
-                        "validation",
-                    )
-        rows = await self.batcher.embed(texts, min(sum(counts), config.max_batch_tokens), options)
-        if config.faults.malformed is not None:
-            return _malformed(config.faults.malformed, rows), "malformed", len(texts)
-        return _json(rows), "serve", len(texts)
-
-    async def _read(self, request: Request) -> tuple[list[str], _Options]:
-        body = bytearray()
-        async for part in request.stream():
-            body += part
-            if len(body) > MAX_BODY_BYTES:
-                raise _Rejected(
-                    413, f"Request body is larger than {MAX_BODY_BYTES} bytes", "validation"
-                )
-        try:
-            data = orjson.loads(bytes(body))
-        except orjson.JSONDecodeError as exc:
-            raise _Rejected(
-                422, f"Failed to parse the request body as JSON: {exc}", "validation"
-            ) from None
-        if not isinstance(data, dict):
-            raise _Rejected(
-                422, "Failed to deserialize the JSON body: expected an object", "validation"
-            )
-        inputs = data.get("inputs")
-        if isinstance(inputs, str):
-            texts = [inputs]
-        elif isinstance(inputs, list) and all(isinstance(t, str) for t in inputs):
-            texts = inputs
+        permits = self.engine.permits
+        if single:
+            if not permits.try_acquire(1):
+                raise overloaded()
         else:
-            raise _Rejected(
-                422,
-                "Failed to deserialize the JSON body: `inputs` must be a string or a list of strings",
-                "validation",
+            await permits.acquire(len(texts))
+        try:
+            encodings = await self.engine.encode(
+                texts,
+                truncate=c.auto_truncate if truncate is None else truncate,
+                left=left,
+                prompt_name=prompt_name,
             )
-        if not texts:
-            raise _Rejected(400, "`inputs` cannot be empty", "empty")
-        if len(texts) > self.config.max_client_batch_size:
-            raise _Rejected(
-                413,
-                f"batch size {len(texts)} > maximum allowed batch size {self.config.max_client_batch_size}",
-                "validation",
-            )
-        for key in ("normalize", "truncate"):
-            if data.get(key) is not None and not isinstance(data[key], bool):
-                raise _Rejected(
-                    422,
-                    f"Failed to deserialize the JSON body: `{key}` must be a boolean",
-                    "validation",
-                )
-        direction = data.get("truncation_direction") or "Right"
-        if direction not in ("Right", "Left"):
-            raise _Rejected(
-                422,
-                "Failed to deserialize the JSON body: `truncation_direction` must be Right or Left",
-                "validation",
-            )
-        prompt_name = data.get("prompt_name")
-        if prompt_name is not None:
-            prompt = self.backend.prompts.get(prompt_name) if isinstance(prompt_name, str) else None
-            if prompt is None:
-                raise _Rejected(
-                    413, f"Prompt name `{prompt_name}` was not found in the prompts", "validation"
-                )
-            texts = [prompt + t for t in texts]
-        options = _Options(
-            normalize=data.get("normalize") is not False,
-            truncate=bool(data.get("truncate")),
-            left=direction == "Left",
+            rows = await self.engine.embed(encodings)
+        finally:
+            permits.release(len(texts))
+        return _finish(rows, normalize, dimensions), sum(len(e.ids) for e in encodings)
+
+    async def embed(self, data: dict[str, Any]) -> tuple[Response, int]:
+        request = EmbedRequest.parse(data)
+        rows, _ = await self._pooled(
+            request.inputs,
+            request.single,
+            truncate=request.truncate,
+            left=request.left,
+            prompt_name=request.prompt_name,
+            normalize=request.normalize,
+            dimensions=request.dimensions,
         )
-        return texts, options
+        malformed = self.config.faults.malformed
+        return (_malformed(malformed, rows) if malformed else _json(rows)), len(rows)
+
+    async def openai_embed(self, data: dict[str, Any]) -> tuple[Response, int]:
+        request = OpenAIRequest.parse(data)
+        # router/src/http/server.rs openai_embed: truncate is the server's auto_truncate,
+        # no prompt, always normalised.
+        rows, tokens = await self._pooled(
+            request.inputs, request.single, truncate=None, dimensions=request.dimensions
+        )
+        items = [
+            {
+                "object": "embedding",
+                "embedding": base64.b64encode(row.astype("<f4").tobytes()).decode()
+                if request.base64
+                else row,
+                "index": i,
+            }
+            for i, row in enumerate(rows)
+        ]
+        content = {
+            "object": "list",
+            "data": items,
+            "model": self.backend.model_id,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return _json(content), len(rows)
+
+    async def rerank(self, data: dict[str, Any]) -> tuple[Response, int]:
+        """TEI's ``rerank`` with a bi-encoder standing in for the cross-encoder.
+
+        TEI answers 424 ``model is not a re-ranker model`` for an embedding model; here the
+        raw score of a text is the cosine similarity of its embedding with the query's (the
+        hash backend's is deterministic too), and ``score`` is its sigmoid unless
+        ``raw_scores`` (core/src/infer.rs ``predict``: a single-label model's logit goes
+        through a sigmoid). The order, the limits and the errors are TEI's.
+        """
+        request = RerankRequest.parse(data)
+        c = self.config
+        if not request.texts:
+            raise TEIError.of(ErrorType.EMPTY, "`texts` cannot be empty")
+        if len(request.texts) > c.max_client_batch_size:
+            raise batch_too_large(len(request.texts), c.max_client_batch_size)
+        truncate = c.auto_truncate if request.truncate is None else request.truncate
+        self.stats.received_inputs(len(request.texts))
+        await self.engine.permits.acquire(len(request.texts))
+        try:
+            await self.engine.check_pairs(request.query, request.texts, truncate=truncate)
+            encodings = await self.engine.encode(
+                [request.query, *request.texts], truncate=True, left=request.left, allow_empty=True
+            )
+            rows = normalize_rows(await self.engine.embed(encodings))
+        finally:
+            self.engine.permits.release(len(request.texts))
+        raw = rows[1:] @ rows[0]
+        ranks = []
+        for index, value in enumerate(raw.tolist()):
+            if math.isnan(value):
+                raise TEIError.of(ErrorType.BACKEND, "score is NaN")
+            rank: dict[str, Any] = {"index": index}
+            if request.return_text:
+                rank["text"] = request.texts[index]
+            rank["score"] = np.float32(value if request.raw_scores else _sigmoid(value))
+            ranks.append(rank)
+        # TEI sorts ascending (a stable sort) and reverses: ties keep the later text first.
+        ranks.sort(key=lambda r: r["score"])
+        ranks.reverse()
+        return _json(ranks), len(ranks)
+
+    async def tokenize(self, data: dict[str, Any]) -> tuple[Response, int]:
+        request = TokenizeRequest.parse(data)
+        c = self.config
+        if not request.single:
+            if not request.inputs:
+                raise TEIError.of(ErrorType.EMPTY, "`inputs` cannot be empty")
+            if len(request.inputs) > c.max_client_batch_size:
+                raise batch_too_large(len(request.inputs), c.max_client_batch_size)
+        tokenized = await self.engine.tokenize(
+            request.inputs,
+            add_special_tokens=request.add_special_tokens,
+            prompt_name=request.prompt_name,
+        )
+        return _json([_simple_tokens(text, e) for text, e in tokenized]), len(tokenized)
 
 
-def _malformed(kind: str, rows: np.ndarray[Any, Any]) -> Response:
+def _malformed(kind: str, rows: Rows) -> Response:
     """A 200 answer that is wrong in the way ``kind`` names."""
     if kind == "html":
         return Response(b"<html><body>502 Bad Gateway</body></html>", media_type="text/html")
@@ -396,7 +509,7 @@ def _malformed(kind: str, rows: np.ndarray[Any, Any]) -> Response:
 class _RawASGI:
     """Makes Starlette route to a raw ASGI callable (a function would be wrapped)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -406,12 +519,19 @@ class _RawASGI:
 def create_app(config: ServerConfig) -> Starlette:
     """The ASGI app of a local endpoint serving ``config.backend``."""
     endpoint = _EndpointApp(config)
-    embed = _RawASGI(endpoint.embed)
+    embed = endpoint.route(endpoint.embed, "EmbedRequest")
+    openai = endpoint.route(endpoint.openai_embed, "OpenAICompatRequest", openai=True)
     routes = [
         Route("/", embed, methods=["POST"]),
         Route("/embed", embed, methods=["POST"]),
+        Route("/v1/embeddings", openai, methods=["POST"]),
+        Route("/embeddings", openai, methods=["POST"]),
+        Route("/rerank", endpoint.route(endpoint.rerank, "RerankRequest"), methods=["POST"]),
+        Route("/tokenize", endpoint.route(endpoint.tokenize, "TokenizeRequest"), methods=["POST"]),
         Route("/info", endpoint.info, methods=["GET"]),
         Route("/health", endpoint.health, methods=["GET"]),
+        Route("/", endpoint.health, methods=["GET"]),
+        Route("/ping", endpoint.health, methods=["GET"]),
         Route("/stats", endpoint.stats_view, methods=["GET"]),
         Route("/stats/reset", endpoint.stats_reset, methods=["POST"]),
     ]

@@ -1,0 +1,274 @@
+"""The client's flows: what to send and when, with no I/O (sans I/O).
+
+A flow is a generator. It yields what it needs and receives the answers:
+
+* ``Gate()``: pass the call's extra limiter (LlamaIndex's ``rate_limiter``);
+* ``Slot()``: take a slot of the endpoint's rate limit;
+* ``Wait(seconds, cold, reason)``: back off before the next attempt;
+* ``Send(method, url, body, max_bytes)``: send one HTTP request; the driver
+  answers with an ``Outcome``;
+* ``Halved(inputs)``: a batch of ``inputs`` was split in two after HTTP 413.
+
+It returns its result or raises the error to report. Flows hold no clock, lock
+or global: the sync and async drivers (``_drivers``) are the only code that
+sleeps, sends or spawns, and the tests drive flows with scripted outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import orjson
+
+from ._protocol import parse_error
+from .errors import AuthenticationError, EndpointConnectionError
+from .retry import Fail, Outcome, Retry, RetryPolicy, Split, Success, decide
+
+__all__ = [
+    "Batch",
+    "Gate",
+    "Halved",
+    "Send",
+    "ServerLimits",
+    "Slot",
+    "Step",
+    "Wait",
+    "discovery_flow",
+    "embed_flow",
+    "info_url",
+]
+
+logger = logging.getLogger("hf_endpoint.client")
+
+T = TypeVar("T")
+
+# The most bytes a GET /info answer may have.
+INFO_MAX_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Pass the call's extra limiter before the next attempt."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Take a slot of the endpoint's rate limit before the next attempt."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait ``seconds`` before the next attempt; ``cold`` for a starting endpoint."""
+
+    seconds: float
+    cold: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Send:
+    """One HTTP request; ``max_bytes`` bounds the answer the driver reads."""
+
+    method: Literal["GET", "POST"]
+    url: str
+    body: bytes | None
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Halved:
+    """A batch of ``inputs`` inputs was refused as too large and is sent in halves."""
+
+    inputs: int
+
+
+Step = Gate | Slot | Wait | Send | Halved
+Flow = Generator[Step, Outcome | None, T]
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What ``GET /info`` told about the endpoint (``None`` where it said nothing)."""
+
+    max_client_batch_size: int | None = None
+    max_batch_tokens: int | None = None
+    max_input_length: int | None = None
+    model_id: str | None = None
+
+    @classmethod
+    def from_info(cls, info: Any) -> ServerLimits:
+        def positive(key: str) -> int | None:
+            value = info.get(key) if isinstance(info, dict) else None
+            return (
+                value
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0
+                else None
+            )
+
+        model_id = info.get("model_id") if isinstance(info, dict) else None
+        return cls(
+            positive("max_client_batch_size"),
+            positive("max_batch_tokens"),
+            positive("max_input_length"),
+            model_id if isinstance(model_id, str) else None,
+        )
+
+
+def info_url(url: str) -> str:
+    """``GET /info`` beside the embedding route (``/embed`` or the root)."""
+    return url.rstrip("/").removesuffix("/embed") + "/info"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Inputs ``indices`` of a call, JSON-encoded once (``encoded``), and the body's tail."""
+
+    indices: Sequence[int]
+    encoded: Sequence[bytes]
+    tail: bytes
+    response_bytes_per_input: int
+
+    def body(self, indices: Sequence[int]) -> bytes:
+        return b'{"inputs":[' + b",".join([self.encoded[i] for i in indices]) + b"]" + self.tail
+
+    def max_bytes(self, inputs: int) -> int:
+        return 65_536 + inputs * self.response_bytes_per_input
+
+
+def request_tail(fields: dict[str, Any]) -> bytes:
+    """What follows the inputs in every body: ``,"normalize":true,...}``."""
+    if not fields:
+        return b"}"
+    return b"," + orjson.dumps(fields)[1:]
+
+
+def discovery_flow(url: str, *, first_contact: bool) -> Flow[tuple[ServerLimits, bool]]:
+    """Ask ``GET /info`` once: the limits, and whether they are settled.
+
+    An endpoint that is starting, overloaded or slow settles nothing: the
+    configured values serve this call and the next call asks again. On the
+    first contact, an address where nothing answers fails at once, naming it.
+    """
+    yield Gate()
+    yield Slot()
+    target = info_url(url)
+    outcome = yield Send("GET", target, None, INFO_MAX_BYTES)
+    assert outcome is not None
+    if outcome.status in (401, 403):
+        server = parse_error(outcome.content)
+        raise AuthenticationError(outcome.status, server.error, server.error_type)
+    if first_contact and outcome.connect_failed:
+        raise EndpointConnectionError(
+            f"cannot connect to {url}: {outcome.transport_error}"
+            + (f" ({outcome.detail})" if outcome.detail else "")
+        )
+    limits = ServerLimits()
+    if outcome.status == 200:
+        try:
+            limits = ServerLimits.from_info(orjson.loads(outcome.content))
+        except orjson.JSONDecodeError:
+            pass
+    logger.debug(
+        "endpoint limits from GET %s (%s): %s",
+        target,
+        outcome.transport_error or outcome.status,
+        limits,
+    )
+    settled = outcome.transport_error is None and outcome.status not in (429, 502, 503, 504)
+    return limits, settled
+
+
+def embed_flow(
+    url: str,
+    batch: Batch,
+    policy: RetryPolicy,
+    draw: Callable[[], float],
+    *,
+    retry_connect: bool = True,
+) -> Flow[list[list[float]]]:
+    """Send one planned batch until it succeeds or fails for good; the rows in input order.
+
+    Every attempt passes the gate and takes a rate-limit slot. HTTP 413 on
+    several inputs sends the halves on their own; retries and cold-start waits
+    are logged once each, with the status, the attempt and the delay.
+    """
+    rows: dict[int, list[float]] = {}
+    pending: deque[Sequence[int]] = deque([batch.indices])
+    while pending:
+        indices = pending.popleft()
+        body = batch.body(indices)
+        max_bytes = batch.max_bytes(len(indices))
+        retries = attempt = 0
+        cold_waited = 0.0
+        while True:
+            yield Gate()
+            yield Slot()
+            attempt += 1
+            outcome = yield Send("POST", url, body, max_bytes)
+            assert outcome is not None
+            logger.debug(
+                "batch of %d inputs to %s, attempt %d: %s",
+                len(indices),
+                url,
+                attempt,
+                outcome.transport_error or f"HTTP {outcome.status}",
+            )
+            decision = decide(
+                policy,
+                outcome,
+                batch_size=len(indices),
+                first_index=indices[0],
+                retries_used=retries,
+                cold_waited=cold_waited,
+                draw=draw(),
+                url=url,
+                retry_connect=retry_connect,
+                max_bytes=max_bytes,
+            )
+            if isinstance(decision, Success):
+                rows.update(zip(indices, decision.rows))
+                retry_connect = True
+                break
+            if isinstance(decision, Retry):
+                retry_connect = retry_connect or outcome.transport_error is None
+                if decision.cold:
+                    cold_waited += decision.wait
+                    logger.info(
+                        "%s is starting (HTTP 503): waiting %.1f s (%.0f s of %.0f s waited)",
+                        url,
+                        decision.wait,
+                        cold_waited,
+                        policy.cold_start_timeout,
+                    )
+                else:
+                    retries += 1
+                    logger.warning(
+                        "%s from %s on attempt %d of %d (%d inputs): retrying in %.2f s",
+                        decision.reason,
+                        url,
+                        attempt,
+                        policy.max_retries + 1,
+                        len(indices),
+                        decision.wait,
+                    )
+                yield Wait(decision.wait, decision.cold, decision.reason)
+                continue
+            if isinstance(decision, Split):
+                half = len(indices) // 2
+                logger.info(
+                    "HTTP 413 from %s on %d inputs: sending halves of %d and %d",
+                    url,
+                    len(indices),
+                    half,
+                    len(indices) - half,
+                )
+                yield Halved(len(indices))
+                pending.extendleft([indices[half:], indices[:half]])
+                break
+            assert isinstance(decision, Fail)
+            raise decision.error
+    return [rows[i] for i in batch.indices]
