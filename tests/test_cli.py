@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from hf_endpoint import __version__, chunk_offsets, chunk_text
-from hf_endpoint.cli import EXIT_STATUSES
+from hf_endpoint.cli import EXIT_STATUSES, IdIndex
 from hf_endpoint.demo import run_demo
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
@@ -621,3 +621,14 @@ def test_the_summary_says_what_the_client_did_against_a_faulty_endpoint(tmp_path
     assert refused > 0
     assert f"{served['requests'] + served['info_requests']} requests" in stats
     assert f"{refused} retries (HTTP 429: {refused})" in stats
+
+
+def test_the_id_index_finds_every_repeat_while_it_grows():
+    index = IdIndex()
+    for line in range(1, 20_001):
+        assert index.setdefault(f"doc-{line}", line) == line
+    for line in range(1, 20_001, 7):
+        assert index.setdefault(f"doc-{line}", 99_999) == line
+    assert index.setdefault(5, 30_000) == 30_000  # an integer id is not its string
+    assert index.setdefault("5", 30_001) == 30_001
+    assert "doc-20000" in index and "doc-20001" not in index and len(index) == 20_002
