@@ -252,18 +252,24 @@ def test_embed_with_text_writes_each_chunks_text(tmp_path, url):
     assert sidecar_of(output)["text"] is True
 
 
+def embedding_until(source, output, url, batch_records, lines, **popen):
+    """``hf-endpoint embed`` running in the background, once ``output`` holds ``lines`` lines."""
+    command = [str(COMMAND), "embed", str(source), "-o", str(output), "--url", url,
+               *WORD_OPTIONS, "--batch-records", str(batch_records), "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, env=no_endpoint_env(), text=True, **popen)
+    deadline = time.monotonic() + 120
+    while (
+        not output.exists() or output.read_bytes().count(b"\n") < lines
+    ) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
+
+
 def test_embed_interrupted_by_kill_and_resumed_gives_every_record_once(tmp_path):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_records(source, 5000)
     with LocalEndpoint("hash", faults=Faults(latency=0.01)) as ep:
-        command = [str(COMMAND), "embed", str(source), "-o", str(output), "--url", ep.url,
-                   *WORD_OPTIONS, "--batch-records", "50", "--quiet"]  # fmt: skip
-        process = subprocess.Popen(command, env=no_endpoint_env())
-        deadline = time.monotonic() + 120
-        while (
-            not output.exists() or output.read_bytes().count(b"\n") < 1000
-        ) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        process = embedding_until(source, output, ep.url, 50, 1000)
         process.send_signal(signal.SIGKILL)
         process.wait()
         interrupted = output.read_bytes().count(b"\n")
@@ -287,16 +293,7 @@ def test_ctrl_c_stops_with_one_line_and_keeps_whole_records(tmp_path):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_records(source, 3000)
     with LocalEndpoint("hash", faults=Faults(latency=0.05)) as ep:
-        command = [str(COMMAND), "embed", str(source), "-o", str(output), "--url", ep.url,
-                   *WORD_OPTIONS, "--batch-records", "20", "--quiet"]  # fmt: skip
-        process = subprocess.Popen(
-            command, env=no_endpoint_env(), stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 120
-        while (
-            not output.exists() or output.read_bytes().count(b"\n") < 100
-        ) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        process = embedding_until(source, output, ep.url, 20, 100, stderr=subprocess.PIPE)
         process.send_signal(signal.SIGINT)
         stopped = time.monotonic()
         _, stderr = process.communicate(timeout=60)
