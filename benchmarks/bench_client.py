@@ -99,9 +99,7 @@ def langchain_adapter(url: str) -> Callable[[list[str]], list[list[float]]]:
 def llama_adapter(url: str) -> Callable[[list[str]], list[list[float]]]:
     from llama_index_hf_endpoint import HFEndpointEmbedding
 
-    model = HFEndpointEmbedding(
-        url=url, embed_batch_size=BATCH, rate_limit=1_000_000, timeout=300
-    )
+    model = HFEndpointEmbedding(url=url, embed_batch_size=BATCH, rate_limit=1_000_000, timeout=300)
     return model.get_text_embedding_batch
 
 

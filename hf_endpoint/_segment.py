@@ -6,12 +6,13 @@ string (one UTF-16 unit each), so they too keep offsets exact.
 
 Speed: asking ICU for the rule status of every boundary costs one Python call
 per boundary, which dominates on long texts. A segment's status follows from
-its first character for all but a few character classes, so the word flags
-are computed from a per-character class table with C-level operations
-(``bytes.translate``, ``operator.itemgetter``, ``itertools.compress``), and
-ICU is asked only where the first character leaves it open (``_`` alone is
-not a word, ``__`` is). ``tests/test_segment.py`` checks the table against
-ICU for every code point.
+its first character except at a few spots the word-break rules name (listed
+at ``ODD_PATTERN``), so the word flags are computed from a per-character class
+table with C-level operations (``bytes.translate``, ``operator.itemgetter``,
+``itertools.compress``), and ICU is asked only where the first character
+leaves it open (``_`` alone is not a word, ``__`` is) and around the spots
+(``ten\u200d🙂`` is not a word). ``tests/test_segment.py`` checks the table
+against ICU for every code point, alone and next to zero width joiners.
 """
 
 from __future__ import annotations
@@ -37,15 +38,28 @@ ASK_PATTERN = (
     r"[\p{Word_Break=ExtendNumLet}\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}"
     r"[[:Han:]-\p{Ideographic}]]"
 )
-# ICU gives every segment of a dictionary run (CJK, Hangul, Thai, ...) the rule
-# status of the run as a whole, and a segment the status of the last rule in
-# its chain. So a few spots change the status of the segments around them:
-# Han characters that are not ideographs (radicals, iteration marks such as
-# 々), U+16FE4, and an Extend or Format character that does not follow a
-# letter, digit or another such character (after _, after a quote, after a
-# Hangul syllable, after a space, ...). For each spot, every segment of the
-# dictionary run around it, and one neighbour on each side, is asked.
+# ICU gives a segment the status of the last rule in its chain (the largest,
+# where several end there), and every segment of a dictionary run (CJK,
+# Hangul, Thai, ...) the status of the run as a whole. The first character
+# decides the status unless a later rule in the chain can change it, which
+# happens at a few spots, and each changes the segments around it:
+# * Han characters that are not ideographs (radicals, iteration marks such as
+#   々) and U+16FE4, whose status depends on the run they are in;
+# * an Extend or Format character that does not follow a letter, digit or
+#   another such character (after _, after a quote, after a Hangul syllable,
+#   after a space, ...), which may start a segment or join it to the next;
+# * a ZERO WIDTH JOINER before an Extended_Pictographic character: rule WB3c
+#   (``$ZWJ $Extended_Pict``, no status) chains onto whatever the ZWJ ended,
+#   so ``ten\u200d🙂`` and ``中\u200d🙂`` are not words, nor is the rest of a
+#   dictionary run that ends that way. It is the only rule without a status
+#   that can follow a word's rule in a chain: every other such rule starts
+#   with a character no word rule ends with (CR, a space, a regional
+#   indicator), or ends with a word character whose own rule has a status.
+# For each spot, every segment of the dictionary run around it, and one
+# neighbour on each side, is asked.
 ODD_PATTERN = r"[[[:Han:]-\p{Ideographic}]\U00016FE4]"
+JOINER_PATTERN = r"[\p{Word_Break=ZWJ}]"
+PICTOGRAPHIC_PATTERN = r"[\p{Extended_Pictographic}]"
 EXTEND_FORMAT_PATTERN = r"[\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]"
 PLAIN_BEFORE_EXTEND_PATTERN = (
     r"[[\p{Word_Break=ALetter}\p{Word_Break=Hebrew_Letter}\p{Word_Break=Numeric}"
@@ -70,6 +84,7 @@ def _regex_class(pattern: str) -> str:
 _SPOTS = re.compile(
     f"{_regex_class(ODD_PATTERN)}"
     f"|(?<!{_regex_class(PLAIN_BEFORE_EXTEND_PATTERN)}){_regex_class(EXTEND_FORMAT_PATTERN)}"
+    f"|{_regex_class(JOINER_PATTERN)}(?={_regex_class(PICTOGRAPHIC_PATTERN)})"
 )
 # Any character that can make a spot: one quick scan in ICU before the exact search.
 _MAYBE_SPOT = icu.UnicodeSet(f"[{ODD_PATTERN}{EXTEND_FORMAT_PATTERN}]")
@@ -166,16 +181,23 @@ class WordSegmentation:
 
 
 def _ask_runs(flags: bytearray, ends: list[int], text: str, spots: list[int]) -> None:
-    """Mark ASK every segment of the dictionary run around each spot, and its neighbours."""
+    """Mark ASK every segment of the dictionary run around each spot, and its neighbours.
+
+    Spots come in text order, so each flag is marked once however many spots
+    share a run: linear in the text, not in spots times run length.
+    """
     runs = [m.span() for m in _DICTIONARY_RUN.finditer(text)]
     run_starts = [start for start, _ in runs]
     last = len(flags) - 1
+    marked = -1  # flags up to here are ASK already
     for spot in spots:
         i = bisect_right(run_starts, spot) - 1
         low, high = runs[i] if i >= 0 and runs[i][1] > spot else (spot, spot + 1)
-        first, final = bisect_right(ends, low), bisect_left(ends, high)
-        for k in range(max(first - 1, 0), min(final + 1, last) + 1):
-            flags[k] = ASK
+        first = max(bisect_right(ends, low) - 1, 0, marked + 1)
+        final = min(bisect_left(ends, high) + 1, last)
+        if first <= final:
+            flags[first : final + 1] = bytes((ASK,)) * (final + 1 - first)
+            marked = final
 
 
 def word_segmentation(text: str) -> WordSegmentation:
@@ -235,45 +257,39 @@ def _is_cut_after_space(text: str, i: int) -> bool:
     return text[i - 1] == " " and text[i] != " " and text[i].isascii()
 
 
-def _non_ascii_runs(text: str, replaced: bytes) -> list[tuple[int, int]]:
-    """Spans of consecutive non-ASCII characters; ``replaced`` is ``text`` encoded with ``?``."""
-    runs: list[tuple[int, int]] = []
-    i = replaced.find(b"?")
-    while i != -1:
-        if text[i] != "?":
-            if runs and runs[-1][1] == i:
-                runs[-1] = (runs[-1][0], i + 1)
-            else:
-                runs.append((i, i + 1))
-        i = replaced.find(b"?", i + 1)
-    return runs
+# The first cut at or after a position: after a line feed, or after a space
+# that an ASCII character other than a space follows.
+_NEXT_CUT = re.compile(r"\n| (?=[\x00-\x1f\x21-\x7f])")
 
 
-def _islands(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Spans of ``text`` around its non-ASCII ``runs`` that ICU must segment.
+def _islands(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text`` around its non-ASCII characters that ICU must segment.
 
     Outside them the ASCII rules apply. Every span starts and ends at a cut:
     the start or end of the text, right after a line feed (WB3a), or between
     a space and an ASCII character other than a space (no rule joins them, and
-    no rule's context reaches across a space).
+    no rule's context reaches across a space). Each search stops at the cut
+    it looks for and never goes back past the previous span, so the whole
+    takes time linear in the text, however long its lines.
     """
     islands: list[tuple[int, int]] = []
     n = len(text)
-    for start, end in runs:
+    for run in _NON_ASCII_RUN.finditer(text):
+        start, end = run.span()
+        if islands and end <= islands[-1][1]:
+            continue  # inside the previous span already
         if islands and start < islands[-1][1]:
             start = islands.pop()[0]
         else:
-            floor = text.rfind("\n", 0, start) + 1
+            # The previous span ends at a cut, so no search needs to look before it.
+            low = islands[-1][1] if islands else 0
+            floor = max(text.rfind("\n", low, start) + 1, low)
             p = text.rfind(" ", floor, max(start - 1, floor))
             while p != -1 and not _is_cut_after_space(text, p + 1):
                 p = text.rfind(" ", floor, p)
             start = p + 1 if p != -1 else floor
-        newline = text.find("\n", end)
-        ceiling = n if newline == -1 else newline + 1
-        p = text.find(" ", end, ceiling - 1)
-        while p != -1 and not _is_cut_after_space(text, p + 1):
-            p = text.find(" ", p + 1, ceiling - 1)
-        islands.append((start, p + 1 if p != -1 else ceiling))
+        cut = _NEXT_CUT.search(text, end)
+        islands.append((start, n if cut is None else cut.end()))
     return islands
 
 
@@ -303,7 +319,7 @@ def word_marks(text: str) -> bytes | None:
         return None  # mostly not ASCII: not worth splitting
     # "replace" keeps one byte per code point; the islands are redone below.
     replaced = text.encode("ascii", "replace")
-    islands = _islands(text, _non_ascii_runs(text, replaced))
+    islands = _islands(text)
     if sum(end - start for start, end in islands) * 2 > len(text):
         return None
     marks = bytearray(ascii_word_marks(replaced))

@@ -1,4 +1,4 @@
-"""Elasticsearch's ``word`` and ``sentence`` chunking strategies, offset-exact.
+"""Elasticsearch's ``word``, ``sentence`` and ``recursive`` chunking strategies, offset-exact.
 
 Chunks are exact substrings: ``text[c.start:c.end] == c.text``. Offsets are
 Python ``str`` indices (Elasticsearch reports UTF-16 offsets; the chunks are
@@ -17,6 +17,7 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import Any, NamedTuple
 
+from ._recursive import compile_separator, split_starts
 from ._segment import (
     WordSegmentation,
     sentence_ends,
@@ -147,9 +148,15 @@ class _WordCounter:
         return self.bounds[k + 1] if k + 1 < len(self.bounds) else self.length
 
 
-def _sentence_spans(text: str, max_words: int, overlap: bool) -> list[_Span]:
-    """Sentence strategy: whole sentences packed greedily up to ``max_words`` words."""
-    counter = _WordCounter(word_segmentation(text), len(text))
+def _sentence_spans(
+    text: str, max_words: int, overlap: bool, counter: _WordCounter | None = None
+) -> list[_Span]:
+    """Sentence strategy: whole sentences packed greedily up to ``max_words`` words.
+
+    ``counter``: the word counter of ``text``, when the caller has it already.
+    """
+    if counter is None:
+        counter = _WordCounter(word_segmentation(text), len(text))
     long_overlap = min(20, (max_words - 1) // 2)
     max_overlap_words = min(max_words // 2, 20)
     spans: list[_Span] = []
@@ -194,6 +201,57 @@ def _sentence_spans(text: str, max_words: int, overlap: bool) -> list[_Span]:
     return spans
 
 
+def _recursive_spans(text: str, max_words: int, separators: tuple[str, ...]) -> list[_Span]:
+    """Recursive strategy (Elasticsearch's ``RecursiveChunker``).
+
+    A span of at most ``max_words`` words (counted as the sentence strategy
+    counts them, in the whole text) is kept whole. A longer one is split at
+    the start of every match of the current separator, neighbouring pieces
+    are merged while their summed counts fit, and each piece that does not
+    fit goes through the same steps with the next separator; with none left,
+    the sentence strategy (overlap 0) cuts it.
+    """
+    if not text:
+        return [_Span(0, 0, 0)]
+    counter = _WordCounter(word_segmentation(text), len(text))
+    compiled = [compile_separator(s) for s in separators]
+    spans: list[_Span] = []
+
+    def chunk(start: int, end: int, level: int) -> None:
+        words = counter.count(start, end)
+        if words <= max_words:
+            spans.append(_Span(start, end, words))
+            return
+        if level == len(compiled):
+            whole = start == 0 and end == len(text)  # no separator matched at all
+            pieces = _sentence_spans(
+                text[start:end], max_words, overlap=False, counter=counter if whole else None
+            )
+            spans.extend(_Span(start + s.start, start + s.end, s.words) for s in pieces)
+            return
+        cuts = [
+            *dict.fromkeys(c for c in split_starts(text, start, end, compiled[level]) if c > start),
+            end,
+        ]
+        merged: list[_Span] = []
+        piece_start = start
+        for cut in cuts:
+            piece = _Span(piece_start, cut, counter.count(piece_start, cut))
+            if merged and merged[-1].words + piece.words <= max_words:
+                last = merged.pop()
+                piece = _Span(last.start, cut, last.words + piece.words)
+            merged.append(piece)
+            piece_start = cut
+        for piece in merged:
+            if piece.words <= max_words:
+                spans.append(piece)
+            else:
+                chunk(piece.start, piece.end, level + 1)
+
+    chunk(0, len(text), 0)
+    return spans
+
+
 def chunk_offsets(
     text: str, settings: ChunkingSettings | Mapping[str, Any] | None = None
 ) -> list[tuple[int, int]]:
@@ -211,6 +269,9 @@ def chunk_offsets(
     if cs.strategy == "word":
         assert cs.overlap is not None
         spans = _word_spans(text, cs.max_chunk_size, cs.overlap)
+    elif cs.strategy == "recursive":
+        assert cs.separators is not None
+        spans = _recursive_spans(text, cs.max_chunk_size, cs.separators)
     else:
         spans = _sentence_spans(text, cs.max_chunk_size, bool(cs.sentence_overlap))
     return [(s.start, s.end) for s in spans]

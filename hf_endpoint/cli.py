@@ -60,7 +60,14 @@ EXIT_STATUSES = {
 
 # The chunking options; given on the command line, they replace the chunking
 # settings of an --inference-config file as a whole.
-CHUNKING_OPTIONS = ("strategy", "max_chunk_size", "overlap", "sentence_overlap")
+CHUNKING_OPTIONS = (
+    "strategy",
+    "max_chunk_size",
+    "overlap",
+    "sentence_overlap",
+    "separator_group",
+    "separators",
+)
 
 SIDECAR_SUFFIX = ".meta.json"
 SIDECAR_FORMAT = "hf-endpoint embed 1"
@@ -242,6 +249,8 @@ def _chunking_settings(
     given = {k: getattr(args, k) for k in CHUNKING_OPTIONS if getattr(args, k) is not None}
     if not data and not given:
         return configured
+    if "separator_group" in given or "separators" in given:
+        data.pop("separators", None)  # given on the command line, they replace those in the JSON
     return ChunkingSettings.from_dict({**data, **given})
 
 
@@ -576,6 +585,10 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
 def _embed(args: argparse.Namespace) -> None:
     endpoint = _endpoint(args)
     settings = _chunking_settings(args, endpoint.chunking_settings)
+    if args.engine == "ray":
+        with _client(args, endpoint) as client:
+            _embed_ray(args, client, settings or ChunkingSettings())
+        return
     path = Path(args.output)
     if path.exists() and not args.resume:
         raise CLIError(f"{path} exists: give --resume to continue it, or remove it")
@@ -696,21 +709,41 @@ def _say(line: str) -> None:
     print(f"hf-endpoint: {line}", file=sys.stderr, flush=True)
 
 
+def _embed_ray(
+    args: argparse.Namespace, client: EmbeddingClient, settings: ChunkingSettings
+) -> None:
+    """Records through Ray Data, chunks into one Parquet file."""
+    try:
+        from .ray import embed_jsonl
+    except ImportError as exc:
+        raise CLIError(
+            f"--engine ray needs the ray extra: pip install 'hf-endpoint[ray]' ({exc})"
+        ) from None
+    if args.input == "-" or args.resume:
+        raise CLIError("--engine ray reads a file (not -) and writes Parquet anew (no --resume)")
+    if Path(args.output).exists():
+        raise CLIError(f"{args.output} exists: remove it first")
+    chunks = embed_jsonl(
+        args.input, args.output, client, settings, address=args.address, progress=not args.quiet
+    )
+    logger.info("embedded %d chunks into %s", chunks, args.output)
+
+
 # -- serve, demo --------------------------------------------------------------------
 
 
 def _demo(args: argparse.Namespace) -> None:
-    try:
-        from .demo import run_demo
-    except ImportError as exc:  # pragma: no cover - the extras are missing
-        raise CLIError(
-            f"the demo needs the langchain, llama-index and server extras ({exc})"
-        ) from None
-
     def say(line: str) -> None:
         print(line, flush=True)
 
-    run_demo(say)
+    try:
+        from .demo import run_demo
+
+        run_demo(say)
+    except ImportError as exc:  # pragma: no cover - the extras are missing
+        raise CLIError(
+            f"the demo needs the langchain, llama-index and minilm extras ({exc})"
+        ) from None
 
 
 def _serve(argv: list[str]) -> int:
@@ -780,13 +813,24 @@ def _add_chunking_options(parser: argparse.ArgumentParser, replaces_config: bool
             "as a whole"
         )
     group = parser.add_argument_group(title, description)
-    group.add_argument("--strategy", choices=["sentence", "word", "none"])
+    group.add_argument("--strategy", choices=["sentence", "word", "recursive", "none"])
     group.add_argument("--max-chunk-size", type=int, metavar="WORDS", help="words per chunk")
     group.add_argument(
         "--overlap", type=int, metavar="WORDS", help="words shared by neighbours (word strategy)"
     )
     group.add_argument(
         "--sentence-overlap", type=int, choices=[0, 1], help="sentence strategy: 0 or 1"
+    )
+    group.add_argument(
+        "--separator-group", metavar="NAME", help="recursive strategy: plaintext or markdown"
+    )
+    group.add_argument(
+        "--separator",
+        "--separators",
+        dest="separators",
+        action="append",
+        metavar="REGEX",
+        help="recursive strategy: a Java regex; repeat for each, in order",
     )
     group.add_argument(
         "--chunking-settings",
@@ -937,6 +981,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--with-text", action="store_true", help='write each chunk\'s "text" too')
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: Ray Data workers, Parquet out (one row per chunk; needs the ray extra)",
+    )
+    run.add_argument(
+        "--address", help="the Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"
+    )
     _add_chunking_options(embed, replaces_config=True)
     embed.set_defaults(run=_embed)
 

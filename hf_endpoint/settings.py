@@ -16,6 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from ._auth import clean_api_key
+from ._recursive import MAX_SEPARATORS, SEPARATOR_GROUPS, separator_problem
 from ._validation import Problems, names, require_mapping, show
 from .errors import ConfigError
 
@@ -32,18 +33,21 @@ CHUNKING_SCOPE = "chunking_settings"
 SERVICE_SCOPE = "service_settings"
 RATE_LIMIT_SCOPE = "rate_limit"
 
-Strategy = Literal["sentence", "word", "none"]
+Strategy = Literal["sentence", "word", "recursive", "none"]
 Similarity = Literal["cosine", "dot_product", "l2_norm"]
 
-_SIZE_LIMITS = {"sentence": (20, 300), "word": (10, 300)}
+# Lower bounds only: Elasticsearch 9.2 removed the upper bound of 300 words.
+_SIZE_MINIMUM = {"sentence": 20, "word": 10, "recursive": 10}
 _STRATEGY_KEYS = {
     "sentence": ("strategy", "max_chunk_size", "sentence_overlap"),
     "word": ("strategy", "max_chunk_size", "overlap"),
+    "recursive": ("strategy", "max_chunk_size", "separator_group", "separators"),
     "none": ("strategy",),
 }
 _UNKNOWN_KEYS = {
     "sentence": "Sentence based chunking settings can not have the following settings: {keys}",
     "word": "Word based chunking settings can not have the following settings: {keys}",
+    "recursive": "Recursive chunking settings can not have the following settings: {keys}",
     "none": "None chunking settings can not have the following settings: {keys}",
 }
 DEFAULT_MAX_CHUNK_SIZE = 250
@@ -76,17 +80,19 @@ def _parse_chunking(data: Mapping[str, Any]) -> dict[str, Any]:
         problems.raise_if_any()
         return result
 
-    low, high = _SIZE_LIMITS[strategy]
+    if strategy == "recursive" and "max_chunk_size" not in data:
+        problems.add(f"[{CHUNKING_SCOPE}] does not contain the required setting [max_chunk_size]")
     size = problems.integer(
         data,
         "max_chunk_size",
         CHUNKING_SCOPE,
-        minimum=low,
-        maximum=high,
+        minimum=_SIZE_MINIMUM[strategy],
         default=DEFAULT_MAX_CHUNK_SIZE,
     )
     result["max_chunk_size"] = size
-    if strategy == "word":
+    if strategy == "recursive":
+        result.update(_parse_separators(data, problems))
+    elif strategy == "word":
         if size is not None:
             result["overlap"] = problems.integer(
                 data,
@@ -108,32 +114,147 @@ def _parse_chunking(data: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+# Java's String.trim(): every character up to U+0020.
+_JAVA_TRIM = "".join(chr(c) for c in range(0x21))
+_GROUP_NAMES = {name.upper(): name for name in SEPARATOR_GROUPS}
+
+
+def _parse_separator_group(data: Mapping[str, Any], problems: Problems) -> str | None:
+    value = data.get("separator_group")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.add(
+            "field [separator_group] is not of the expected type. "
+            f"The value [{show(value)}] cannot be converted to a [String]"
+        )
+        return None
+    if not value:
+        problems.add(
+            f"[{CHUNKING_SCOPE}] Invalid value empty string. [separator_group] must be a non-empty string"
+        )
+        return None
+    # SeparatorGroup.fromString: valueOf(name.trim().toUpperCase(Locale.ROOT)).
+    group = _GROUP_NAMES.get(value.strip(_JAVA_TRIM).upper())
+    if group is None:
+        problems.add(
+            f"[{CHUNKING_SCOPE}] Invalid value [{value}] received. "
+            f"[separator_group] must be one of [{', '.join(sorted(SEPARATOR_GROUPS))}]"
+        )
+        return None
+    return group
+
+
+def _parse_separator_list(data: Mapping[str, Any], problems: Problems) -> list[str] | None:
+    value = data.get("separators")
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        problems.add(
+            "field [separators] is not of the expected type. "
+            f"The value [{show(value)}] cannot be converted to a [List]"
+        )
+        return None
+    wrong = [item for item in value if not isinstance(item, str)]
+    for item in wrong:
+        problems.add(
+            "field [separators] is not of the expected type. "
+            f"The value [{show(item)}] cannot be converted to a [String]"
+        )
+    return None if wrong else list(value)
+
+
+def _parse_separators(data: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+    """``separator_group`` and ``separators`` of the recursive strategy, as Elasticsearch checks them.
+
+    The result holds the separators in effect and, when they are a group's,
+    that group's name, so equal settings compare equal however they were written.
+    """
+    group = _parse_separator_group(data, problems)
+    separators = _parse_separator_list(data, problems)
+    if separators is not None and group is not None:
+        # Elasticsearch's message names the key's old name, separator_set.
+        problems.add("Recursive chunking settings can not have both separators and separator_group")
+    if group is not None:
+        separators = list(SEPARATOR_GROUPS[group])
+    elif separators is not None:
+        if not separators:
+            problems.add("Recursive chunking settings can not have an empty list of separators")
+        if len(separators) > MAX_SEPARATORS:
+            problems.add(
+                f"separators list size [{len(separators)}] must not exceed [{MAX_SEPARATORS}]"
+            )
+        for separator in dict.fromkeys(separators):
+            problem = separator_problem(separator)
+            if problem is not None:
+                problems.add(problem)
+    else:
+        separators = list(SEPARATOR_GROUPS["plaintext"])
+    chosen = tuple(separators)
+    named = next(
+        (name for name, group_separators in SEPARATOR_GROUPS.items() if group_separators == chosen),
+        None,
+    )
+    return {"separator_group": named, "separators": chosen}
+
+
 @dataclass(frozen=True)
 class ChunkingSettings:
     """How texts are cut into chunks before they are embedded.
 
     The rules are Elasticsearch's ``chunking_settings``:
 
-    * ``sentence`` (default): ``max_chunk_size`` 20..300 words (default 250),
-      ``sentence_overlap`` 0 or 1 (default 1);
-    * ``word``: ``max_chunk_size`` 10..300 (default 250), ``overlap``
+    * ``sentence`` (default): ``max_chunk_size`` at least 20 words (default
+      250), ``sentence_overlap`` 0 or 1 (default 1);
+    * ``word``: ``max_chunk_size`` at least 10 (default 250), ``overlap``
       1..max_chunk_size/2 (default ``min(100, max_chunk_size // 2)``);
+    * ``recursive``: ``max_chunk_size`` at least 10 (required), and either
+      ``separator_group`` (``plaintext``, the default, or ``markdown``) or
+      ``separators``, 1 to 50 Java regular expressions; the text is split at
+      the start of each match of the first separator, neighbouring pieces are
+      merged while they fit, a piece still too long is split with the next
+      separator, and with none left by the sentence strategy. Separators are
+      matched with Java's meaning; one that cannot be is refused, naming it
+      (see ``hf_endpoint/_java_regex.py`` for where Java and Python differ).
+      ``separator_group`` holds the group's name whenever ``separators`` are a
+      group's; ``to_dict()`` lists the separators, as Elasticsearch shows them;
     * ``none``: every text is one chunk.
+
+    There is no upper bound on ``max_chunk_size`` (Elasticsearch 9.2 removed
+    the old cap of 300).
 
     >>> ChunkingSettings(strategy="word", max_chunk_size=50).to_dict()
     {'strategy': 'word', 'max_chunk_size': 50, 'overlap': 25}
+    >>> ChunkingSettings(strategy="recursive", max_chunk_size=100, separators=["\n\n"]).to_dict()
+    {'strategy': 'recursive', 'max_chunk_size': 100, 'separators': ['\n\n']}
     """
 
     strategy: Strategy = "sentence"
     max_chunk_size: int | None = None
     overlap: int | None = None
     sentence_overlap: int | None = None
+    separator_group: str | None = None
+    separators: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         given = {f.name: getattr(self, f.name) for f in fields(self)}
+        group, separators = given["separator_group"], given["separators"]
+        if (
+            isinstance(group, str)
+            and isinstance(separators, (list, tuple))
+            and tuple(separators) == SEPARATOR_GROUPS.get(group)
+        ):
+            del given["separators"]  # the canonical form of a group, as built here
         parsed = _parse_chunking({k: v for k, v in given.items() if v is not None})
         for f in fields(self):
             object.__setattr__(self, f.name, parsed.get(f.name))
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.separator_group is not None:
+            del shown["separators"]  # the group's, by definition
+        text = ", ".join(f"{name}={value!r}" for name, value in shown.items() if value is not None)
+        return f"ChunkingSettings({text})"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> ChunkingSettings:
@@ -150,10 +271,15 @@ class ChunkingSettings:
         return cls.from_dict(value)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
-        """Elasticsearch's JSON, keys in its order."""
-        return {
-            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        """Elasticsearch's JSON, keys in its order (the recursive strategy lists its separators)."""
+        view = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not None and f.name != "separator_group"
         }
+        if self.separators is not None:
+            view["separators"] = list(self.separators)
+        return view
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""``HFEndpointTextSplitter``: Elasticsearch's word and sentence chunking for LangChain."""
+"""``HFEndpointTextSplitter``: Elasticsearch's chunking strategies for LangChain."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -15,7 +15,7 @@ __all__ = ["HFEndpointTextSplitter"]
 
 
 class HFEndpointTextSplitter(TextSplitter):
-    """Splits text exactly as Elasticsearch's ``word`` or ``sentence`` chunking does.
+    """Splits text exactly as Elasticsearch's ``sentence``, ``word`` or ``recursive`` chunking does.
 
     Sizes are in ICU words (CJK included), with the same limits and messages as
     Elasticsearch's ``chunking_settings``. ``create_documents`` and
@@ -30,10 +30,12 @@ class HFEndpointTextSplitter(TextSplitter):
 
     def __init__(
         self,
-        strategy: Literal["sentence", "word", "none"] = "sentence",
+        strategy: Literal["sentence", "word", "recursive", "none"] = "sentence",
         max_chunk_size: int | None = None,
         overlap: int | None = None,
         sentence_overlap: int | None = None,
+        separator_group: str | None = None,
+        separators: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         self.settings = ChunkingSettings(
@@ -41,6 +43,8 @@ class HFEndpointTextSplitter(TextSplitter):
             max_chunk_size=max_chunk_size,
             overlap=overlap,
             sentence_overlap=sentence_overlap,
+            separator_group=separator_group,
+            separators=None if separators is None else tuple(separators),
         )
         # TextSplitter's sizes are characters; ours are words. Refuse them rather than ignore them.
         given = [name for name in ("chunk_size", "chunk_overlap") if name in kwargs]

@@ -1,4 +1,4 @@
-"""``HFEndpointNodeParser``: Elasticsearch's word and sentence chunking as a LlamaIndex node parser."""
+"""``HFEndpointNodeParser``: Elasticsearch's chunking strategies as a LlamaIndex node parser."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["HFEndpointNodeParser"]
 
 
 class HFEndpointNodeParser(NodeParser):
-    """Parses documents into nodes exactly as Elasticsearch's ``word`` or ``sentence`` chunking cuts them.
+    """Parses documents into nodes exactly as Elasticsearch's chunking strategies cut them.
 
     Sizes are in ICU words (CJK included), with Elasticsearch's limits and
     messages. Each node's ``start_char_idx`` and ``end_char_idx`` are the
@@ -31,11 +31,17 @@ class HFEndpointNodeParser(NodeParser):
     """
 
     strategy: str = Field(
-        default="sentence", description="Chunking strategy: sentence, word or none."
+        default="sentence", description="Chunking strategy: sentence, word, recursive or none."
     )
     max_chunk_size: int | None = Field(default=None, description="Words per chunk (default 250).")
     overlap: int | None = Field(default=None, description="Words of overlap (word strategy).")
     sentence_overlap: int | None = Field(default=None, description="0 or 1 (sentence strategy).")
+    separator_group: str | None = Field(
+        default=None, description="plaintext or markdown (recursive strategy)."
+    )
+    separators: list[str] | None = Field(
+        default=None, description="Java regexes, tried in order (recursive strategy)."
+    )
 
     _settings: ChunkingSettings = PrivateAttr()
 
@@ -46,6 +52,8 @@ class HFEndpointNodeParser(NodeParser):
             max_chunk_size=self.max_chunk_size,
             overlap=self.overlap,
             sentence_overlap=self.sentence_overlap,
+            separator_group=self.separator_group,
+            separators=None if self.separators is None else tuple(self.separators),
         )
         return self
 

@@ -5,6 +5,8 @@ import contextlib
 import http.server
 import threading
 
+import pytest
+
 from hf_endpoint.server import LocalEndpoint
 
 _started: dict[str, LocalEndpoint] = {}
@@ -12,7 +14,12 @@ _lock = threading.Lock()
 
 
 def local_url(backend: str) -> str:
-    """The URL of a local ``backend`` endpoint (no token) that lives as long as the test run."""
+    """The URL of a local ``backend`` endpoint (no token) that lives as long as the test run.
+
+    ``minilm`` skips the test when the minilm extra is not installed.
+    """
+    if backend == "minilm":
+        pytest.importorskip("sentence_transformers", reason="the minilm extra is not installed")
     with _lock:
         if backend not in _started:
             endpoint = LocalEndpoint(backend)

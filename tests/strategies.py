@@ -59,7 +59,22 @@ PIECES = [
     "\udfff",
 ]
 
-multilingual_text = st.lists(st.sampled_from(PIECES), max_size=300).map("".join)
+# Zero width joiner sequences next to letters, digits, CJK and emoji: ICU's rule
+# WB3c joins a ZWJ to a following pictographic character, with no word status.
+ZWJ = "\u200d"
+JOINED = list("2a中カ한_🙂❤Ⓜ©ー々") + ["ten", "日本語", "ภาษา", "👍🏽"]
+zwj_text = st.lists(
+    st.one_of(
+        st.sampled_from(JOINED),
+        st.sampled_from([ZWJ, ZWJ + "🙂", ZWJ + "❤", ZWJ + "Ⓜ", ZWJ + "\u0301", " ", "\n", ". "]),
+    ),
+    max_size=60,
+).map("".join)
+
+multilingual_text = st.one_of(
+    st.lists(st.sampled_from(PIECES), max_size=300).map("".join),
+    st.lists(st.one_of(st.sampled_from(PIECES), zwj_text), max_size=40).map("".join),
+)
 any_text = st.one_of(multilingual_text, st.text(max_size=400))
 
 
@@ -95,6 +110,37 @@ mixed_text = st.lists(
             ["the", " ", "  ", "\n", "won't", "3.14", "a_b", "_", ". ", ",", "x:y", "\r\n", "\t"]
         ),
         st.sampled_from(PIECES),
+        zwj_text,
     ),
     max_size=200,
 ).map("".join)
+
+
+# Documents with structure for the recursive strategy: paragraphs, lines, ATX and
+# setext headings, around the multilingual pieces above.
+STRUCTURE = ["\n", "\n\n", "\n\n\n", "\r\n", "\n# ", "\n## ", "\n### ", "\n---\n", "\n===\n"]
+structured_text = st.lists(
+    st.one_of(
+        st.sampled_from(STRUCTURE),
+        st.lists(st.sampled_from(PIECES), max_size=12).map("".join),
+        st.lists(
+            st.sampled_from(["word", " ", "words", ". ", "! ", "3.14", "e.g."]), max_size=40
+        ).map("".join),
+    ),
+    max_size=60,
+).map("".join)
+
+# Separators that cut where ICU always breaks (before a line feed, before ". "),
+# so a chunk's words are the same whether counted in the chunk or in the text.
+SEPARATOR_LISTS = [["\\n\\n", "\\n"], ["\\n# ", "\\n", "[.!?] "], ["[.!?] "], ["(?!)"]]
+
+
+@st.composite
+def recursive_settings(draw):
+    size = draw(st.integers(10, 40))
+    choice = draw(st.sampled_from(["plaintext", "markdown", None, *range(len(SEPARATOR_LISTS))]))
+    if isinstance(choice, int):
+        return ChunkingSettings(
+            strategy="recursive", max_chunk_size=size, separators=SEPARATOR_LISTS[choice]
+        )
+    return ChunkingSettings(strategy="recursive", max_chunk_size=size, separator_group=choice)

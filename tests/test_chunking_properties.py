@@ -1,14 +1,23 @@
 """Invariants of the chunker over random multilingual text and settings."""
 
 from bisect import bisect_left, bisect_right
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hf_endpoint import chunk_text
+from hf_endpoint import chunk_offsets, chunk_text
 from hf_endpoint._segment import word_segmentation, word_status
 
-from .strategies import any_text, ascii_text, chunking_settings, mixed_text, multilingual_text
+from .strategies import (
+    any_text,
+    ascii_text,
+    chunking_settings,
+    mixed_text,
+    multilingual_text,
+    recursive_settings,
+    structured_text,
+)
 
 
 def word_spans(text):
@@ -92,3 +101,37 @@ def test_word_strategy_equals_the_boundary_walk(text, size, data):
     assert [(s.start, s.end) for s in _word_spans(text, size, overlap)] == reference_word_chunks(
         text, size, overlap
     )
+
+
+# --- the recursive strategy (invariants of Elasticsearch's RecursiveChunker) -----------
+
+
+@given(st.one_of(structured_text, multilingual_text, any_text), recursive_settings())
+def test_recursive_chunks_cover_the_text_in_document_order(text, settings):
+    # Splitting tiles a span; merging joins neighbours; the sentence strategy, last
+    # resort, covers its span from start to end with increasing starts.
+    chunks = chunk_offsets(text, settings)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(text)
+    for (start, end), (next_start, next_end) in pairwise(chunks):
+        assert start < next_start <= end <= next_end
+
+
+@given(st.one_of(structured_text, multilingual_text), recursive_settings())
+def test_no_recursive_chunk_holds_more_than_max_words(text, settings):
+    spans = word_spans(text)
+    for c in chunk_text(text, settings):
+        assert len(words_inside(spans, c.start, c.end)) <= settings.max_chunk_size
+
+
+@given(st.one_of(structured_text, multilingual_text), recursive_settings())
+def test_a_text_of_at_most_max_words_is_one_recursive_chunk(text, settings):
+    if len(word_spans(text)) <= settings.max_chunk_size:
+        assert chunk_offsets(text, settings) == [(0, len(text))]
+
+
+@given(st.one_of(structured_text, multilingual_text), st.integers(20, 40))
+def test_with_no_separator_match_the_recursive_strategy_is_the_sentence_strategy(text, size):
+    recursive = {"strategy": "recursive", "max_chunk_size": size, "separators": ["(?!)"]}
+    sentence = {"strategy": "sentence", "max_chunk_size": size, "sentence_overlap": 0}
+    if len(word_spans(text)) > size:
+        assert chunk_offsets(text, recursive) == chunk_offsets(text, sentence)

@@ -1,4 +1,7 @@
-"""Golden vectors: the chunks Elasticsearch's chunkers give (SPEC A6)."""
+"""Golden vectors: the chunks Elasticsearch's chunkers give (SPEC A6, and Elasticsearch 9.4's own)."""
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +136,74 @@ def test_count_words_counts_previous_word_after_bare_line_feed():
     counter = _WordCounter(word_segmentation(text), len(text))
     assert counter.count(0, 12) == 2
     assert counter.count(12, len(text)) == 4
+
+
+def test_a_word_joined_to_an_emoji_is_no_word():
+    # ICU gives ``ten\u200d🙂`` the rule status 0 (rule WB3c), so Elasticsearch counts 10 words.
+    text = "one two three four five six seven eight nine ten\u200d🙂 eleven"
+    assert word(text, 10, 1) == [(0, 57)]
+    text = "a b c d e f g h i j k l m n o p q r s t\u200d🙂. End."
+    assert sentence(text, 20, 0) == [(0, 47)]
+    assert sentence(text, 20, 1) == [(0, 47)]
+
+
+# Offsets from Elasticsearch 9.4's RecursiveChunker, WordBoundaryChunker and
+# SentenceBoundaryChunker run unchanged (tests/data/README.md).
+ES94 = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "data" / "es94_public.jsonl")
+    .read_text("utf-8")
+    .splitlines()
+]
+
+
+def test_the_elasticsearch_9_4_vectors_are_all_there():
+    strategies = [row["chunking_settings"]["strategy"] for row in ES94]
+    assert len(ES94) == 125 and strategies.count("recursive") == 120
+
+
+@pytest.mark.parametrize("row", ES94, ids=[f"es94-{i}" for i in range(len(ES94))])
+def test_elasticsearch_9_4_vectors(row):
+    expected = [tuple(chunk) for chunk in row["chunks"]]
+    assert chunk_offsets(row["text"], row["chunking_settings"]) == expected
+
+
+MARKDOWN = (
+    "# Title\n\nIntro paragraph with some words in it. Another sentence here.\n\n"
+    "## Section A\n\nText of section A goes on for a while with many words to fill the chunk.\n"
+    "A second line.\n\n## Section B\n\nShort.\n"
+)
+
+
+@pytest.mark.parametrize(
+    "settings,expected",
+    [
+        (
+            {"strategy": "recursive", "max_chunk_size": 10, "separator_group": "markdown"},
+            [(0, 48), (48, 71), (71, 86), (86, 128), (111, 159), (159, 174), (174, 196)],
+        ),
+        (
+            {"strategy": "recursive", "max_chunk_size": 10},
+            [(0, 7), (7, 70), (70, 84), (84, 128), (111, 158), (158, 173), (173, 196)],
+        ),
+        (
+            {"strategy": "recursive", "max_chunk_size": 20, "separators": ["\n\n", "\n"]},
+            [(0, 84), (84, 173), (173, 196)],
+        ),
+        ({"strategy": "none"}, [(0, 196)]),
+    ],
+)
+def test_recursive_strategy_on_a_markdown_document(settings, expected):
+    assert len(MARKDOWN) == 196
+    assert chunk_offsets(MARKDOWN, settings) == expected
+
+
+@pytest.mark.parametrize("group", ["plaintext", "markdown"])
+def test_recursive_empty_text_is_one_empty_chunk(group):
+    settings = {"strategy": "recursive", "max_chunk_size": 10, "separator_group": group}
+    assert chunk_text("", settings) == [Chunk("", 0, 0)]
+
+
+def test_recursive_text_that_fits_is_one_chunk():
+    text = "one two three\n\nfour five six seven eight nine ten"
+    assert chunk_offsets(text, {"strategy": "recursive", "max_chunk_size": 10}) == [(0, len(text))]

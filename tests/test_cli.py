@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hf_endpoint import __version__, chunk_offsets, chunk_text
+from hf_endpoint import ChunkingSettings, __version__, chunk_offsets, chunk_text
 from hf_endpoint.cli import EXIT_STATUSES, IdIndex
 from hf_endpoint.demo import run_demo
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
@@ -185,6 +185,29 @@ def test_chunk_bad_jsonl_line_is_named_and_earlier_records_are_kept(tmp_path):
 def test_chunk_invalid_settings_are_one_line(tmp_path):
     done = hf_endpoint("chunk", "--strategy", "word", "--max-chunk-size", "5", tmp_path)
     assert "[max_chunk_size] must be greater than or equal to [10]" in one_line_error(done, 2)
+
+
+MARKDOWN_DOC = (
+    "# Title\n\nIntro paragraph with some words in it. Another sentence here.\n\n"
+    "## Section A\n\nText of section A goes on for a while with many words to fill the chunk.\n"
+    "A second line.\n\n## Section B\n\nShort.\n"
+)
+
+
+def test_chunk_with_the_recursive_strategy(tmp_path):
+    src = tmp_path / "doc.md"
+    src.write_text(MARKDOWN_DOC, "utf-8")
+    recursive = ["chunk", "--strategy", "recursive", "--max-chunk-size", "10"]
+    done = hf_endpoint(*recursive, "--separator-group", "markdown", src)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["start"], r["end"]) for r in rows] == [
+        (0, 48), (48, 71), (71, 86), (86, 128), (111, 159), (159, 174), (174, 196)
+    ]  # fmt: skip
+    done = hf_endpoint(*recursive[:-1], "20", "--separator", "\\n\\n", "--separator", "\\n", src)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["start"], r["end"]) for r in rows] == [(0, 84), (84, 173), (173, 196)]
+    refused = hf_endpoint(*recursive, "--separators", "(?i)x", src)
+    assert "Chunk separator regex [(?i)x] cannot be matched" in one_line_error(refused, 2)
 
 
 def test_chunk_missing_file_is_one_line(tmp_path):
@@ -506,6 +529,26 @@ def test_chunking_options_replace_the_config_files_chunking_settings_as_a_whole(
     texts = [json.loads(line)["text"] for line in source.read_text("utf-8").splitlines()]
     for row, text in zip(rows_of(output), texts):
         assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, word)
+
+
+def test_embed_with_the_recursive_strategy(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"id": "md", "text": MARKDOWN_DOC}) + "\n", "utf-8")
+    recursive = [
+        "--strategy",
+        "recursive",
+        "--max-chunk-size",
+        "10",
+        "--separator-group",
+        "markdown",
+    ]
+    done = hf_endpoint("embed", source, "-o", output, "--url", url, "--quiet", *recursive)
+    assert done.returncode == 0, done.stderr
+    (row,) = rows_of(output)
+    settings = {"strategy": "recursive", "max_chunk_size": 10, "separator_group": "markdown"}
+    assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(MARKDOWN_DOC, settings)
+    assert len(row["chunks"]) == 7
+    assert sidecar_of(output)["chunking_settings"] == ChunkingSettings.from_dict(settings).to_dict()
 
 
 # --- hf-endpoint embed: what produced the output, and --resume -------------------------

@@ -1,4 +1,4 @@
-"""The client's decisions, without a server or a clock: batch plan, retries, rate slots, parsing."""
+"""The client's decisions, without a server or a clock: batch plan, retries, parsing."""
 
 import json
 
@@ -14,7 +14,6 @@ from hf_endpoint.errors import (
     InputTooLargeError,
     ResponseFormatError,
 )
-from hf_endpoint.ratelimit import RateLimiter, next_slot
 from hf_endpoint.retry import (
     Fail,
     Outcome,
@@ -199,23 +198,6 @@ def test_request_body_always_has_a_list_and_only_options_that_are_set():
     }  # fmt: skip
     with pytest.raises(ValueError, match="truncation_direction"):
         ServerOptions(truncation_direction="Up")
-
-
-# --- rate limit ---------------------------------------------------------------------
-
-
-def test_first_slot_is_now_then_spaced_by_the_interval():
-    assert next_slot(None, 10.0, 0.1) == 10.0
-    assert next_slot(10.0, 10.02, 0.1) == 10.1
-    assert next_slot(10.0, 15.0, 0.1) == 15.0  # idle: no burst is saved up
-
-
-def test_limiter_reservations_queue_up_without_burst():
-    now = [100.0]
-    limiter = RateLimiter(600, clock=lambda: now[0])
-    assert [round(limiter.reserve(), 6) for _ in range(4)] == [0.0, 0.1, 0.2, 0.3]
-    now[0] = 200.0
-    assert limiter.reserve() == 0.0 and round(limiter.reserve(), 6) == 0.1
 
 
 # --- token estimates --------------------------------------------------------------------

@@ -545,3 +545,35 @@ def test_stats_count_what_the_client_did():
     assert stats.inputs == 400
     assert stats.retries.get("HTTP 503", 0) == server["status"].get("503", 0) > 0
     assert "requests" in str(stats)
+
+
+# --- the event loop stays free while long inputs are chunked and planned --------------------
+
+
+def test_chunking_a_long_input_does_not_hold_up_the_event_loop():
+    long_text = "A sentence of a few words about rivers and engines. " * 60_000  # 3 MB
+    settings = {"strategy": "sentence", "max_chunk_size": 250}
+    started = time.monotonic()
+    chunk_text(long_text, settings)
+    chunking = time.monotonic() - started
+
+    async def run(client):
+        beats = []
+
+        async def heartbeat():
+            while True:
+                beats.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        task = asyncio.ensure_future(heartbeat())
+        await asyncio.sleep(0.02)
+        chunks = await client.aembed_chunks([long_text], settings)
+        task.cancel()
+        return chunks, beats
+
+    with EmbeddingClient(local_url("hash"), None, rate_limit=UNLIMITED, batch_size=32) as client:
+        chunks, beats = asyncio.run(run(client))
+    assert len(chunks[0]) > 200
+    # Chunking alone takes a good part of a second; the loop kept beating through it.
+    longest_gap = max(b - a for a, b in zip(beats, beats[1:]))
+    assert longest_gap < chunking / 2, (longest_gap, chunking)

@@ -143,6 +143,22 @@ def test_splitter_offsets_are_right_for_repeated_text_and_cjk():
     ]
 
 
+def test_splitter_takes_the_recursive_strategy():
+    text = "# Title\n\nIntro words here.\n\n## Part\n\n" + "Many words in this part. " * 6
+    splitter = HFEndpointTextSplitter(
+        strategy="recursive", max_chunk_size=10, separator_group="markdown"
+    )
+    documents = splitter.create_documents([text])
+    assert len(documents) > 2
+    assert [(d.metadata["start_index"], d.metadata["end_index"]) for d in documents] == [
+        (c.start, c.end) for c in chunk_text(text, splitter.settings)
+    ]
+    custom = HFEndpointTextSplitter(strategy="recursive", max_chunk_size=10, separators=["\n\n"])
+    assert custom.settings.separators == ("\n\n",)
+    with pytest.raises(ConfigError, match=r"Chunk separator regex \[\(a\] is not a valid"):
+        HFEndpointTextSplitter(strategy="recursive", max_chunk_size=10, separators=["(a"])
+
+
 def test_splitter_validates_like_elasticsearch():
     with pytest.raises(
         ConfigError,

@@ -204,6 +204,19 @@ def test_nodes_carry_the_chunkers_offsets_even_for_repeated_text():
     ]
 
 
+def test_nodes_of_the_recursive_strategy():
+    text = "# Title\n\nIntro words here.\n\n## Part\n\n" + "Many words in this part. " * 6
+    parser = HFEndpointNodeParser(
+        strategy="recursive", max_chunk_size=10, separators=["\n## ", "[.!?] "]
+    )
+    nodes = parser.get_nodes_from_documents([Document(text=text, id_="d")])
+    assert len(nodes) > 2
+    assert [(n.start_char_idx, n.end_char_idx) for n in nodes] == [
+        (c.start, c.end) for c in chunk_text(text, parser.settings)
+    ]
+    assert HFEndpointNodeParser(**{**parser.to_dict(), "id_func": None}).settings == parser.settings
+
+
 def test_relationships_metadata_and_id_func():
     parser = HFEndpointNodeParser(
         strategy="word", max_chunk_size=10, id_func=lambda i, doc: f"{doc.id_}-{i}"

@@ -14,7 +14,7 @@ from hf_endpoint._segment import (
     word_status,
 )
 
-from .strategies import any_text, ascii_text, mixed_text
+from .strategies import any_text, ascii_text, mixed_text, zwj_text
 
 
 def words(text):
@@ -39,6 +39,10 @@ def flags_agree_with_icu(text):
         ("hello 👍🏽 world!", ["hello", "world"]),
         ("_ __ _a", ["__", "_a"]),
         ("   ...   ", []),
+        ("ten\u200d🙂 eleven", ["eleven"]),
+        ("2\u200d❤ x", ["x"]),
+        ("中\u200d🙂文字", ["文字"]),
+        ("a\u200dx 🙂\u200dⓂ", ["a\u200dx", "🙂\u200dⓂ"]),
     ],
 )
 def test_what_icu_counts_as_a_word(text, expected):
@@ -54,6 +58,11 @@ CONTEXTS = [
     lambda c: "\u3042 " + c + "\u4e00",
     lambda c: " " + c + "\u3005 ",
     lambda c: c + "\u30fc" + c,
+    # Zero width joiners (rule WB3c) after and before letters, digits, CJK and emoji.
+    lambda c: " a\u200d" + c + " 7\u200d" + c + " ",
+    lambda c: "\u6771\u4eac\u200d" + c + "\u90fd ",
+    lambda c: " \U0001f642\u200d" + c + " ",
+    lambda c: " " + c + "\u200d\U0001f642 \u3042" + c + "\u200d\u2764\u3044 ",
 ]
 
 
@@ -64,6 +73,19 @@ def test_word_flags_match_icu_for_every_code_point(context):
     for lo in range(0, len(code_points), 100_000):
         text = "".join(wrap(chr(c)) for c in code_points[lo : lo + 100_000])
         assert flags_agree_with_icu(text), f"code points from U+{code_points[lo]:04X}"
+
+
+def test_a_dictionary_run_ending_in_a_joined_emoji_is_no_word():
+    # ICU gives the whole run the status of its last rule, WB3c's (none).
+    text = "東京都日本語\u200d🙂の中文字"
+    assert words(text) == ["の", "中", "文字"]
+    assert flags_agree_with_icu(text)
+
+
+@given(zwj_text)
+def test_word_flags_of_zero_width_joiner_sequences_equal_icu(text):
+    assert flags_agree_with_icu(text)
+    assert word_ends(text) == word_segmentation(text).word_ends()
 
 
 def test_offsets_are_code_points_beyond_the_bmp():

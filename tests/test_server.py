@@ -224,6 +224,19 @@ def test_body_over_the_payload_limit_is_413(client):
     plain_error(response, 413, "Failed to buffer the request body: length limit exceeded")
 
 
+def test_answers_carry_teis_metadata_headers(client):
+    """router/src/lib.rs ``From<ResponseMetadata> for HeaderMap``."""
+    response = client.post("/", json={"inputs": ["a b", "cde"], "prompt_name": "query"})
+    assert response.headers["x-compute-characters"] == "6"  # the inputs, not the prompt
+    assert response.headers["x-compute-tokens"] == str(5 + 4)
+    assert response.headers["x-compute-type"] == "gpu+optimized"
+    for name in ("x-compute-time", "x-total-time", "x-tokenization-time", "x-queue-time"):
+        assert response.headers[name].isdigit()
+    ranked = client.post("/rerank", json={"query": "q", "texts": ["a", "b c"]})
+    assert ranked.headers["x-compute-characters"] == str(1 * 2 + 1 + 3)
+    assert "x-compute-tokens" not in client.post("/tokenize", json={"inputs": "a"}).headers
+
+
 # --- dimensions (Matryoshka, TEI PR #676) --------------------------------------------------
 
 
@@ -538,6 +551,56 @@ def test_a_tokenizer_is_only_ever_used_by_one_thread_and_the_model_by_another():
         assert owners.setdefault(instance, thread) == thread
     assert len(backend.embed_threads) == 1
     assert not backend.embed_threads & set(owners.values())
+
+
+class _FailingTokenizer:
+    def encode(self, texts, **options):
+        raise RuntimeError("no such token")
+
+    def pair_length(self, first, second):
+        raise RuntimeError("no such token")
+
+
+class _FailingBackend(HashBackend):
+    """Fails where told: the tokenizer on texts starting with "!", the model on "?"."""
+
+    def tokenizer(self):
+        inner = super().tokenizer()
+        failing = _FailingTokenizer()
+
+        class Either:
+            def encode(self, texts, **options):
+                chosen = failing if any(t.startswith("!") for t in texts) else inner
+                return chosen.encode(texts, **options)
+
+            def pair_length(self, first, second):
+                return inner.pair_length(first, second)
+
+        return Either()
+
+    def embed(self, batch):
+        if any(e.text.startswith("?") for e in batch.encodings):
+            raise RuntimeError("device lost")
+        return super().embed(batch)
+
+
+def test_a_failing_tokenizer_is_422_and_a_failing_model_424():
+    """core/src/lib.rs ``TextEmbeddingsError``: a tokenizer error is ``Tokenizer`` (422),
+    a backend error ``Backend`` (424); the server goes on serving."""
+    with LocalEndpoint(_FailingBackend()) as ep:
+        tei_error(
+            httpx.post(ep.url, json={"inputs": "!x"}),
+            422,
+            "Tokenizer",
+            "tokenizer error no such token",
+        )
+        tei_error(
+            httpx.post(ep.url, json={"inputs": "?x"}),
+            424,
+            "Backend",
+            "Backend error: Inference error: device lost",
+        )
+        assert httpx.post(ep.url, json={"inputs": "x"}).status_code == 200
 
 
 # --- stats -------------------------------------------------------------------------------

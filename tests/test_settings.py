@@ -1,5 +1,6 @@
 """Chunking and service settings: Elasticsearch's rules and messages (SPEC A1, A2)."""
 
+import dataclasses
 import pickle
 
 import pytest
@@ -92,11 +93,12 @@ def test_too_small_message(strategy, low):
     ]
 
 
-@pytest.mark.parametrize("strategy", ["sentence", "word"])
-def test_too_large_message(strategy):
-    assert problems(ChunkingSettings.from_dict, {"strategy": strategy, "max_chunk_size": 301}) == [
-        "[chunking_settings] Invalid value [301]. [max_chunk_size] must be less than or equal to [300]"
-    ]
+@pytest.mark.parametrize("strategy", ["sentence", "word", "recursive"])
+@pytest.mark.parametrize("size", [301, 8192, 1_000_000])
+def test_max_chunk_size_has_no_upper_bound(strategy, size):
+    # Elasticsearch 9.2 removed the cap of 300 words.
+    settings = ChunkingSettings.from_dict({"strategy": strategy, "max_chunk_size": size})
+    assert settings.max_chunk_size == size
 
 
 @pytest.mark.parametrize(
@@ -183,12 +185,194 @@ def test_settings_of_the_wrong_type_name_the_argument():
 
 def test_settings_are_immutable_and_printable():
     s = ChunkingSettings(strategy="word", max_chunk_size=50)
-    assert (
-        repr(s)
-        == "ChunkingSettings(strategy='word', max_chunk_size=50, overlap=25, sentence_overlap=None)"
-    )
+    assert repr(s) == "ChunkingSettings(strategy='word', max_chunk_size=50, overlap=25)"
     with pytest.raises(AttributeError):
         s.overlap = 3
+    assert (
+        repr(ChunkingSettings(strategy="recursive", max_chunk_size=100))
+        == "ChunkingSettings(strategy='recursive', max_chunk_size=100, separator_group='plaintext')"
+    )
+    assert (
+        repr(ChunkingSettings(strategy="recursive", max_chunk_size=100, separators=["\n"]))
+        == "ChunkingSettings(strategy='recursive', max_chunk_size=100, separators=('\\n',))"
+    )
+
+
+# --- the recursive strategy ---------------------------------------------------
+
+PLAINTEXT = ["(?<!\\n)\\n\\n(?!\\n)", "(?<!\\n)\\n(?!\\n)"]
+MARKDOWN = [
+    "\n# ",
+    "\n## ",
+    "\n### ",
+    "\n#### ",
+    "\n##### ",
+    "\n###### ",
+    "\n^(?!\\s*$).*\\n-{1,}\\n",
+    "\n^(?!\\s*$).*\\n={1,}\\n",
+]
+
+
+def recursive(**settings):
+    return {"strategy": "recursive", "max_chunk_size": 100, **settings}
+
+
+def test_recursive_defaults_to_the_plaintext_group():
+    settings = ChunkingSettings.from_dict(recursive())
+    assert settings.separator_group == "plaintext"
+    assert list(settings.to_dict().items()) == [
+        ("strategy", "recursive"),
+        ("max_chunk_size", 100),
+        ("separators", PLAINTEXT),
+    ]
+
+
+def test_recursive_separator_groups_are_elasticsearchs():
+    assert (
+        ChunkingSettings.from_dict(recursive(separator_group="markdown")).to_dict()["separators"]
+        == MARKDOWN
+    )
+    assert ChunkingSettings.from_dict(recursive(separator_group="plaintext")).separators == tuple(
+        PLAINTEXT
+    )
+
+
+@pytest.mark.parametrize("name", [" Markdown ", "MARKDOWN", "markdown\t", "\nmarkdown"])
+def test_separator_group_is_trimmed_and_case_insensitive(name):
+    assert ChunkingSettings.from_dict(recursive(separator_group=name)).separator_group == "markdown"
+
+
+def test_a_groups_separators_written_out_are_that_group():
+    by_name = ChunkingSettings.from_dict(recursive(separator_group="markdown"))
+    written_out = ChunkingSettings.from_dict(recursive(separators=MARKDOWN))
+    assert by_name == written_out and written_out.separator_group == "markdown"
+    assert ChunkingSettings.from_dict(by_name.to_dict()) == by_name
+    assert dataclasses.replace(by_name, max_chunk_size=20).separator_group == "markdown"
+
+
+def test_custom_separators_round_trip():
+    settings = ChunkingSettings(
+        strategy="recursive", max_chunk_size=25, separators=["\n\n", "[.!?] "]
+    )
+    assert settings.separator_group is None
+    assert settings.separators == ("\n\n", "[.!?] ")
+    assert settings.to_dict() == {
+        "strategy": "recursive",
+        "max_chunk_size": 25,
+        "separators": ["\n\n", "[.!?] "],
+    }
+    assert ChunkingSettings.from_dict(settings.to_dict()) == settings
+
+
+def test_recursive_max_chunk_size_is_required_and_at_least_10():
+    assert problems(ChunkingSettings.from_dict, {"strategy": "recursive"}) == [
+        "[chunking_settings] does not contain the required setting [max_chunk_size]"
+    ]
+    assert problems(ChunkingSettings.from_dict, recursive(max_chunk_size=9)) == [
+        "[chunking_settings] Invalid value [9]. [max_chunk_size] must be greater than or equal to [10]"
+    ]
+    alias = {"strategy": "recursive", "max_chunking_size": 10}
+    assert ChunkingSettings.from_dict(alias).max_chunk_size == 10
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (
+            "html",
+            "[chunking_settings] Invalid value [html] received. [separator_group] must be one of [markdown, plaintext]",
+        ),
+        (
+            "",
+            "[chunking_settings] Invalid value empty string. [separator_group] must be a non-empty string",
+        ),
+        (
+            5,
+            "field [separator_group] is not of the expected type. The value [5] cannot be converted to a [String]",
+        ),
+    ],
+)
+def test_bad_separator_group_messages(value, message):
+    assert problems(ChunkingSettings.from_dict, recursive(separator_group=value)) == [message]
+
+
+def test_bad_separators_messages():
+    assert problems(ChunkingSettings.from_dict, recursive(separators="\n")) == [
+        "field [separators] is not of the expected type. The value [\n] cannot be converted to a [List]"
+    ]
+    assert problems(ChunkingSettings.from_dict, recursive(separators=["\n", 1, None])) == [
+        "field [separators] is not of the expected type. The value [1] cannot be converted to a [String]",
+        "field [separators] is not of the expected type. The value [null] cannot be converted to a [String]",
+    ]
+    assert problems(ChunkingSettings.from_dict, recursive(separators=[])) == [
+        "Recursive chunking settings can not have an empty list of separators"
+    ]
+    assert problems(ChunkingSettings.from_dict, recursive(separators=["x"] * 51)) == [
+        "separators list size [51] must not exceed [50]"
+    ]
+    assert len(ChunkingSettings.from_dict(recursive(separators=["x"] * 50)).separators) == 50
+
+
+def test_separators_and_group_together_is_an_error():
+    assert problems(
+        ChunkingSettings.from_dict, recursive(separators=["\n"], separator_group="markdown")
+    ) == ["Recursive chunking settings can not have both separators and separator_group"]
+
+
+def test_recursive_keys_of_other_strategies_are_named():
+    assert problems(ChunkingSettings.from_dict, recursive(overlap=5, sentence_overlap=0)) == [
+        "Recursive chunking settings can not have the following settings: [overlap, sentence_overlap]"
+    ]
+    assert problems(ChunkingSettings.from_dict, {"strategy": "word", "separators": ["\n"]}) == [
+        "Word based chunking settings can not have the following settings: [separators]"
+    ]
+
+
+def test_every_recursive_problem_is_reported_at_once():
+    assert problems(
+        ChunkingSettings.from_dict,
+        {"strategy": "recursive", "separator_group": "html", "separators": [], "x": 1},
+    ) == [
+        "Recursive chunking settings can not have the following settings: [x]",
+        "[chunking_settings] does not contain the required setting [max_chunk_size]",
+        "[chunking_settings] Invalid value [html] received. [separator_group] must be one of [markdown, plaintext]",
+        "Recursive chunking settings can not have an empty list of separators",
+    ]
+
+
+def test_a_separator_java_would_reject_is_named():
+    assert problems(ChunkingSettings.from_dict, recursive(separators=["\n", "(a", "a{"])) == [
+        "Chunk separator regex [(a] is not a valid Java regular expression: Unclosed group near index 2",
+        "Chunk separator regex [a{] is not a valid Java regular expression: Illegal repetition near index 2",
+    ]
+
+
+def test_a_separator_that_cannot_be_matched_as_java_does_is_named():
+    assert problems(ChunkingSettings.from_dict, recursive(separators=["(?i)chapter"])) == [
+        (
+            "Chunk separator regex [(?i)chapter] cannot be matched as Elasticsearch matches it: "
+            "the inline flag (?i) (case-insensitive matching) is not supported"
+        )
+    ]
+
+
+def test_recursive_settings_in_a_put_body():
+    cfg = InferenceConfig.from_dict(
+        {**body(), "chunking_settings": recursive(max_chunk_size=200, separator_group="markdown")}
+    )
+    assert cfg.chunking_settings.separator_group == "markdown"
+    assert cfg.to_dict()["chunking_settings"] == {
+        "strategy": "recursive",
+        "max_chunk_size": 200,
+        "separators": MARKDOWN,
+    }
+    assert problems(
+        InferenceConfig.from_dict,
+        {**body(), "chunking_settings": {"strategy": "recursive", "separators": ["(a"]}},
+    ) == [
+        "[chunking_settings] does not contain the required setting [max_chunk_size]",
+        "Chunk separator regex [(a] is not a valid Java regular expression: Unclosed group near index 2",
+    ]
 
 
 # --- service settings -------------------------------------------------------

@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto: CUDA when torch sees a device, else the CPU",
     )
     model.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    model.add_argument(
+        "--threads",
+        type=int,
+        default=max((os.cpu_count() or 1) - 1, 1),
+        metavar="N",
+        help="torch's CPU threads (default: one less than the CPUs, at least 1)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument(
@@ -89,7 +96,11 @@ def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
         seed=args.seed,
     )
     backend = create_backend(
-        args.backend or "minilm", model=args.model, device=args.device, dtype=args.dtype
+        args.backend or "minilm",
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        threads=args.threads,
     )
     workers = (
         {}

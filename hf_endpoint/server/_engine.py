@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,7 +37,7 @@ from ._protocol import ErrorType, TEIError
 from .backends import Backend, Batch, Rows, Tokenizer
 from .faults import Stats
 
-__all__ = ["Engine", "default_tokenization_workers"]
+__all__ = ["Embedded", "Engine", "default_tokenization_workers"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +109,20 @@ class _Job:
 
     encodings: list[Any]
     done: asyncio.Future[Rows]
+    queued: float
+    started: float | None = None  # when its first input went to the model
     taken: int = 0
     rows: Rows | None = None
     filled: int = 0
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Pooled rows (not normalised), one per input, and where the time went."""
+
+    rows: Rows
+    queue_seconds: float
+    inference_seconds: float
 
 
 class Engine:
@@ -172,7 +184,12 @@ class Engine:
     async def _on_tokenizer(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._tokenizers is not None, "start() first"
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._tokenizers, functools.partial(fn, *args))
+        try:
+            return await loop.run_in_executor(self._tokenizers, functools.partial(fn, *args))
+        except TEIError:
+            raise
+        except Exception as exc:  # the tokenizer itself failed: TEI's 422 Tokenizer
+            raise TEIError.core(ErrorType.TOKENIZER, str(exc)) from exc
 
     def _prompt(self, prompt_name: str | None) -> tuple[str, TEIError | None]:
         """The prompt to prepend, or the error TEI gives for the name (core/src/tokenization.rs,
@@ -237,10 +254,10 @@ class Engine:
             else []
         )
         for encoding in encodings:
-            if len(encoding.ids) > limit:
+            if len(encoding) > limit:
                 raise TEIError.core(
                     ErrorType.VALIDATION,
-                    f"`inputs` must have less than {limit} tokens. Given: {len(encoding.ids)}",
+                    f"`inputs` must have less than {limit} tokens. Given: {len(encoding)}",
                 )
         if refusal is not None:
             raise refusal
@@ -300,12 +317,14 @@ class Engine:
 
     # -- inference (model thread) -------------------------------------------------------------
 
-    async def embed(self, encodings: list[Any]) -> Rows:
+    async def embed(self, encodings: list[Any]) -> Embedded:
         """Pooled rows (not normalised), one per encoding, in order."""
-        job = _Job(encodings, asyncio.get_running_loop().create_future())
+        job = _Job(encodings, asyncio.get_running_loop().create_future(), time.monotonic())
         self._queue.append(job)
         self._wake.set()
-        return await job.done
+        rows = await job.done
+        started = job.started if job.started is not None else job.queued
+        return Embedded(rows, started - job.queued, time.monotonic() - started)
 
     def _next_batch(self) -> list[tuple[_Job, int, int]]:
         """TEI's ``Queue::next_batch`` for a padded model: inputs in arrival order while
@@ -320,7 +339,7 @@ class Engine:
                 continue
             start = end = job.taken
             while end < len(job.encodings):
-                wider = max(width, len(job.encodings[end].ids))
+                wider = max(width, len(job.encodings[end]))
                 if count and (
                     wider * (count + 1) > self.max_batch_tokens or count == self.max_batch_requests
                 ):
@@ -330,6 +349,8 @@ class Engine:
             if end > start:
                 parts.append((job, start, end))
                 job.taken = end
+                if job.started is None:
+                    job.started = time.monotonic()
             if job.taken == len(job.encodings):
                 self._queue.popleft()
         return parts

@@ -101,7 +101,9 @@ class LocalEndpoint:
 
     ``backend`` is ``"hash"`` (the default), ``"minilm"`` or a :class:`Backend` object
     (in process only); ``model`` serves a local sentence-transformers folder instead, on
-    ``device`` (``auto``, ``cpu``, ``cuda``) in ``dtype`` (``float32``, ``float16``). ``in_process=True`` (default) serves from a
+    ``device`` (``auto``, ``cpu``, ``cuda``) in ``dtype`` (``float32``, ``float16``), with
+    ``threads`` torch threads (in process: left as they are unless given; a subprocess
+    defaults to one less than the CPUs). ``in_process=True`` (default) serves from a
     thread of this process; ``False`` starts ``python -m hf_endpoint.server`` in a
     subprocess, so that a benchmark's client and server do not share one interpreter.
     The model is loaded before the ``with`` block starts: a bad folder raises there.
@@ -118,6 +120,7 @@ class LocalEndpoint:
         model: str | Path | None = None,
         device: str = "auto",
         dtype: str = "float32",
+        threads: int | None = None,
         api_key: str | None = None,
         faults: Faults | None = None,
         max_client_batch_size: int = 32,
@@ -130,6 +133,7 @@ class LocalEndpoint:
         self.model = model
         self.device = device
         self.dtype = dtype
+        self.threads = threads
         self.api_key = api_key
         self.faults = faults or Faults()
         self.max_client_batch_size = max_client_batch_size
@@ -155,7 +159,13 @@ class LocalEndpoint:
     def _backend(self) -> Backend:
         if not isinstance(self.backend, str):
             return self.backend
-        return create_backend(self.backend, model=self.model, device=self.device, dtype=self.dtype)
+        return create_backend(
+            self.backend,
+            model=self.model,
+            device=self.device,
+            dtype=self.dtype,
+            threads=self.threads,
+        )
 
     def _start_thread(self) -> None:
         config = ServerConfig(
@@ -196,6 +206,8 @@ class LocalEndpoint:
         command += ["--model", str(self.model)] if self.model else ["--backend", self.backend]
         if self.auto_truncate:
             command.append("--auto-truncate")
+        if self.threads is not None:
+            command += ["--threads", str(self.threads)]
         if f.requests_per_minute is not None:
             command += ["--requests-per-minute", str(f.requests_per_minute)]
         if f.malformed is not None:

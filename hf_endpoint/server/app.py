@@ -40,7 +40,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ._engine import Engine, default_tokenization_workers
+from ._engine import Embedded, Engine, default_tokenization_workers
 from ._protocol import (
     PAYLOAD_LIMIT,
     EmbedRequest,
@@ -132,6 +132,24 @@ def _finish(rows: Rows, normalize: bool, dimensions: int | None) -> Rows:
             )
         rows = rows[:, :dimensions]
     return normalize_rows(rows) if normalize else np.ascontiguousarray(rows)
+
+
+def _metadata(
+    start: float, chars: int, tokens: int, tokenization: float, embedded: Embedded
+) -> dict[str, str]:
+    """The response headers TEI adds (router/src/lib.rs ``From<ResponseMetadata> for
+    HeaderMap``); TEI names every compute type ``gpu+optimized``."""
+    total = str(int((time.monotonic() - start) * 1000))
+    return {
+        "x-compute-type": "gpu+optimized",
+        "x-compute-time": total,
+        "x-compute-characters": str(chars),
+        "x-compute-tokens": str(tokens),
+        "x-total-time": total,
+        "x-tokenization-time": str(int(tokenization * 1000)),
+        "x-queue-time": str(int(embedded.queue_seconds * 1000)),
+        "x-inference-time": str(int(embedded.inference_seconds * 1000)),
+    }
 
 
 def _sigmoid(x: float) -> float:
@@ -363,8 +381,10 @@ class _EndpointApp:
         prompt_name: str | None = None,
         normalize: bool = True,
         dimensions: int | None = None,
-    ) -> tuple[Rows, int]:
-        """TEI's ``embed_pooled`` for every input of a request: rows and prompt tokens."""
+    ) -> tuple[Rows, int, dict[str, str]]:
+        """TEI's ``embed_pooled`` for every input of a request: rows, prompt tokens and the
+        response's metadata headers."""
+        start = time.monotonic()
         c = self.config
         if not single:
             if not texts:
@@ -387,14 +407,18 @@ class _EndpointApp:
                 left=left,
                 prompt_name=prompt_name,
             )
-            rows = await self.engine.embed(encodings)
+            tokenized = time.monotonic()
+            embedded = await self.engine.embed(encodings)
         finally:
             permits.release(len(texts))
-        return _finish(rows, normalize, dimensions), sum(len(e.ids) for e in encodings)
+        tokens = sum(len(e) for e in encodings)
+        chars = sum(len(t) for t in texts)
+        headers = _metadata(start, chars, tokens, tokenized - start, embedded)
+        return _finish(embedded.rows, normalize, dimensions), tokens, headers
 
     async def embed(self, data: dict[str, Any]) -> tuple[Response, int]:
         request = EmbedRequest.parse(data)
-        rows, _ = await self._pooled(
+        rows, _, headers = await self._pooled(
             request.inputs,
             request.single,
             truncate=request.truncate,
@@ -404,13 +428,14 @@ class _EndpointApp:
             dimensions=request.dimensions,
         )
         malformed = self.config.faults.malformed
-        return (_malformed(malformed, rows) if malformed else _json(rows)), len(rows)
+        response = _malformed(malformed, rows) if malformed else _json(rows, headers=headers)
+        return response, len(rows)
 
     async def openai_embed(self, data: dict[str, Any]) -> tuple[Response, int]:
         request = OpenAIRequest.parse(data)
         # router/src/http/server.rs openai_embed: truncate is the server's auto_truncate,
         # no prompt, always normalised.
-        rows, tokens = await self._pooled(
+        rows, tokens, headers = await self._pooled(
             request.inputs, request.single, truncate=None, dimensions=request.dimensions
         )
         items = [
@@ -429,7 +454,7 @@ class _EndpointApp:
             "model": self.backend.model_id,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-        return _json(content), len(rows)
+        return _json(content, headers=headers), len(rows)
 
     async def rerank(self, data: dict[str, Any]) -> tuple[Response, int]:
         """TEI's ``rerank`` with a bi-encoder standing in for the cross-encoder.
@@ -441,6 +466,7 @@ class _EndpointApp:
         through a sigmoid). The order, the limits and the errors are TEI's.
         """
         request = RerankRequest.parse(data)
+        start = time.monotonic()
         c = self.config
         if not request.texts:
             raise TEIError.of(ErrorType.EMPTY, "`texts` cannot be empty")
@@ -454,9 +480,11 @@ class _EndpointApp:
             encodings = await self.engine.encode(
                 [request.query, *request.texts], truncate=True, left=request.left, allow_empty=True
             )
-            rows = normalize_rows(await self.engine.embed(encodings))
+            tokenized = time.monotonic()
+            embedded = await self.engine.embed(encodings)
         finally:
             self.engine.permits.release(len(request.texts))
+        rows = normalize_rows(embedded.rows)
         raw = rows[1:] @ rows[0]
         ranks = []
         for index, value in enumerate(raw.tolist()):
@@ -470,7 +498,11 @@ class _EndpointApp:
         # TEI sorts ascending (a stable sort) and reverses: ties keep the later text first.
         ranks.sort(key=lambda r: r["score"])
         ranks.reverse()
-        return _json(ranks), len(ranks)
+        n = len(request.texts)
+        chars = len(request.query) * n + sum(len(t) for t in request.texts)
+        tokens = len(encodings[0]) * n + sum(len(e) for e in encodings[1:])
+        headers = _metadata(start, chars, tokens, tokenized - start, embedded)
+        return _json(ranks, headers=headers), len(ranks)
 
     async def tokenize(self, data: dict[str, Any]) -> tuple[Response, int]:
         request = TokenizeRequest.parse(data)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
@@ -38,12 +38,14 @@ __all__ = [
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
-Rows = np.ndarray[Any, np.dtype[np.float32]]
-Ids = np.ndarray[Any, np.dtype[np.int64]]
+Rows: TypeAlias = "np.ndarray[Any, np.dtype[np.float32]]"
+Ids: TypeAlias = "np.ndarray[Any, np.dtype[np.int64]]"
 
 
 class Encoding(Protocol):
     """One tokenized text; ``tokenizers.Encoding`` has this shape (offsets in characters)."""
+
+    def __len__(self) -> int: ...
 
     @property
     def ids(self) -> list[int]: ...
@@ -85,16 +87,44 @@ class Batch:
 
     @classmethod
     def collate(cls, encodings: list[Any]) -> Batch:
-        width = max(len(e.ids) for e in encodings)
+        width = max(len(e) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         types = np.zeros_like(ids)
         mask = np.zeros_like(ids)
         for row, encoding in enumerate(encodings):
-            n = len(encoding.ids)
+            n = len(encoding)
             ids[row, :n] = encoding.ids
             types[row, :n] = encoding.type_ids
             mask[row, :n] = 1
         return cls(ids, mask, types, encodings)
+
+    def by_length(self) -> list[tuple[np.ndarray[Any, np.dtype[np.intp]], Batch]]:
+        """The batch cut into runs of similar length, each padded only to its own longest.
+
+        A padded model computes every padding token: one long input in a batch of short ones
+        would multiply the work. Inputs sorted by length start a new run when they are more
+        than twice as long as the run's first (plus a few tokens), as sentence-transformers
+        sorts by length before batching.
+        """
+        lengths = self.attention_mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        runs: list[list[int]] = []
+        for i in order.tolist():
+            if not runs or lengths[i] > 2 * lengths[runs[-1][0]] + 8:
+                runs.append([])
+            runs[-1].append(i)
+        parts = []
+        for run in runs:
+            rows = np.array(run, dtype=np.intp)
+            width = int(lengths[run[-1]])
+            sub = Batch(
+                self.input_ids[rows, :width],
+                self.attention_mask[rows, :width],
+                self.token_type_ids[rows, :width],
+                [self.encodings[i] for i in run],
+            )
+            parts.append((rows, sub))
+        return parts
 
 
 class Backend(Protocol):
@@ -136,6 +166,9 @@ class _WordEncoding:
     offsets: list[tuple[int, int]]
     special_tokens_mask: list[int]
     text: str  # what the vector is computed from: the kept words when truncated
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 _WORD = re.compile(r"\S+")
@@ -359,7 +392,10 @@ class SentenceTransformerBackend:
     """A local sentence-transformers model folder, run by PyTorch.
 
     ``device``: ``auto`` (CUDA when torch sees a device, else the CPU), ``cpu`` or
-    ``cuda``; ``dtype``: ``float32`` or ``float16``. The model runs without its
+    ``cuda``; ``dtype``: ``float32`` or ``float16``; ``threads``: torch's intra-op threads,
+    set for the whole process when given (a server leaves a core to its tokenizer threads
+    and event loop: torch's threads spin and stall when the CPUs are oversubscribed).
+    The model runs without its
     ``Normalize`` module, so that ``normalize: false`` returns the pooled vector as TEI
     does; normalisation is the server's, per request.
     """
@@ -371,6 +407,7 @@ class SentenceTransformerBackend:
         model_id: str | None = None,
         device: str = "auto",
         dtype: str = "float32",
+        threads: int | None = None,
     ) -> None:
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
@@ -383,6 +420,7 @@ class SentenceTransformerBackend:
         self.pooling = self.folder.pooling
         self.dtype = dtype
         self.device = device
+        self.threads = threads
         self._modules: list[Any] | None = None
         self._type_ids = True
 
@@ -398,6 +436,8 @@ class SentenceTransformerBackend:
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
         elif self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device")
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         model = SentenceTransformer(
             str(self.folder.path),
             device=self.device,
@@ -419,6 +459,19 @@ class SentenceTransformerBackend:
             raise _missing_extra(exc) from None
 
     def embed(self, batch: Batch) -> Rows:
+        parts = batch.by_length()
+        if len(parts) == 1:
+            return self._forward(batch)
+        rows: Rows | None = None
+        for index, part in parts:
+            out = self._forward(part)
+            if rows is None:
+                rows = np.empty((len(batch.encodings), out.shape[1]), dtype=np.float32)
+            rows[index] = out
+        assert rows is not None
+        return rows
+
+    def _forward(self, batch: Batch) -> Rows:
         import torch
 
         assert self._modules is not None, "load() first"
@@ -460,17 +513,18 @@ def create_backend(
     model: str | Path | None = None,
     device: str = "auto",
     dtype: str = "float32",
+    threads: int | None = None,
 ) -> Backend:
     """``hash`` (the default), ``minilm`` (the bundled model), or the sentence-transformers
     folder ``model``."""
     if model is not None:
         if name not in (None, "minilm", "sentence-transformers"):
             raise ValueError(f"a model folder is served by sentence-transformers, not {name!r}")
-        return SentenceTransformerBackend(model, device=device, dtype=dtype)
+        return SentenceTransformerBackend(model, device=device, dtype=dtype, threads=threads)
     if name in (None, "hash"):
         return HashBackend()
     if name == "minilm":
         return SentenceTransformerBackend(
-            bundled_minilm_path(), model_id=MINILM_ID, device=device, dtype=dtype
+            bundled_minilm_path(), model_id=MINILM_ID, device=device, dtype=dtype, threads=threads
         )
     raise ValueError(f"backend must be 'hash' or 'minilm', not {name!r}")
