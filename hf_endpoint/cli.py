@@ -32,6 +32,7 @@ from pydantic import SecretStr
 from tqdm import tqdm
 
 from . import __version__
+from ._auth import find_api_key
 from .chunking import chunk_offsets
 from .client import EmbeddedChunk, EmbeddingClient, lone_surrogate
 from .errors import ConfigError, HFEndpointError
@@ -323,8 +324,7 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
         raise CLIError(
             "no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE"
         )
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACEHUB_API_TOKEN")
-    return Endpoint(url, SecretStr(token) if token else None)
+    return Endpoint(url, find_api_key())  # HF_TOKEN, HUGGINGFACEHUB_API_TOKEN, `hf auth login`
 
 
 def _public_url(url: str) -> str:
@@ -867,7 +867,7 @@ examples:
 Reads JSONL records {"id", "text"} (ids unique: a repeated id is an error naming both
 lines; a record without "id" gets FILE:LINE) and writes one line per record, in input
 order: {"id", "chunks": [{"start", "end", "embedding"}, ...]}. The token comes from
-HF_TOKEN (or the --inference-config file). OUTPUT.meta.json beside the output records
+HF_TOKEN or `hf auth login` (or the --inference-config file). OUTPUT.meta.json beside the output records
 what made it: the endpoint URL (without credentials), the model id from GET /info, the
 vectors' dimensions, the chunking settings and the options that change the vectors;
 --resume refuses an output made otherwise, naming what differs.
