@@ -166,9 +166,10 @@ class IdIndex:
     probability of about n**2 / 2**129 (1e-27 for a million ids).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int = 0) -> None:
+        """``expected``: about how many ids will come, so that the arrays are made once."""
         self._count = 0
-        self._allocate(1 << 12)
+        self._allocate(max(1 << 12, 1 << (3 * expected // 2).bit_length()))
 
     def _allocate(self, slots: int) -> None:
         self._high = array("Q", bytes(8 * slots))  # 0: an empty slot
@@ -215,9 +216,9 @@ class IdIndex:
         return self._count
 
 
-def _unique(path: str, records: Iterable[Record]) -> Iterator[Record]:
+def _unique(path: str, records: Iterable[Record], expected: int = 0) -> Iterator[Record]:
     """The records, refusing a second record with the id of an earlier one."""
-    first_line = IdIndex()
+    first_line = IdIndex(expected)
     for record in records:
         first = first_line.setdefault(record.id, record.line)
         if first != record.line:
@@ -382,11 +383,11 @@ def _differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
 class Output:
     """The JSONL output of ``embed`` and its sidecar ``OUTPUT.meta.json``."""
 
-    def __init__(self, path: Path, provenance: dict[str, Any]) -> None:
+    def __init__(self, path: Path, provenance: dict[str, Any], expected: int = 0) -> None:
         self.path = path
         self.sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
         self.provenance = provenance
-        self.done = IdIndex()
+        self.done = IdIndex(expected)
         self.file: IO[bytes] | None = None
         self.size = 0  # bytes of whole records in the file
 
@@ -593,11 +594,15 @@ def _embed(args: argparse.Namespace) -> None:
     if path.exists() and not args.resume:
         raise CLIError(f"{path} exists: give --resume to continue it, or remove it")
     started = time.monotonic()
+    total = None
+    if args.input != "-":
+        with _open_input(args.input) as stream:
+            total = sum(1 for line in stream if line.strip())
     with _client(args, endpoint) as client:
         model_id = client.server_limits().model_id
-        output = Output(path, _provenance(args, endpoint, settings, model_id))
+        output = Output(path, _provenance(args, endpoint, settings, model_id), total or 0)
         output.open()
-        writer = _write_embeddings(args, client, settings, output)
+        writer = _write_embeddings(args, client, settings, output, total)
     if not args.quiet:
         _say(
             f"{writer.records} records ({writer.chunks} chunks) written to {path} "
@@ -611,12 +616,11 @@ def _write_embeddings(
     client: EmbeddingClient,
     settings: ChunkingSettings | None,
     output: Output,
+    total: int | None,
 ) -> Writer:
-    """Embed the input into ``output``; whatever stops the run, what was embedded is written."""
-    total = None
-    if args.input != "-":
-        with _open_input(args.input) as stream:
-            total = sum(1 for line in stream if line.strip())
+    """Embed the input into ``output``; whatever stops the run, what was embedded is written.
+
+    ``total``: the input's records when known (not on standard input)."""
     progress = tqdm(  # disable=None: shown on a terminal only
         total=total,
         initial=len(output.done),
@@ -628,7 +632,8 @@ def _write_embeddings(
     interrupted = False
     try:
         with _open_input(args.input) as stream:
-            records = _unique(args.input, _jsonl_records(args.input, enumerate(stream, 1)))
+            lines = enumerate(stream, 1)
+            records = _unique(args.input, _jsonl_records(args.input, lines), total or 0)
             _embed_records(args, client, settings, output, writer, records)
     except KeyboardInterrupt:
         interrupted = True
