@@ -530,7 +530,7 @@ class WriteFailed(Exception):
 
 class Writer:
     """Serialises and appends batches in a thread of its own, in order, so that the next
-    batch's requests are in flight while this one is written. At most two batches wait."""
+    batch's requests are in flight while this one is written. At most one batch waits."""
 
     def __init__(self, output: Output, with_text: bool, progress: tqdm[Any]) -> None:
         self.output = output
@@ -540,7 +540,7 @@ class Writer:
         self.chunks = 0
         self.error: OSError | None = None
         self._queue: queue.Queue[tuple[list[Record], list[list[EmbeddedChunk]]] | None] = (
-            queue.Queue(maxsize=2)
+            queue.Queue(maxsize=1)
         )
         self._thread = threading.Thread(target=self._run, name="hf-endpoint-writer", daemon=True)
         self._thread.start()
