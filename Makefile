@@ -25,6 +25,7 @@ test: install
 	$(PY) -m pytest
 
 bench: install
+	$(PY) -m pip install -q -e ".[all,bench]"
 	$(PY) benchmarks/bench_chunking.py
 	$(PY) benchmarks/bench_server.py
 

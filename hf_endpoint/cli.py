@@ -1,82 +1,104 @@
-"""The ``hf-endpoint`` command line.
+"""The ``hf-endpoint`` command line: ``chunk``, ``embed``, ``serve`` and ``demo``.
 
-``hf-endpoint chunk`` cuts files or JSONL records into chunks with offsets;
-``hf-endpoint embed`` embeds JSONL records, chunk by chunk, and can resume;
-``hf-endpoint serve`` runs a local embedding endpoint; ``hf-endpoint demo``
-runs the whole pipeline on a bundled corpus.
-Errors are one line on stderr and a non-zero exit, never a traceback.
+Every error is one line on stderr and an exit status from ``EXIT_STATUSES``,
+never a traceback; what was written before an error or an interruption stays
+written. ``hf-endpoint embed`` records what produced its output in a sidecar
+file (``OUTPUT.meta.json``) so that ``--resume`` can refuse to mix the vectors
+of two models or two chunking settings in one file.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
+import queue
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+import textwrap
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
+import httpx
+import orjson
+from pydantic import SecretStr
 from tqdm import tqdm
 
+from . import __version__
+from ._auth import find_api_key
 from .chunking import chunk_offsets
-from .client import EmbeddingClient, lone_surrogate
-from .errors import HFEndpointError
+from .client import EmbeddedChunk, EmbeddingClient, lone_surrogate
+from .errors import ConfigError, HFEndpointError
 from .settings import ChunkingSettings, InferenceConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["main"]
+__all__ = ["EXIT_STATUSES", "main"]
+
+EXIT_OK = 0
+EXIT_ENDPOINT = 1
+EXIT_USAGE = 2
+EXIT_OUTPUT = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+EXIT_STATUSES = {
+    EXIT_OK: "done",
+    EXIT_ENDPOINT: "the endpoint failed (an HTTP error after the retries, a wrong token, no connection)",
+    EXIT_USAGE: "bad usage or input (an option, a setting, an input line, a duplicate id, "
+    "an output that --resume cannot continue)",
+    EXIT_OUTPUT: "the output cannot be written (no such folder, no permission, disk full)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "standard output was closed early (e.g. piped into head)",
+}
+
+# The chunking options; given on the command line, they replace the chunking
+# settings of an --inference-config file as a whole.
+CHUNKING_OPTIONS = (
+    "strategy",
+    "max_chunk_size",
+    "overlap",
+    "sentence_overlap",
+    "separator_group",
+    "separators",
+)
+
+SIDECAR_SUFFIX = ".meta.json"
+SIDECAR_FORMAT = "hf-endpoint embed 1"
 
 
 class CLIError(Exception):
-    """A problem to report as one line, exit status 2."""
+    """A problem to report as one line, with the exit status that goes with it."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def _settings(args: argparse.Namespace, base: ChunkingSettings | None = None) -> ChunkingSettings:
-    data: dict[str, Any] = base.to_dict() if base is not None else {}
-    if args.chunking_settings:
-        try:
-            data = json.loads(args.chunking_settings)
-        except json.JSONDecodeError as exc:
-            raise CLIError(f"--chunking-settings is not valid JSON: {exc}") from None
-    if args.separator_group is not None or args.separators is not None:
-        data.pop("separators", None)  # given on the command line, they replace the configured ones
-    for key in (
-        "strategy",
-        "max_chunk_size",
-        "overlap",
-        "sentence_overlap",
-        "separator_group",
-        "separators",
-    ):
-        if getattr(args, key) is not None:
-            data[key] = getattr(args, key)
-    try:
-        return ChunkingSettings.from_dict(data)
-    except TypeError as exc:
-        raise CLIError(str(exc)) from None
+def _cannot_write(path: Path | str, exc: OSError) -> CLIError:
+    return CLIError(f"cannot write {path}: {exc.strerror or exc}", EXIT_OUTPUT)
 
 
-def _records(path: str, stream: TextIO, jsonl: bool = False) -> Iterator[tuple[str, str]]:
-    """``(id, text)`` pairs: one per JSONL line, or the whole file as one text."""
-    if jsonl or path.endswith(".jsonl") or path == "-":
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CLIError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise CLIError(f'{path}:{number}: a record must be an object with a string "text"')
-            yield str(record.get("id", f"{path}:{number}")), record["text"]
-    else:
-        yield path, stream.read()
+# -- input ----------------------------------------------------------------------
 
 
-def _open(path: str) -> TextIO:
+@dataclass(frozen=True)
+class Record:
+    """One input document: where it came from, its id and its text."""
+
+    line: int
+    id: str | int
+    text: str
+
+
+def _open_input(path: str) -> IO[str]:
     if path == "-":
         return sys.stdin
     try:
@@ -85,34 +107,202 @@ def _open(path: str) -> TextIO:
         raise CLIError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _chunk(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    out = sys.stdout
-    for path in args.inputs:
-        with _open(path) as stream:
-            for doc_id, text in _records(path, stream):
-                for i, (start, end) in enumerate(chunk_offsets(text, settings)):
-                    row = {
-                        "id": doc_id,
-                        "chunk": i,
-                        "start": start,
-                        "end": end,
-                        "text": text[start:end],
-                    }
-                    out.write(_json_line(row))
-
-
-def _json_line(row: dict[str, Any]) -> str:
-    line = json.dumps(row, ensure_ascii=False)
+def _parse_record(path: str, number: int, line: str) -> Record:
     try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: escape them so the line stays valid JSON
-        line = json.dumps(row)
-    return line + "\n"
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise CLIError(f'{path}:{number}: a record must be an object with a string "text"')
+    doc_id = record.get("id", f"{path}:{number}")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise CLIError(f'{path}:{number}: "id" must be a string or an integer, not {doc_id!r}')
+    return Record(number, doc_id, record["text"])
 
 
-def _endpoint_client(args: argparse.Namespace) -> tuple[EmbeddingClient, ChunkingSettings | None]:
-    """The client from --inference-config, or --url / HF_ENDPOINT_URL and HF_TOKEN."""
+def _jsonl_records(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record]:
+    for number, line in lines:
+        if line.strip():
+            yield _parse_record(path, number, line)
+
+
+def _looks_like_a_record(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and isinstance(record.get("text"), str)
+
+
+def _records(path: str, stream: IO[str], form: str) -> Iterator[Record]:
+    """The documents of one input: JSONL records, or the whole input as one text.
+
+    ``form`` is ``jsonl``, ``text`` or ``auto``: ``.jsonl`` files are records,
+    other files text; standard input is records when its first non-blank line
+    is a JSON object with a string ``"text"``, else text.
+    """
+    lines: Iterator[tuple[int, str]] = enumerate(stream, 1)
+    if form == "auto" and path == "-":
+        peeked: list[tuple[int, str]] = []
+        for number, line in lines:
+            peeked.append((number, line))
+            if line.strip():
+                break
+        form = "jsonl" if peeked and _looks_like_a_record(peeked[-1][1]) else "text"
+        lines = iter([*peeked, *lines])
+    elif form == "auto":
+        form = "jsonl" if path.endswith(".jsonl") else "text"
+    if form == "jsonl":
+        yield from _jsonl_records(path, lines)
+    else:
+        yield Record(1, path, "".join(line for _, line in lines))
+
+
+class IdIndex:
+    """Ids seen so far and the line of each, in flat arrays of 128-bit hashes.
+
+    About 40 bytes an id where a dict of strings takes 120: a run over millions of
+    records keeps its memory small. Two different ids share a hash with a
+    probability of about n**2 / 2**129 (1e-27 for a million ids).
+    """
+
+    def __init__(self, expected: int = 0) -> None:
+        """``expected``: about how many ids will come, so that the arrays are made once."""
+        self._count = 0
+        self._allocate(max(1 << 12, 1 << (3 * expected // 2).bit_length()))
+
+    def _allocate(self, slots: int) -> None:
+        self._high = array("Q", bytes(8 * slots))  # 0: an empty slot
+        self._low = array("Q", bytes(8 * slots))
+        self._lines = array("Q", bytes(8 * slots))
+        self._mask = slots - 1
+
+    @staticmethod
+    def _key(doc_id: str | int) -> tuple[int, int]:
+        raw = doc_id.encode("utf-8", "surrogatepass") if isinstance(doc_id, str) else b"%d" % doc_id
+        digest = hashlib.blake2b(
+            raw, digest_size=16, person=b"s" if isinstance(doc_id, str) else b"i"
+        )
+        value = int.from_bytes(digest.digest(), "little")
+        return (value >> 64) | 1, value & 0xFFFF_FFFF_FFFF_FFFF
+
+    def _slot(self, high: int, low: int) -> int:
+        i = low & self._mask
+        while self._high[i] and (self._high[i] != high or self._low[i] != low):
+            i = (i + 1) & self._mask
+        return i
+
+    def setdefault(self, doc_id: str | int, line: int) -> int:
+        """The line ``doc_id`` was first seen on; ``line`` when it is new (and now known)."""
+        high, low = self._key(doc_id)
+        i = self._slot(high, low)
+        if self._high[i]:
+            return self._lines[i]
+        self._high[i], self._low[i], self._lines[i] = high, low, line
+        self._count += 1
+        if self._count * 3 > 2 * len(self._high):
+            old = self._high, self._low, self._lines
+            self._allocate(2 * len(self._high))
+            for h, lo, n in zip(*old):
+                if h:
+                    j = self._slot(h, lo)
+                    self._high[j], self._low[j], self._lines[j] = h, lo, n
+        return line
+
+    def __contains__(self, doc_id: str | int) -> bool:
+        return bool(self._high[self._slot(*self._key(doc_id))])
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def _unique(path: str, records: Iterable[Record], expected: int = 0) -> Iterator[Record]:
+    """The records, refusing a second record with the id of an earlier one."""
+    first_line = IdIndex(expected)
+    for record in records:
+        first = first_line.setdefault(record.id, record.line)
+        if first != record.line:
+            raise CLIError(
+                f"{path}:{record.line}: duplicate id {json.dumps(record.id, ensure_ascii=False)}, "
+                f"first on line {first}: ids must be unique"
+            )
+        yield record
+
+
+# -- chunking settings ----------------------------------------------------------
+
+
+def _chunking_settings(
+    args: argparse.Namespace, configured: ChunkingSettings | None = None
+) -> ChunkingSettings | None:
+    """The chunking settings the options give; without any chunking option, ``configured``.
+
+    Options replace an ``--inference-config`` file's settings as a whole, so
+    ``--strategy word`` never meets the file's ``sentence_overlap``.
+    """
+    data: dict[str, Any] = {}
+    if args.chunking_settings:
+        try:
+            data = json.loads(args.chunking_settings)
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--chunking-settings is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise CLIError("--chunking-settings must be a JSON object")
+    given = {k: getattr(args, k) for k in CHUNKING_OPTIONS if getattr(args, k) is not None}
+    if not data and not given:
+        return configured
+    if "separator_group" in given or "separators" in given:
+        data.pop("separators", None)  # given on the command line, they replace those in the JSON
+    return ChunkingSettings.from_dict({**data, **given})
+
+
+# -- output -----------------------------------------------------------------------
+
+
+def _dumps_line(row: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # a lone surrogate from undecodable input bytes: escape it
+        return json.dumps(row).encode("ascii") + b"\n"
+
+
+def _chunk(args: argparse.Namespace) -> None:
+    settings = _chunking_settings(args) or ChunkingSettings()
+    out = sys.stdout.buffer
+    for path in args.inputs:
+        with _open_input(path) as stream:
+            for record in _records(path, stream, args.format):
+                text = record.text
+                for i, (start, end) in enumerate(chunk_offsets(text, settings)):
+                    out.write(
+                        _dumps_line(
+                            {
+                                "id": record.id,
+                                "chunk": i,
+                                "start": start,
+                                "end": end,
+                                "text": text[start:end],
+                            }
+                        )
+                    )
+    out.flush()
+
+
+# -- hf-endpoint embed --------------------------------------------------------------
+
+
+@dataclass
+class Endpoint:
+    """Where ``embed`` sends its requests, from the options or an ``--inference-config``."""
+
+    url: str
+    api_key: SecretStr | None
+    rate_limit: int | None = None
+    max_input_tokens: int | None = None
+    chunking_settings: ChunkingSettings | None = None
+
+
+def _endpoint(args: argparse.Namespace) -> Endpoint:
     if args.inference_config:
         try:
             with open(args.inference_config, encoding="utf-8") as f:
@@ -122,85 +312,406 @@ def _endpoint_client(args: argparse.Namespace) -> tuple[EmbeddingClient, Chunkin
         except json.JSONDecodeError as exc:
             raise CLIError(f"{args.inference_config} is not valid JSON: {exc}") from None
         config = InferenceConfig.from_dict(body)
-        return EmbeddingClient.from_config(config), config.chunking_settings
+        s = config.service_settings
+        return Endpoint(
+            s.url,
+            s.api_key,
+            s.rate_limit.requests_per_minute,
+            s.max_input_tokens,
+            config.chunking_settings,
+        )
     url = args.url or os.environ.get("HF_ENDPOINT_URL")
     if not url:
         raise CLIError(
             "no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE"
         )
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACEHUB_API_TOKEN")
-    return EmbeddingClient(url, token), None
+    return Endpoint(url, find_api_key())  # HF_TOKEN, HUGGINGFACEHUB_API_TOKEN, `hf auth login`
 
 
-def _finished_ids(path: Path) -> set[str]:
-    """Ids already in an output file; a last line cut short by an interruption is removed."""
-    done: set[str] = set()
-    with path.open("r+b") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        if keep < len(data):
-            f.truncate(keep)
-    for line in data[:keep].splitlines():
-        done.add(str(json.loads(line)["id"]))
-    return done
+def _public_url(url: str) -> str:
+    """The URL without user, password, query or fragment: what the sidecar may hold."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "<invalid URL>"
+    return str(parsed.copy_with(userinfo=b"", query=None, fragment=None))
+
+
+# What must agree between an output file and a run that resumes it.
+_COMPARED = ("url", "model_id", "dimensions", "chunking_settings", "truncate", "normalize", "text")
+
+
+def _provenance(
+    args: argparse.Namespace,
+    endpoint: Endpoint,
+    settings: ChunkingSettings | None,
+    model_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "format": SIDECAR_FORMAT,
+        "hf_endpoint": __version__,
+        "url": _public_url(endpoint.url),
+        "model_id": model_id,
+        "dimensions": None,
+        "chunking_settings": None if settings is None else settings.to_dict(),
+        "truncate": args.truncate,
+        "normalize": args.normalize,
+        "text": args.with_text,
+        "input": args.input,
+        "batch_records": args.batch_records,
+        "batch_size": args.batch_size,
+        "max_concurrency": args.max_concurrency,
+        "rate_limit": args.rate_limit or endpoint.rate_limit,
+    }
+
+
+def _differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between two provenances; an unknown model id or width differs from nothing."""
+    out = []
+    for key in _COMPARED:
+        there, here = recorded.get(key), now.get(key)
+        if key in ("model_id", "dimensions") and (there is None or here is None):
+            continue
+        if there != here:
+            out.append(
+                f"{key} {json.dumps(there, ensure_ascii=False)} there, "
+                f"{json.dumps(here, ensure_ascii=False)} now"
+            )
+    return out
+
+
+class Output:
+    """The JSONL output of ``embed`` and its sidecar ``OUTPUT.meta.json``."""
+
+    def __init__(self, path: Path, provenance: dict[str, Any], expected: int = 0) -> None:
+        self.path = path
+        self.sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        self.provenance = provenance
+        self.done = IdIndex(expected)
+        self.file: IO[bytes] | None = None
+        self.size = 0  # bytes of whole records in the file
+
+    def open(self) -> None:
+        """Check what an existing output holds and open it for appending."""
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._check_sidecar()
+            self._read_done()
+        self.write_sidecar()
+        try:
+            self.file = self.path.open("ab")
+        except OSError as exc:
+            raise _cannot_write(self.path, exc) from None
+        self.size = self.file.tell()
+
+    def _check_sidecar(self) -> None:
+        try:
+            recorded = json.loads(self.sidecar.read_text("utf-8"))
+        except FileNotFoundError:
+            raise CLIError(
+                f"{self.path} has no {self.sidecar.name} beside it, so nothing tells what made it: "
+                "write to a new file"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"cannot read {self.sidecar}: {exc}") from None
+        if not isinstance(recorded, dict) or recorded.get("format") != SIDECAR_FORMAT:
+            raise CLIError(f"{self.sidecar} is not an hf-endpoint embed sidecar")
+        differences = _differences(recorded, self.provenance)
+        if differences:
+            raise CLIError(
+                f"{self.path} was written with other settings ({'; '.join(differences)}): "
+                "resume with the same ones, or write to a new file"
+            )
+        for key in ("model_id", "dimensions"):
+            if self.provenance[key] is None:
+                self.provenance[key] = recorded.get(key)
+
+    def _read_done(self) -> None:
+        """The ids already written; a last line cut short by an interruption is removed."""
+        try:
+            with self.path.open("r+b") as f:
+                end = f.seek(0, os.SEEK_END)
+                keep = end
+                while keep > 0:
+                    f.seek(max(0, keep - 65536))
+                    block = f.read(keep - f.tell())
+                    newline = block.rfind(b"\n")
+                    if newline >= 0:
+                        keep = keep - len(block) + newline + 1
+                        break
+                    keep -= len(block)
+                if keep < end:
+                    f.truncate(keep)
+                f.seek(0)
+                for number, line in enumerate(f, 1):
+                    self.done.setdefault(self._written_id(number, line), number)
+        except OSError as exc:
+            raise _cannot_write(self.path, exc) from None
+
+    def _written_id(self, number: int, line: bytes) -> str | int:
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise CLIError(
+                f"{self.path}:{number}: not valid JSON ({exc}): --resume continues only files "
+                "that hf-endpoint embed wrote"
+            ) from None
+        doc_id = row.get("id") if isinstance(row, dict) else None
+        if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+            raise CLIError(
+                f'{self.path}:{number}: no "id": --resume continues only files that '
+                "hf-endpoint embed wrote"
+            )
+        return doc_id
+
+    def write_sidecar(self) -> None:
+        partial = self.sidecar.with_name(self.sidecar.name + ".partial")
+        try:
+            partial.write_text(json.dumps(self.provenance, indent=2, ensure_ascii=False) + "\n")
+            os.replace(partial, self.sidecar)
+        except OSError as exc:
+            raise _cannot_write(self.sidecar, exc) from None
+
+    def check_dimensions(self, results: list[list[EmbeddedChunk]]) -> None:
+        """Record the vectors' width on the first answer; refuse a different one later."""
+        width = next((len(chunks[0].embedding) for chunks in results if chunks), None)
+        if width is None:
+            return
+        recorded = self.provenance["dimensions"]
+        if recorded is None:
+            self.provenance["dimensions"] = width
+            self.write_sidecar()
+        elif recorded != width:
+            raise CLIError(
+                f"the endpoint answers vectors of {width} dimensions, {self.path} holds {recorded}: "
+                "resume against the same model, or write to a new file"
+            )
+
+    def write(self, data: bytes) -> None:
+        """Append whole records; on failure, cut the file back to the records before them."""
+        assert self.file is not None
+        try:
+            self.file.write(data)
+            self.file.flush()
+        except OSError:
+            try:
+                self.file.truncate(self.size)
+            except OSError:
+                pass
+            raise
+        self.size += len(data)
+
+    def close(self) -> None:
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                pass  # what could not be flushed was reported by write()
+            self.file = None
+
+
+def _rows(batch: list[Record], results: list[list[EmbeddedChunk]], with_text: bool) -> bytes:
+    lines = []
+    for record, chunks in zip(batch, results):
+        if with_text:
+            rendered = [
+                {"start": c.start, "end": c.end, "text": c.text, "embedding": c.embedding}
+                for c in chunks
+            ]
+        else:
+            rendered = [{"start": c.start, "end": c.end, "embedding": c.embedding} for c in chunks]
+        lines.append(orjson.dumps({"id": record.id, "chunks": rendered}))
+    lines.append(b"")
+    return b"\n".join(lines)
+
+
+class WriteFailed(Exception):
+    """The writer thread could not write; its error says why."""
+
+
+class Writer:
+    """Serialises and appends batches in a thread of its own, in order, so that the next
+    batch's requests are in flight while this one is written. At most one batch waits."""
+
+    def __init__(self, output: Output, with_text: bool, progress: tqdm[Any]) -> None:
+        self.output = output
+        self.with_text = with_text
+        self.progress = progress
+        self.records = 0
+        self.chunks = 0
+        self.error: OSError | None = None
+        self._queue: queue.Queue[tuple[list[Record], list[list[EmbeddedChunk]]] | None] = (
+            queue.Queue(maxsize=1)
+        )
+        self._thread = threading.Thread(target=self._run, name="hf-endpoint-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: list[Record], results: list[list[EmbeddedChunk]]) -> None:
+        if self.error is not None:
+            raise WriteFailed
+        self._queue.put((batch, results))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain: nothing more is written after a failed write
+            batch, results = item
+            try:
+                self.output.write(_rows(batch, results, self.with_text))
+            except OSError as exc:
+                self.error = exc
+                continue
+            self.records += len(batch)
+            self.chunks += sum(len(chunks) for chunks in results)
+            self.progress.update(len(batch))
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+
+def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
+    return EmbeddingClient(
+        endpoint.url,
+        endpoint.api_key,
+        rate_limit=args.rate_limit or endpoint.rate_limit,
+        batch_size=args.batch_size,
+        max_concurrency=args.max_concurrency,
+        max_input_tokens=endpoint.max_input_tokens,
+        truncate=args.truncate,
+        normalize=args.normalize,
+    )
 
 
 def _embed(args: argparse.Namespace) -> None:
-    client, configured = _endpoint_client(args)
-    settings = _settings(args, configured)
+    endpoint = _endpoint(args)
+    settings = _chunking_settings(args, endpoint.chunking_settings)
     if args.engine == "ray":
-        _embed_ray(args, client, settings)
+        with _client(args, endpoint) as client:
+            _embed_ray(args, client, settings or ChunkingSettings())
         return
-    output = Path(args.output)
-    if output.exists() and not args.resume:
-        raise CLIError(f"{output} exists: give --resume to continue it, or remove it")
-    done = _finished_ids(output) if output.exists() else set()
+    path = Path(args.output)
+    if path.exists() and not args.resume:
+        raise CLIError(f"{path} exists: give --resume to continue it, or remove it")
+    started = time.monotonic()
     total = None
     if args.input != "-":
-        with _open(args.input) as stream:
+        with _open_input(args.input) as stream:
             total = sum(1 for line in stream if line.strip())
-    written = 0
-    with client, _open(args.input) as stream, output.open("a", encoding="utf-8") as out:
-        progress = tqdm(
-            total=total, initial=len(done), unit="record", file=sys.stderr, disable=args.quiet
+    with _client(args, endpoint) as client:
+        model_id = client.server_limits().model_id
+        output = Output(path, _provenance(args, endpoint, settings, model_id), total or 0)
+        output.open()
+        writer = _write_embeddings(args, client, settings, output, total)
+    if not args.quiet:
+        _say(
+            f"{writer.records} records ({writer.chunks} chunks) written to {path} "
+            f"in {time.monotonic() - started:.1f} s"
         )
-        pending: list[tuple[str, str]] = []
+        _say(f"client: {client.stats}")
 
-        def flush() -> None:
-            nonlocal written
-            if not pending:
-                return
-            results = client.embed_chunks([text for _, text in pending], settings)
-            for (doc_id, _), chunks in zip(pending, results):
-                row = {
-                    "id": doc_id,
-                    "chunks": [
-                        {"start": c.start, "end": c.end, "embedding": c.embedding} for c in chunks
-                    ],
-                }
-                out.write(json.dumps(row) + "\n")
-            out.flush()
-            written += len(pending)
-            progress.update(len(pending))
+
+def _write_embeddings(
+    args: argparse.Namespace,
+    client: EmbeddingClient,
+    settings: ChunkingSettings | None,
+    output: Output,
+    total: int | None,
+) -> Writer:
+    """Embed the input into ``output``; whatever stops the run, what was embedded is written.
+
+    ``total``: the input's records when known (not on standard input)."""
+    progress = tqdm(  # disable=None: shown on a terminal only
+        total=total,
+        initial=len(output.done),
+        unit="record",
+        file=sys.stderr,
+        disable=True if args.quiet else None,
+    )
+    writer = Writer(output, args.with_text, progress)
+    interrupted = False
+    try:
+        with _open_input(args.input) as stream:
+            lines = enumerate(stream, 1)
+            records = _unique(args.input, _jsonl_records(args.input, lines), total or 0)
+            _embed_records(args, client, settings, output, writer, records)
+    except KeyboardInterrupt:
+        interrupted = True
+        _mute_warnings()
+    except WriteFailed:
+        pass
+    finally:
+        previous = _ignore_interrupts()
+        try:
+            writer.close()
+            progress.close()
+            output.close()
+        finally:
+            _restore_interrupts(previous)
+    kept = f"{writer.records} records written to {output.path} are kept"
+    if writer.error is not None:
+        raise CLIError(
+            f"cannot write {output.path}: {writer.error.strerror or writer.error}; {kept}",
+            EXIT_OUTPUT,
+        )
+    if interrupted:
+        raise CLIError(f"interrupted: {kept}; --resume continues from there", EXIT_INTERRUPTED)
+    return writer
+
+
+def _embed_records(
+    args: argparse.Namespace,
+    client: EmbeddingClient,
+    settings: ChunkingSettings | None,
+    output: Output,
+    writer: Writer,
+    records: Iterable[Record],
+) -> None:
+    """Embed records in batches of ``--batch-records``; the writer writes them behind.
+
+    A bad input line stops the run after the records read before it are written.
+    """
+    pending: list[Record] = []
+
+    def send() -> None:
+        if pending:
+            results = client.embed_chunks([r.text for r in pending], settings)
+            output.check_dimensions(results)
+            writer.put(list(pending), results)
             pending.clear()
 
-        try:
-            for doc_id, text in _records(args.input, stream, jsonl=True):
-                if doc_id in done:
-                    continue
-                if lone_surrogate(text) is not None:
-                    raise CLIError(
-                        f"record {doc_id}: the text holds a lone surrogate and cannot be sent as UTF-8"
-                    )
-                pending.append((doc_id, text))
-                if len(pending) >= args.batch_records:
-                    flush()
-        except CLIError:
-            flush()  # what was read before the bad line is kept
-            raise
-        flush()
-        progress.close()
-    logger.info("embedded %d records into %s", written, output)
+    try:
+        for record in records:
+            if record.id in output.done:
+                continue
+            if lone_surrogate(record.text) is not None:
+                raise CLIError(
+                    f"{args.input}:{record.line}: record {record.id}: the text holds a lone "
+                    "surrogate and cannot be sent as UTF-8"
+                )
+            pending.append(record)
+            if len(pending) >= args.batch_records:
+                send()
+    except CLIError:
+        send()
+        raise
+    send()
+
+
+def _ignore_interrupts() -> Any:
+    """While the output is closed, a second Ctrl-C must not cut it short."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _restore_interrupts(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _say(line: str) -> None:
+    print(f"hf-endpoint: {line}", file=sys.stderr, flush=True)
 
 
 def _embed_ray(
@@ -223,6 +734,9 @@ def _embed_ray(
     logger.info("embedded %d chunks into %s", chunks, args.output)
 
 
+# -- serve, demo --------------------------------------------------------------------
+
+
 def _demo(args: argparse.Namespace) -> None:
     def say(line: str) -> None:
         print(line, flush=True)
@@ -238,29 +752,82 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _serve(argv: list[str]) -> int:
-    # Only `serve` imports the server (Starlette, numpy, a model); its own parser reads the rest.
+    """``hf-endpoint serve``: the server's own command line, with this one's help."""
+    # Only `serve` imports the server (Starlette, numpy, a model).
     try:
+        from .server._command import add_arguments
         from .server._command import main as serve_main
     except ImportError as exc:
-        print(
-            "hf-endpoint: error: the local server needs the server extra: "
-            f"pip install 'hf-endpoint[server]' ({exc})",
-            file=sys.stderr,
+        _say(
+            f"error: the local server needs the server extra: pip install 'hf-endpoint[server]' ({exc})"
         )
-        return 2
+        return EXIT_USAGE
+    parser = argparse.ArgumentParser(
+        prog="hf-endpoint serve",
+        description=_SERVE_SUMMARY[0].upper() + _SERVE_SUMMARY[1:] + ".",
+        epilog=_SERVE_EXAMPLES + "\n" + _EXIT_HELP,
+        formatter_class=_HelpFormatter,
+    )
+    add_arguments(parser)
+    _show_every_default(parser)
+    parser.parse_args(argv)  # --help and a bad option are answered here
     return serve_main(argv, prog="hf-endpoint serve")
 
 
-def _add_chunking_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
-    group = parser.add_argument_group("chunking settings (Elasticsearch's chunking_settings)")
+# -- the parser ---------------------------------------------------------------------
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples shown as written, and every option's default after its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            action.option_strings
+            and "%(default)" not in text
+            and action.default not in (None, False, argparse.SUPPRESS)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _show_every_default(parser: argparse.ArgumentParser) -> None:
+    """Give options without help a help line, so that their default is shown too."""
+    for action in parser._actions:
+        if action.help is None and action.default not in (None, False, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"
+
+
+def _whole_number(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {value!r}")
+    return number
+
+
+def _add_chunking_options(parser: argparse.ArgumentParser, replaces_config: bool) -> None:
+    title = "chunking settings (Elasticsearch's chunking_settings)"
+    description = "default: Elasticsearch's: sentence strategy, 250 words, sentence_overlap 1"
+    if replaces_config:
+        description = (
+            "default: the --inference-config file's chunking_settings, else the client's\n"
+            "default for the endpoint; any option here replaces the file's chunking_settings\n"
+            "as a whole"
+        )
+    group = parser.add_argument_group(title, description)
     group.add_argument("--strategy", choices=["sentence", "word", "recursive", "none"])
-    group.add_argument("--max-chunk-size", type=int, metavar="WORDS")
-    group.add_argument("--overlap", type=int, metavar="WORDS", help="word strategy only")
+    group.add_argument("--max-chunk-size", type=int, metavar="WORDS", help="words per chunk")
     group.add_argument(
-        "--sentence-overlap", type=int, choices=[0, 1], help="sentence strategy only"
+        "--overlap", type=int, metavar="WORDS", help="words shared by neighbours (word strategy)"
     )
     group.add_argument(
-        "--separator-group", metavar="NAME", help="recursive strategy only: plaintext or markdown"
+        "--sentence-overlap", type=int, choices=[0, 1], help="sentence strategy: 0 or 1"
+    )
+    group.add_argument(
+        "--separator-group", metavar="NAME", help="recursive strategy: plaintext or markdown"
     )
     group.add_argument(
         "--separator",
@@ -268,87 +835,236 @@ def _add_chunking_options(parser: argparse.ArgumentParser, **defaults: Any) -> N
         dest="separators",
         action="append",
         metavar="REGEX",
-        help="recursive strategy only: a Java regex; repeat for each, in order",
+        help="recursive strategy: a Java regex; repeat for each, in order",
     )
-    group.add_argument("--chunking-settings", metavar="JSON", help='e.g. \'{"strategy": "word"}\'')
-    parser.set_defaults(**defaults)
+    group.add_argument(
+        "--chunking-settings",
+        metavar="JSON",
+        help='all of them as JSON, e.g. \'{"strategy": "word", "max_chunk_size": 100}\'',
+    )
+
+
+_EXIT_HELP = "exit status:\n" + "\n".join(
+    textwrap.fill(meaning, 88, initial_indent=f"  {status:<4} ", subsequent_indent=" " * 7)
+    for status, meaning in EXIT_STATUSES.items()
+)
+
+_CHUNK_EXAMPLES = """\
+examples:
+  hf-endpoint chunk --strategy word --max-chunk-size 50 notes.txt
+  hf-endpoint chunk records.jsonl > chunks.jsonl
+  echo "Some text. Another sentence." | hf-endpoint chunk -
+
+Writes one JSON line per chunk: {"id", "chunk", "start", "end", "text"}; text[start:end]
+is the chunk. A .jsonl file holds records {"id", "text"} (a record without "id" gets
+FILE:LINE); any other file is one document whose id is its path. Standard input is
+read as records when its first line is a JSON object with a string "text", else as
+one text; --format says which.
+"""
+
+_EMBED_EXAMPLES = """\
+examples:
+  hf-endpoint embed records.jsonl -o vectors.jsonl --url https://xyz.endpoints.huggingface.cloud
+  hf-endpoint embed records.jsonl -o vectors.jsonl --inference-config endpoint.json --resume
+  hf-endpoint embed records.jsonl -o vectors.jsonl --url http://127.0.0.1:8080 \\
+      --strategy word --max-chunk-size 100 --overlap 20 --rate-limit 600 --with-text
+
+Reads JSONL records {"id", "text"} (ids unique: a repeated id is an error naming both
+lines; a record without "id" gets FILE:LINE) and writes one line per record, in input
+order: {"id", "chunks": [{"start", "end", "embedding"}, ...]}. The token comes from
+HF_TOKEN or `hf auth login` (or the --inference-config file). OUTPUT.meta.json beside the output records
+what made it: the endpoint URL (without credentials), the model id from GET /info, the
+vectors' dimensions, the chunking settings and the options that change the vectors;
+--resume refuses an output made otherwise, naming what differs.
+"""
+
+_SERVE_SUMMARY = "run a local embedding endpoint (needs the server extra)"
+
+_SERVE_EXAMPLES = """\
+examples:
+  hf-endpoint serve --port 8080
+  hf-endpoint serve --backend hash --fault-429 0.1 --cold-start 30 --seed 7
+  hf-endpoint serve --model ./my-sentence-transformers-model --device auto
+"""
+
+_DEMO_EXAMPLES = """\
+examples:
+  hf-endpoint demo
+  HF_ENDPOINT_URL=https://xyz.endpoints.huggingface.cloud HF_TOKEN=hf_... hf-endpoint demo
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hf-endpoint", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="hf-endpoint",
+        description="Chunk and embed text with a Hugging Face Inference Endpoint (Text "
+        "Embeddings Inference), the way Elasticsearch's hugging_face service does.",
+        epilog=_EXIT_HELP,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    chunk = commands.add_parser(
-        "chunk", help="chunk files or JSONL records; JSONL chunks with offsets out"
+    def command(name: str, summary: str, examples: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=examples + "\n" + _EXIT_HELP,
+            formatter_class=_HelpFormatter,
+        )
+        return sub
+
+    chunk = command(
+        "chunk", "cut files or JSONL records into chunks with their offsets", _CHUNK_EXAMPLES
     )
     chunk.add_argument(
-        "inputs", nargs="+", metavar="FILE", help='text files, .jsonl files with "text", or -'
+        "inputs", nargs="+", metavar="FILE", help="text files, .jsonl records, or - (stdin)"
     )
-    _add_chunking_options(chunk, run=_chunk)
+    chunk.add_argument(
+        "--format",
+        choices=["auto", "text", "jsonl"],
+        default="auto",
+        help="how to read the inputs: auto is by extension, and by content for -",
+    )
+    _add_chunking_options(chunk, replaces_config=False)
+    chunk.set_defaults(run=_chunk)
 
-    commands.add_parser(
-        "serve",
-        help="run a local embedding endpoint (needs the server extra; see serve --help)",
-        add_help=False,
+    embed = command(
+        "embed", "embed JSONL records chunk by chunk, resumably, into JSONL", _EMBED_EXAMPLES
     )
-
-    embed = commands.add_parser(
-        "embed",
-        help="embed JSONL records (chunked); JSONL out with each chunk's offsets and vector",
-    )
+    embed.add_argument("input", metavar="FILE", help='JSONL records with a "text", or - (stdin)')
     embed.add_argument(
-        "input", metavar="FILE", help='JSONL with a "text" (and an "id") per line, or -'
+        "-o", "--output", required=True, metavar="OUTPUT", help="the JSONL file to write"
     )
-    embed.add_argument(
-        "-o", "--output", required=True, metavar="FILE", help="JSONL out: one line per record"
+    endpoint = embed.add_argument_group("endpoint")
+    endpoint.add_argument("--url", help="the endpoint URL (default: HF_ENDPOINT_URL)")
+    endpoint.add_argument(
+        "--inference-config",
+        metavar="FILE",
+        help="an Elasticsearch PUT _inference body (JSON): URL, key, rate limit, chunking",
     )
-    embed.add_argument(
-        "--url", help="the endpoint URL (default: HF_ENDPOINT_URL); the token comes from HF_TOKEN"
+    endpoint.add_argument(
+        "--rate-limit",
+        type=_whole_number,
+        metavar="RPM",
+        help="requests per minute (default: the config file's, else 3000)",
     )
-    embed.add_argument(
-        "--inference-config", metavar="FILE", help="an Elasticsearch PUT _inference body (JSON)"
+    endpoint.add_argument(
+        "--batch-size", type=_whole_number, default=20, metavar="N", help="chunks per request"
     )
-    embed.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run: skip finished records"
+    endpoint.add_argument(
+        "--max-concurrency",
+        type=_whole_number,
+        default=4,
+        metavar="N",
+        help="requests in flight at once",
     )
-    embed.add_argument(
-        "--batch-records", type=int, default=64, metavar="N", help="records per round trip"
+    endpoint.add_argument(
+        "--truncate",
+        action="store_true",
+        default=None,
+        help="let the endpoint cut chunks longer than the model takes (default: refuse them)",
     )
-    embed.add_argument("--quiet", action="store_true", help="no progress bar")
-    embed.add_argument(
+    endpoint.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        help="ask for unit-length vectors, or not (default: the endpoint's, usually yes)",
+    )
+    run = embed.add_argument_group("the run")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: records already in OUTPUT are skipped",
+    )
+    run.add_argument(
+        "--batch-records",
+        type=_whole_number,
+        default=64,
+        metavar="N",
+        help="records chunked and embedded per step",
+    )
+    run.add_argument("--with-text", action="store_true", help='write each chunk\'s "text" too')
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.add_argument(
         "--engine",
         choices=["local", "ray"],
         default="local",
         help="ray: Ray Data workers, Parquet out (one row per chunk; needs the ray extra)",
     )
-    embed.add_argument(
+    run.add_argument(
         "--address", help="the Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"
     )
-    _add_chunking_options(embed, run=_embed)
+    _add_chunking_options(embed, replaces_config=True)
+    embed.set_defaults(run=_embed)
 
-    demo = commands.add_parser(
+    # hf-endpoint serve is answered by _serve before this parser runs; listed here for --help.
+    commands.add_parser("serve", help=_SERVE_SUMMARY, add_help=False)
+
+    demo = command(
         "demo",
-        help="chunk, embed and search a bundled corpus through both adapters (local endpoint by default)",
+        "chunk, embed and search a bundled corpus through both adapters (local endpoint by default)",
+        _DEMO_EXAMPLES,
     )
     demo.set_defaults(run=_demo)
     return parser
 
 
+def _silence_stdout() -> None:
+    """After a broken pipe: nothing more may reach stdout, not even the exit flush."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class _Warnings(logging.Handler):
+    """The package's warnings (a retry, a wait) on stderr in the command's own format,
+    above the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(f"hf-endpoint: {record.levelname.lower()}: {record.getMessage()}", sys.stderr)
+
+
+_WARNINGS = _Warnings()
+
+
+def _log_warnings() -> None:
+    _WARNINGS.setLevel(logging.WARNING)
+    package = logging.getLogger("hf_endpoint")
+    if _WARNINGS not in package.handlers:
+        package.addHandler(_WARNINGS)
+
+
+def _mute_warnings() -> None:
+    """After an interruption, requests cut short must not report themselves."""
+    _WARNINGS.setLevel(logging.CRITICAL + 1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``hf-endpoint``; returns the exit status."""
+    """Entry point of ``hf-endpoint``; returns the exit status (see ``EXIT_STATUSES``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
         return _serve(argv[1:])
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    _log_warnings()
+    run: Callable[[argparse.Namespace], None] = args.run
     try:
-        args.run(args)
-    except (CLIError, HFEndpointError) as exc:
-        print(f"hf-endpoint: error: {exc}", file=sys.stderr)
-        return 2
+        run(args)
+    except CLIError as exc:
+        _say(f"error: {exc}" if exc.status != EXIT_INTERRUPTED else str(exc))
+        return exc.status
+    except ConfigError as exc:
+        _say(f"error: {exc}")
+        return EXIT_USAGE
+    except HFEndpointError as exc:
+        _say(f"error: {exc}")
+        return EXIT_ENDPOINT
     except BrokenPipeError:
-        return 1
-    return 0
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ Then it retrieves eight chunks per query and reranks them through the endpoint's
 ``/rerank`` (``HF_RERANK_URL`` when set; with ``HF_ENDPOINT_URL`` alone, that step
 is skipped, as an embedding endpoint does not rerank).
 
+all-MiniLM-L6-v2 is an English model: it matches the Chinese queries to the
+Chinese documents through the few tokens they share, not through their
+meaning. For Chinese and other languages, deploy a multilingual model on the
+endpoint, such as intfloat/multilingual-e5-small or BAAI/bge-m3.
+
 This command is the one place in ``hf_endpoint`` that uses the adapters, and
 only when it runs; it needs the ``langchain``, ``llama-index`` and (for the
 local endpoint) ``server`` extras.
@@ -20,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -29,7 +34,7 @@ from pydantic import SecretStr
 from .chunking import chunk_offsets
 from .settings import ChunkingSettings
 
-__all__ = ["run_demo", "sample_documents"]
+__all__ = ["draw_chunks", "run_demo", "sample_documents"]
 
 QUERIES = [
     "How do I repair a puncture on my bicycle?",
@@ -44,6 +49,82 @@ def sample_documents() -> list[dict[str, str]]:
     """The bundled corpus: ``{"id", "lang", "text"}`` records."""
     data = resources.files("hf_endpoint").joinpath("data/sample_docs.jsonl").read_text("utf-8")
     return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def _wrap(text: str, width: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of each display line: at most ``width`` characters, broken after
+    a space where one is near, and at line feeds."""
+    lines = []
+    start = 0
+    while start < len(text):
+        end = min(start + width, len(text))
+        feed = text.find("\n", start, end)
+        if feed >= 0:
+            end = feed + 1
+        elif end < len(text):
+            space = text.rfind(" ", start + width // 2, end)
+            end = space + 1 if space >= 0 else end
+        lines.append((start, end))
+        start = end
+    return lines or [(0, 0)]
+
+
+def _lanes(spans: Sequence[tuple[int, int]]) -> list[int]:
+    """A lane per span, so that spans sharing characters never share a lane."""
+    ends: list[int] = []
+    lanes = []
+    for start, end in spans:
+        lane = next((i for i, e in enumerate(ends) if e <= start), len(ends))
+        if lane == len(ends):
+            ends.append(end)
+        ends[lane] = end
+        lanes.append(lane)
+    return lanes
+
+
+def draw_chunks(
+    text: str, spans: Sequence[tuple[int, int]], *, width: int = 80, title: str | None = None
+) -> Any:
+    """A matplotlib ``Figure``: ``text`` in a monospace font, each chunk ``(start, end)``
+    a numbered coloured bar under the characters it covers; chunks that overlap take
+    separate lanes. Needs matplotlib (the ``docs`` extra); meant for text without
+    double-width characters, whose columns would not line up.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    lines = _wrap(text, width)
+    lanes = _lanes(spans)
+    lane_count = max(lanes, default=0) + 1
+    row = 1.0 + 0.4 * lane_count + 0.35
+    font = 10
+    column = 0.6 * font / 72  # inches per character of a monospace font
+    figure = Figure(figsize=(width * column / 0.96, (len(lines) * row + 0.8) * 0.2))
+    axes = figure.add_axes((0.02, 0.0, 0.96, 1.0))
+    axes.set_xlim(0, width)
+    axes.set_ylim(len(lines) * row + 0.2, -0.6 if title is None else -1.6)
+    axes.axis("off")
+    if title is not None:
+        axes.text(0, -1.1, title, fontsize=font + 1, fontweight="bold", va="center")
+    colours = [f"C{i % 10}" for i in range(len(spans))]
+    for i, (line_start, line_end) in enumerate(lines):
+        top = i * row
+        shown = text[line_start:line_end].replace("\n", " ").replace("\t", " ")
+        axes.text(0, top + 0.45, shown, family="monospace", fontsize=font, va="center")
+        for k, ((start, end), lane) in enumerate(zip(spans, lanes)):
+            left, right = max(start, line_start), min(end, line_end)
+            if left >= right:
+                continue
+            y = top + 1.0 + 0.4 * lane
+            axes.add_patch(
+                Rectangle((left - line_start, y), right - left, 0.32, color=colours[k], alpha=0.85)
+            )
+            if left == start:
+                axes.text(
+                    left - line_start + 0.3, y + 0.16, f"chunk {k}", fontsize=6.5,
+                    color="white", fontweight="bold", va="center",
+                )  # fmt: skip
+    return figure
 
 
 @contextlib.contextmanager
@@ -61,6 +142,10 @@ def _endpoint(say: Callable[[str], None]) -> Iterator[tuple[str, SecretStr | Non
     )
     with LocalEndpoint("minilm") as endpoint:
         say(f"Local endpoint listening on {endpoint.url}")
+        say(
+            "all-MiniLM-L6-v2 is an English model: for Chinese and other languages, deploy a "
+            "multilingual model such as intfloat/multilingual-e5-small or BAAI/bge-m3 on your endpoint."
+        )
         yield endpoint.url, None
 
 

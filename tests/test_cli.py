@@ -1,31 +1,137 @@
-"""The hf-endpoint command line: chunk and demo, errors as one line."""
+"""The hf-endpoint command line, run as users run it: the installed command in a subprocess,
+against a local endpoint. Errors are one line and a documented exit status; nothing written is
+lost; --resume never mixes two kinds of rows."""
 
 import json
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from hf_endpoint import chunk_offsets, chunk_text
-from hf_endpoint.cli import main
+from hf_endpoint import ChunkingSettings, __version__, chunk_offsets, chunk_text
+from hf_endpoint.cli import EXIT_STATUSES, IdIndex
 from hf_endpoint.demo import run_demo
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
+from .endpoints import local_url
 
-def test_chunk_jsonl_gives_offsets_into_each_record(tmp_path, capsys):
+COMMAND = Path(sys.executable).parent / "hf-endpoint"
+WORDS = {"strategy": "word", "max_chunk_size": 10, "overlap": 3}
+WORD_OPTIONS = ["--strategy", "word", "--max-chunk-size", "10", "--overlap", "3"]
+
+
+def no_endpoint_env():
+    hidden = ("HF_ENDPOINT_URL", "HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN")
+    return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
+def hf_endpoint(*args, stdin=None, timeout=300, **kwargs):
+    """Run the installed ``hf-endpoint`` command; its exit status, stdout and stderr."""
+    return subprocess.run(
+        [str(COMMAND), *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=kwargs.pop("env", no_endpoint_env()),
+        **kwargs,
+    )
+
+
+def one_line_error(done, status):
+    """The command failed with ``status`` and said why in one line, without a traceback."""
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def write_records(path, n, start=0):
+    with path.open("a", encoding="utf-8") as f:
+        for i in range(start, start + n):
+            f.write(
+                json.dumps(
+                    {"id": f"rec-{i}", "text": f"Record number {i} says hello. " * (1 + i % 4)}
+                )
+                + "\n"
+            )
+
+
+def rows_of(path):
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def sidecar_of(path):
+    return json.loads(path.with_name(path.name + ".meta.json").read_text("utf-8"))
+
+
+def embed(source, output, url, *extra, **kwargs):
+    return hf_endpoint(
+        "embed", source, "-o", output, "--url", url, *WORD_OPTIONS, "--quiet", *extra, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def url():
+    return local_url("hash")
+
+
+# --- the command itself ------------------------------------------------------------------
+
+
+def test_version():
+    done = hf_endpoint("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"hf-endpoint {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["chunk"], ["embed"], ["serve"], ["demo"]])
+def test_help_shows_examples_defaults_and_exit_statuses_without_markup(command):
+    done = hf_endpoint(*command, "--help")
+    assert done.returncode == 0
+    text = done.stdout
+    assert "``" not in text and ":func:" not in text
+    assert "exit status:" in text and "130" in text and "interrupted" in text
+    if command:
+        assert "examples:\n  hf-endpoint " + command[0] in text
+    if command in (["embed"], ["serve"]):
+        assert "(default: " in text
+    if command == ["embed"]:
+        assert re.search(
+            r"--batch-records N\s+records chunked and embedded per step \(default: 64\)", text
+        )
+    if command == ["serve"]:
+        assert re.search(r"--port PORT\s+0 picks a free port \(default: 8080\)", text)
+        assert re.search(r"--max-batch-tokens N\s+\(default: 16384\)", text)
+
+
+def test_every_exit_status_is_documented():
+    text = (Path(__file__).parent.parent / "docs" / "cli.md").read_text("utf-8")
+    for status, meaning in EXIT_STATUSES.items():
+        assert f"| {status} | {meaning} |" in text
+
+
+# --- hf-endpoint chunk ------------------------------------------------------------------
+
+
+def test_chunk_jsonl_gives_offsets_into_each_record(tmp_path):
     texts = ["First one. Second sentence here.", "日本語のテキストです。二つ目の文。"]
     src = tmp_path / "in.jsonl"
     src.write_text(
         "".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)), "utf-8"
     )
-    assert (
-        main(["chunk", "--strategy", "word", "--max-chunk-size", "10", "--overlap", "2", str(src)])
-        == 0
-    )
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    done = hf_endpoint("chunk", *WORD_OPTIONS[:4], "--overlap", "2", src)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["d0", "d1"]
     for row, text in zip(rows, texts):
         assert text[row["start"] : row["end"]] == row["text"]
@@ -34,30 +140,51 @@ def test_chunk_jsonl_gives_offsets_into_each_record(tmp_path, capsys):
         )
 
 
-def test_chunk_plain_text_file_is_one_document(tmp_path, capsys):
+def test_chunk_plain_text_file_is_one_document(tmp_path):
     src = tmp_path / "doc.txt"
     src.write_text("word " * 30, "utf-8")
+    done = hf_endpoint("chunk", *WORD_OPTIONS[:4], "--overlap", "5", src)
+    assert done.returncode == 0
+    assert len(done.stdout.splitlines()) == 5
+    assert {json.loads(line)["id"] for line in done.stdout.splitlines()} == {str(src)}
+
+
+def test_chunk_reads_plain_text_from_stdin():
+    text = "Some text piped in. It has two sentences.\n"
+    done = hf_endpoint("chunk", "-", stdin=text)
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert row["text"] == text and (row["start"], row["end"]) == (0, len(text))
+
+
+def test_chunk_reads_jsonl_records_from_stdin_when_they_are_records():
+    records = '{"id": "a", "text": "First."}\n\n{"id": "b", "text": "Second."}\n'
+    done = hf_endpoint("chunk", "-", stdin=records)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["text"] for line in done.stdout.splitlines()] == ["First.", "Second."]
+
+
+def test_chunk_format_option_overrides_what_stdin_looks_like():
+    record = '{"id": "a", "text": "First."}\n'
+    as_text = hf_endpoint("chunk", "--format", "text", "-", stdin=record)
+    assert [json.loads(line)["text"] for line in as_text.stdout.splitlines()] == [record]
+    as_jsonl = hf_endpoint("chunk", "--format", "jsonl", "-", stdin="not a record\n")
     assert (
-        main(["chunk", "--strategy", "word", "--max-chunk-size", "10", "--overlap", "5", str(src)])
-        == 0
+        one_line_error(as_jsonl, 2) == "hf-endpoint: error: -:1: not valid JSON (Expecting value)"
     )
-    assert len(capsys.readouterr().out.splitlines()) == 5
 
 
-def test_bad_jsonl_line_is_named_and_earlier_records_are_kept(tmp_path, capsys):
+def test_chunk_bad_jsonl_line_is_named_and_earlier_records_are_kept(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text('{"text": "fine"}\n{"text": \n', "utf-8")
-    assert main(["chunk", str(src)]) == 2
-    captured = capsys.readouterr()
-    assert len(captured.out.splitlines()) == 1
-    assert captured.err.startswith(f"hf-endpoint: error: {src}:2: not valid JSON")
-    assert "Traceback" not in captured.err
+    done = hf_endpoint("chunk", src)
+    assert one_line_error(done, 2).startswith(f"hf-endpoint: error: {src}:2: not valid JSON")
+    assert len(done.stdout.splitlines()) == 1
 
 
-def test_invalid_settings_are_one_line(capsys, tmp_path):
-    assert main(["chunk", "--strategy", "word", "--max-chunk-size", "5", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "[max_chunk_size] must be greater than or equal to [10]" in err
+def test_chunk_invalid_settings_are_one_line(tmp_path):
+    done = hf_endpoint("chunk", "--strategy", "word", "--max-chunk-size", "5", tmp_path)
+    assert "[max_chunk_size] must be greater than or equal to [10]" in one_line_error(done, 2)
 
 
 MARKDOWN_DOC = (
@@ -67,27 +194,40 @@ MARKDOWN_DOC = (
 )
 
 
-def test_chunk_with_the_recursive_strategy(tmp_path, capsys):
+def test_chunk_with_the_recursive_strategy(tmp_path):
     src = tmp_path / "doc.md"
     src.write_text(MARKDOWN_DOC, "utf-8")
     recursive = ["chunk", "--strategy", "recursive", "--max-chunk-size", "10"]
-    assert main([*recursive, "--separator-group", "markdown", str(src)]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    done = hf_endpoint(*recursive, "--separator-group", "markdown", src)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(r["start"], r["end"]) for r in rows] == [
         (0, 48), (48, 71), (71, 86), (86, 128), (111, 159), (159, 174), (174, 196)
     ]  # fmt: skip
-    assert (
-        main([*recursive[:-1], "20", "--separator", "\\n\\n", "--separator", "\\n", str(src)]) == 0
-    )
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    done = hf_endpoint(*recursive[:-1], "20", "--separator", "\\n\\n", "--separator", "\\n", src)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(r["start"], r["end"]) for r in rows] == [(0, 84), (84, 173), (173, 196)]
-    assert main([*recursive, "--separators", "(?i)x", str(src)]) == 2
-    assert "Chunk separator regex [(?i)x] cannot be matched" in capsys.readouterr().err
+    refused = hf_endpoint(*recursive, "--separators", "(?i)x", src)
+    assert "Chunk separator regex [(?i)x] cannot be matched" in one_line_error(refused, 2)
 
 
-def test_missing_file_is_one_line(capsys, tmp_path):
-    assert main(["chunk", str(tmp_path / "absent.txt")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+def test_chunk_missing_file_is_one_line(tmp_path):
+    assert "cannot read" in one_line_error(hf_endpoint("chunk", tmp_path / "absent.txt"), 2)
+
+
+def test_chunk_into_a_closed_pipe_stops_quietly(tmp_path):
+    src = tmp_path / "doc.txt"
+    src.write_text("word " * 200_000, "utf-8")
+    process = subprocess.Popen(
+        [str(COMMAND), "chunk", *WORD_OPTIONS, str(src)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=no_endpoint_env(),
+    )
+    process.stdout.readline()
+    process.stdout.close()
+    assert process.wait(timeout=120) == 141
+    assert process.stderr.read() == b""
+    process.stderr.close()
 
 
 def test_demo_runs_offline_and_finds_the_right_documents(monkeypatch):
@@ -100,123 +240,299 @@ def test_demo_runs_offline_and_finds_the_right_documents(monkeypatch):
     assert list(hits["rerank"].values()) == expected  # retrieved, then reranked via /rerank
     output = "\n".join(lines)
     assert "starting a local endpoint" in output and "en-tea [0:" in output
+    assert "English model" in output and "multilingual" in output
 
 
-# --- hf-endpoint embed ---------------------------------------------------------------
+# --- hf-endpoint embed: the run --------------------------------------------------------
 
 
-WORDS = {"strategy": "word", "max_chunk_size": 10, "overlap": 3}
+def test_embed_writes_every_record_in_order_with_its_chunks_and_a_summary(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 300)
+    done = hf_endpoint(
+        "embed", source, "-o", output, "--url", url, *WORD_OPTIONS, "--batch-records", "7"
+    )
+    assert done.returncode == 0, done.stderr
+    rows = rows_of(output)
+    assert [r["id"] for r in rows] == [f"rec-{i}" for i in range(300)]
+    texts = [json.loads(line)["text"] for line in source.read_text("utf-8").splitlines()]
+    for row, text in zip(rows, texts):
+        assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, WORDS)
+        assert "text" not in row["chunks"][0]
+    summary, stats = done.stderr.strip().splitlines()[-2:]
+    chunks = sum(len(r["chunks"]) for r in rows)
+    assert summary.startswith(f"hf-endpoint: 300 records ({chunks} chunks) written to {output}")
+    assert stats.startswith("hf-endpoint: client: ") and f"{chunks} inputs" in stats
+    assert "0 retries" in stats and "rate-limit wait" in stats
 
 
-def write_records(path, n):
-    with path.open("w", encoding="utf-8") as f:
-        for i in range(n):
-            f.write(
-                json.dumps(
-                    {"id": f"rec-{i}", "text": f"Record number {i} says hello. " * (1 + i % 4)}
-                )
-                + "\n"
-            )
+def test_embed_with_text_writes_each_chunks_text(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 5)
+    assert embed(source, output, url, "--with-text").returncode == 0
+    texts = [json.loads(line)["text"] for line in source.read_text("utf-8").splitlines()]
+    for row, text in zip(rows_of(output), texts):
+        assert [c["text"] for c in row["chunks"]] == [c.text for c in chunk_text(text, WORDS)]
+    assert sidecar_of(output)["text"] is True
 
 
-def embed_command(source, output, url, *extra):
-    return [
-        sys.executable, "-m", "hf_endpoint.cli", "embed", str(source), "-o", str(output), "--url", url,
-        "--strategy", "word", "--max-chunk-size", "10", "--overlap", "3", "--batch-records", "50", "--quiet", *extra,
-    ]  # fmt: skip
+def embedding_until(source, output, url, batch_records, lines, **popen):
+    """``hf-endpoint embed`` running in the background, once ``output`` holds ``lines`` lines."""
+    command = [str(COMMAND), "embed", str(source), "-o", str(output), "--url", url,
+               *WORD_OPTIONS, "--batch-records", str(batch_records), "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, env=no_endpoint_env(), text=True, **popen)
+    deadline = time.monotonic() + 120
+    while (
+        not output.exists() or output.read_bytes().count(b"\n") < lines
+    ) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
 
 
-def test_embed_interrupted_and_resumed_gives_every_record_once(tmp_path):
+def test_embed_interrupted_by_kill_and_resumed_gives_every_record_once(tmp_path):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_records(source, 5000)
     with LocalEndpoint("hash", faults=Faults(latency=0.01)) as ep:
-        env = {**os.environ, "HF_TOKEN": ""}
-        process = subprocess.Popen(embed_command(source, output, ep.url), env=env)
-        deadline = time.monotonic() + 120
-        while (
-            not output.exists() or output.read_bytes().count(b"\n") < 1000
-        ) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        process = embedding_until(source, output, ep.url, 50, 1000)
         process.send_signal(signal.SIGKILL)
         process.wait()
         interrupted = output.read_bytes().count(b"\n")
         assert 1000 <= interrupted < 5000
-        done = subprocess.run(
-            embed_command(source, output, ep.url, "--resume"), check=False, env=env, timeout=300
-        )
-        assert done.returncode == 0
-    rows = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
-    assert sorted(r["id"] for r in rows) == sorted(f"rec-{i}" for i in range(5000))
-    texts = {
-        json.loads(line)["id"]: json.loads(line)["text"]
-        for line in source.read_text("utf-8").splitlines()
-    }
+        done = embed(source, output, ep.url, "--batch-records", "50", "--resume")
+        assert done.returncode == 0, done.stderr
+    rows = rows_of(output)
+    assert [r["id"] for r in rows] == [f"rec-{i}" for i in range(5000)]
+    texts = [json.loads(line)["text"] for line in source.read_text("utf-8").splitlines()]
     hash_backend = HashBackend()
     for row in rows[::97]:
-        text = texts[row["id"]]
-        assert [(c["start"], c["end"]) for c in row["chunks"]] == [
-            (c.start, c.end) for c in chunk_text(text, WORDS)
-        ]
+        text = texts[int(row["id"].removeprefix("rec-"))]
+        assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, WORDS)
         for c in row["chunks"]:
             np.testing.assert_allclose(
                 c["embedding"], hash_backend.vector(text[c["start"] : c["end"]]), rtol=1e-6
             )
 
 
-def test_embed_refuses_to_overwrite_without_resume(tmp_path, capsys):
+def test_ctrl_c_stops_with_one_line_and_keeps_whole_records(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 3000)
+    with LocalEndpoint("hash", faults=Faults(latency=0.05)) as ep:
+        process = embedding_until(source, output, ep.url, 20, 100, stderr=subprocess.PIPE)
+        process.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+        assert time.monotonic() - stopped < 10
+        assert process.returncode == 130
+        rows = rows_of(output)  # every line is a whole record
+        assert stderr.strip() == (
+            f"hf-endpoint: interrupted: {len(rows)} records written to {output} are kept; "
+            "--resume continues from there"
+        )
+        assert [r["id"] for r in rows] == [f"rec-{i}" for i in range(len(rows))]
+        assert embed(source, output, ep.url, "--resume").returncode == 0
+    assert [r["id"] for r in rows_of(output)] == [f"rec-{i}" for i in range(3000)]
+
+
+def test_an_unwritable_output_is_one_line(tmp_path, url):
+    source = tmp_path / "in.jsonl"
+    write_records(source, 3)
+    output = tmp_path / "no such folder" / "out.jsonl"
+    message = one_line_error(embed(source, output, url), 3)
+    assert message.startswith("hf-endpoint: error: cannot write ")
+    assert message.endswith("No such file or directory")
+
+
+def limit_file_size():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+
+
+def test_a_full_disk_stops_the_run_keeping_whole_records(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 400)
+    done = embed(source, output, url, "--batch-records", "5", preexec_fn=limit_file_size)
+    message = one_line_error(done, 3)
+    rows = rows_of(output)
+    assert 0 < len(rows) < 400
+    assert message == (
+        f"hf-endpoint: error: cannot write {output}: File too large; "
+        f"{len(rows)} records written to {output} are kept"
+    )
+    assert [r["id"] for r in rows] == [f"rec-{i}" for i in range(len(rows))]
+    assert embed(source, output, url, "--resume").returncode == 0
+    assert [r["id"] for r in rows_of(output)] == [f"rec-{i}" for i in range(400)]
+
+
+def test_embed_refuses_to_overwrite_without_resume(tmp_path, url):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_records(source, 3)
     output.write_text("", "utf-8")
-    assert (
-        main(["embed", str(source), "-o", str(output), "--url", "http://127.0.0.1:9/", "--quiet"])
-        == 2
-    )
-    assert "give --resume" in capsys.readouterr().err
+    assert "give --resume" in one_line_error(embed(source, output, url), 2)
 
 
-def test_embed_stops_at_a_bad_line_keeping_what_came_before(tmp_path, capsys):
+def test_embed_stops_at_a_bad_line_keeping_what_came_before(tmp_path, url):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_records(source, 120)
     with source.open("a") as f:
         f.write("{not json\n")
+    message = one_line_error(embed(source, output, url), 2)
+    assert message.startswith(f"hf-endpoint: error: {source}:121: not valid JSON")
+    assert len(rows_of(output)) == 120
+
+
+def test_embed_against_no_endpoint_is_one_line(tmp_path):
+    source = tmp_path / "in.jsonl"
+    write_records(source, 1)
+    done = hf_endpoint("embed", source, "-o", tmp_path / "o.jsonl", "--quiet")
+    assert one_line_error(done, 2) == (
+        "hf-endpoint: error: no endpoint: give --url, set HF_ENDPOINT_URL, "
+        "or give --inference-config FILE"
+    )
+
+
+def test_an_endpoint_that_fails_is_exit_status_1(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 3)
+    with LocalEndpoint("hash", api_key="hf_right") as ep:
+        env = {**no_endpoint_env(), "HF_TOKEN": "hf_wrong"}
+        message = one_line_error(embed(source, output, ep.url, env=env), 1)
+    assert "401" in message and "hf_wrong" not in message
+
+
+def test_embed_names_a_record_whose_text_cannot_be_sent(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": "ok", "text": "fine"}\n{"id": "bad", "text": "x\\ud800y"}\n', "utf-8")
+    message = one_line_error(embed(source, output, url), 2)
+    assert f"{source}:2: record bad: the text holds a lone surrogate" in message
+    assert [r["id"] for r in rows_of(output)] == ["ok"]
+
+
+# --- hf-endpoint embed: options -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--batch-records", "0"),
+        ("--batch-size", "0"),
+        ("--max-concurrency", "-1"),
+        ("--rate-limit", "fast"),
+    ],
+)
+def test_embed_refuses_option_values_below_one(tmp_path, option, value):
+    done = hf_endpoint("embed", "in.jsonl", "-o", tmp_path / "o.jsonl", option, value)
+    assert done.returncode == 2
+    assert f"argument {option}: must be a whole number >= 1, not '{value}'" in done.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_batch_size_sets_the_inputs_per_request(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": i, "text": "word " * 50}) + "\n" for i in range(10)), "utf-8"
+    )
     with LocalEndpoint("hash") as ep:
-        assert main(["embed", str(source), "-o", str(output), "--url", ep.url, "--quiet"]) == 2
-    assert capsys.readouterr().err.startswith(f"hf-endpoint: error: {source}:121: not valid JSON")
-    assert output.read_text("utf-8").count("\n") == 120
+        done = hf_endpoint(
+            "embed", source, "-o", output, "--url", ep.url, "--strategy", "word",
+            "--max-chunk-size", "10", "--overlap", "1", "--batch-size", "5",
+            "--batch-records", "10", "--quiet",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        stats = ep.stats()
+    assert stats["inputs"] == 60 and stats["requests"] == 12
+    assert [r["id"] for r in rows_of(output)] == list(range(10))
+
+
+def test_max_concurrency_bounds_the_requests_in_flight(tmp_path):
+    source = tmp_path / "in.jsonl"
+    write_records(source, 60)
+    for limit in (1, 3):
+        with LocalEndpoint("hash", faults=Faults(latency=0.05)) as ep:
+            output = tmp_path / f"out-{limit}.jsonl"
+            done = embed(source, output, ep.url, "--batch-size", "2", "--max-concurrency", limit)
+            assert done.returncode == 0, done.stderr
+            assert 1 <= ep.stats()["max_in_flight"] <= limit
+            assert sidecar_of(output)["max_concurrency"] == limit
+
+
+def test_rate_limit_spaces_the_requests(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 12)
+    with LocalEndpoint("hash") as ep:
+        done = embed(source, output, ep.url, "--batch-size", "2", "--rate-limit", "300")
+        assert done.returncode == 0, done.stderr
+        stats = ep.stats()
+    requests = stats["requests"]
+    assert requests >= 10
+    first, last = stats["arrivals"][-requests], stats["arrivals"][-1]
+    assert last - first >= (requests - 1) * 0.2 * 0.95
+    assert sidecar_of(output)["rate_limit"] == 300
+
+
+def test_normalize_and_truncate_reach_the_endpoint(tmp_path, url):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "long", "text": "word " * 600}) + "\n", "utf-8")
+    whole = ["--strategy", "none"]
+    refused = hf_endpoint("embed", source, "-o", tmp_path / "a.jsonl", "--url", url, *whole)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "must have less than 512 tokens" in refused.stderr.strip().splitlines()[-1]
+    done = hf_endpoint(
+        "embed", source, "-o", tmp_path / "b.jsonl", "--url", url, *whole, "--truncate",
+        "--no-normalize", "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (row,) = rows_of(tmp_path / "b.jsonl")
+    assert np.linalg.norm(row["chunks"][0]["embedding"]) > 2
+    sidecar = sidecar_of(tmp_path / "b.jsonl")
+    assert (sidecar["truncate"], sidecar["normalize"]) == (True, False)
+    default = hf_endpoint("embed", source, "-o", tmp_path / "c.jsonl", "--url", url, "--quiet")
+    assert default.returncode == 0, default.stderr
+    for chunk in rows_of(tmp_path / "c.jsonl")[0]["chunks"]:
+        assert abs(np.linalg.norm(chunk["embedding"]) - 1) < 1e-5
+
+
+def inference_config(path, url, chunking):
+    path.write_text(
+        json.dumps({
+            "service": "hugging_face",
+            "service_settings": {"url": url, "api_key": "hf_cli_key"},
+            "chunking_settings": chunking,
+        }),
+        "utf-8",
+    )  # fmt: skip
 
 
 def test_embed_from_an_inference_config_file(tmp_path):
-    source, output, config = (
-        tmp_path / "in.jsonl",
-        tmp_path / "out.jsonl",
-        tmp_path / "endpoint.json",
-    )
+    source, output, config = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "ep.json"
+    write_records(source, 10)
+    sentences = {"strategy": "sentence", "max_chunk_size": 20, "sentence_overlap": 0}
+    with LocalEndpoint("hash", api_key="hf_cli_key") as ep:
+        inference_config(config, ep.url, sentences)
+        done = hf_endpoint("embed", source, "-o", output, "--inference-config", config, "--quiet")
+        assert done.returncode == 0, done.stderr
+    assert [len(r["chunks"]) for r in rows_of(output)[:4]] == [1, 1, 1, 1]
+    assert sidecar_of(output)["chunking_settings"] == sentences
+
+
+def test_chunking_options_replace_the_config_files_chunking_settings_as_a_whole(tmp_path):
+    source, output, config = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "ep.json"
     write_records(source, 10)
     with LocalEndpoint("hash", api_key="hf_cli_key") as ep:
-        config.write_text(json.dumps({
-            "service": "hugging_face",
-            "service_settings": {"url": ep.url, "api_key": "hf_cli_key"},
-            "chunking_settings": {"strategy": "sentence", "max_chunk_size": 20, "sentence_overlap": 0},
-        }))  # fmt: skip
-        assert (
-            main(
-                [
-                    "embed",
-                    str(source),
-                    "-o",
-                    str(output),
-                    "--inference-config",
-                    str(config),
-                    "--quiet",
-                ]
-            )
-            == 0
+        inference_config(
+            config, ep.url, {"strategy": "sentence", "max_chunk_size": 20, "sentence_overlap": 1}
         )
-    rows = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
-    assert [len(r["chunks"]) for r in rows[:4]] == [1, 1, 1, 1]
+        done = hf_endpoint(
+            "embed", source, "-o", output, "--inference-config", config, "--strategy", "word",
+            "--max-chunk-size", "10", "--quiet",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    word = {"strategy": "word", "max_chunk_size": 10, "overlap": 5}
+    assert sidecar_of(output)["chunking_settings"] == word
+    texts = [json.loads(line)["text"] for line in source.read_text("utf-8").splitlines()]
+    for row, text in zip(rows_of(output), texts):
+        assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, word)
 
 
-def test_embed_with_the_recursive_strategy(tmp_path):
+def test_embed_with_the_recursive_strategy(tmp_path, url):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text(json.dumps({"id": "md", "text": MARKDOWN_DOC}) + "\n", "utf-8")
     recursive = [
@@ -227,35 +543,133 @@ def test_embed_with_the_recursive_strategy(tmp_path):
         "--separator-group",
         "markdown",
     ]
-    with LocalEndpoint("hash") as ep:
-        command = ["embed", str(source), "-o", str(output), "--url", ep.url, "--quiet", *recursive]
-        assert main(command) == 0
-    (row,) = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
-    assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(
-        MARKDOWN_DOC, {"strategy": "recursive", "max_chunk_size": 10, "separator_group": "markdown"}
-    )
+    done = hf_endpoint("embed", source, "-o", output, "--url", url, "--quiet", *recursive)
+    assert done.returncode == 0, done.stderr
+    (row,) = rows_of(output)
+    settings = {"strategy": "recursive", "max_chunk_size": 10, "separator_group": "markdown"}
+    assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(MARKDOWN_DOC, settings)
     assert len(row["chunks"]) == 7
+    assert sidecar_of(output)["chunking_settings"] == ChunkingSettings.from_dict(settings).to_dict()
 
 
-def test_embed_against_no_endpoint_is_one_line(tmp_path, capsys):
-    source = tmp_path / "in.jsonl"
-    write_records(source, 1)
-    env = {k: v for k, v in os.environ.items() if k != "HF_ENDPOINT_URL"}
-    done = subprocess.run(
-        [sys.executable, "-m", "hf_endpoint.cli", "embed", str(source), "-o", str(tmp_path / "o.jsonl"), "--quiet"],
-        check=False, capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert (
-        done.stderr.strip()
-        == "hf-endpoint: error: no endpoint: give --url, set HF_ENDPOINT_URL, or give --inference-config FILE"
-    )
+# --- hf-endpoint embed: what produced the output, and --resume -------------------------
 
 
-def test_embed_names_a_record_whose_text_cannot_be_sent(tmp_path, capsys):
+def test_the_sidecar_records_what_produced_the_output(tmp_path):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    source.write_text('{"id": "ok", "text": "fine"}\n{"id": "bad", "text": "x\\ud800y"}\n', "utf-8")
+    write_records(source, 4)
     with LocalEndpoint("hash") as ep:
-        assert main(["embed", str(source), "-o", str(output), "--url", ep.url, "--quiet"]) == 2
-    assert "record bad: the text holds a lone surrogate" in capsys.readouterr().err
-    assert [json.loads(line)["id"] for line in output.read_text("utf-8").splitlines()] == ["ok"]
+        port = ep.url.rsplit(":", 1)[1]
+        with_credentials = f"http://someone:s3cret@127.0.0.1:{port}/"
+        assert embed(source, output, with_credentials).returncode == 0
+    sidecar = sidecar_of(output)
+    assert "s3cret" not in json.dumps(sidecar)
+    assert sidecar["url"] == f"http://127.0.0.1:{port}/"
+    assert sidecar["model_id"] == "hf-endpoint/hash"
+    assert sidecar["dimensions"] == 384
+    assert sidecar["chunking_settings"] == WORDS
+    assert sidecar["hf_endpoint"] == __version__
+
+
+def test_resume_with_other_chunking_settings_is_refused_naming_them(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 10)
+    assert embed(source, output, url).returncode == 0
+    before = output.read_bytes()
+    write_records(source, 10, start=10)
+    done = hf_endpoint("embed", source, "-o", output, "--url", url, "--resume", "--quiet")
+    message = one_line_error(done, 2)
+    assert message.startswith(f"hf-endpoint: error: {output} was written with other settings (")
+    assert (
+        'chunking_settings {"strategy": "word", "max_chunk_size": 10, "overlap": 3} there, '
+        "null now" in message
+    )
+    assert output.read_bytes() == before
+
+
+def test_resume_against_another_endpoint_is_refused_naming_the_url(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 10)
+    assert embed(source, output, url).returncode == 0
+    with LocalEndpoint("hash") as other:
+        message = one_line_error(embed(source, output, other.url, "--resume"), 2)
+    assert f'url "{url}" there, "{other.url}" now' in message
+
+
+def test_resume_of_a_file_without_its_sidecar_is_refused(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 3)
+    output.write_text('{"id": "rec-0", "chunks": []}\n', "utf-8")
+    message = one_line_error(embed(source, output, url, "--resume"), 2)
+    assert "has no out.jsonl.meta.json beside it" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [("{not json", "not valid JSON"), ('{"chunks": []}', 'no "id"')],
+)
+def test_resume_over_a_damaged_output_line_names_file_and_line(tmp_path, url, line, problem):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 5)
+    assert embed(source, output, url).returncode == 0
+    lines = output.read_text("utf-8").splitlines()
+    lines[2] = line
+    output.write_text("\n".join(lines) + "\n", "utf-8")
+    message = one_line_error(embed(source, output, url, "--resume"), 2)
+    assert message.startswith(f"hf-endpoint: error: {output}:3: {problem}")
+
+
+def test_duplicate_ids_are_an_error_naming_both_lines(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 5)
+    with source.open("a") as f:
+        f.write(json.dumps({"id": "rec-1", "text": "A second record with the same id."}) + "\n")
+    message = one_line_error(embed(source, output, url), 2)
+    assert message == (
+        f'hf-endpoint: error: {source}:6: duplicate id "rec-1", first on line 2: ids must be unique'
+    )
+    assert [r["id"] for r in rows_of(output)] == [f"rec-{i}" for i in range(5)]
+
+
+def test_a_duplicate_id_is_found_on_resume_too(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 300)
+    assert embed(source, output, url).returncode == 0
+    with source.open("a") as f:
+        f.write(json.dumps({"id": "rec-7", "text": "Reuses an id already written."}) + "\n")
+    message = one_line_error(embed(source, output, url, "--resume"), 2)
+    assert message.endswith('301: duplicate id "rec-7", first on line 8: ids must be unique')
+    assert len(rows_of(output)) == 300
+
+
+def test_records_without_an_id_are_named_by_their_line(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"text": "one"}\n{"text": "one"}\n{"id": 7, "text": "two"}\n', "utf-8")
+    assert embed(source, output, url).returncode == 0
+    assert [r["id"] for r in rows_of(output)] == [f"{source}:1", f"{source}:2", 7]
+
+
+def test_the_summary_says_what_the_client_did_against_a_faulty_endpoint(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 100)
+    with LocalEndpoint("hash", faults=Faults(rate_429=0.3, retry_after=0.0, seed=4)) as ep:
+        done = hf_endpoint("embed", source, "-o", output, "--url", ep.url, *WORD_OPTIONS)
+        assert done.returncode == 0, done.stderr
+        served = ep.stats()
+    assert [r["id"] for r in rows_of(output)] == [f"rec-{i}" for i in range(100)]
+    stats = done.stderr.strip().splitlines()[-1]
+    refused = served["status"]["429"]
+    assert refused > 0
+    assert f"{served['requests'] + served['info_requests']} requests" in stats
+    assert f"{refused} retries (HTTP 429: {refused})" in stats
+
+
+def test_the_id_index_finds_every_repeat_while_it_grows():
+    index = IdIndex()
+    for line in range(1, 20_001):
+        assert index.setdefault(f"doc-{line}", line) == line
+    for line in range(1, 20_001, 7):
+        assert index.setdefault(f"doc-{line}", 99_999) == line
+    assert index.setdefault(5, 30_000) == 30_000  # an integer id is not its string
+    assert index.setdefault("5", 30_001) == 30_001
+    assert "doc-20000" in index and "doc-20001" not in index and len(index) == 20_002

@@ -1,5 +1,7 @@
-"""The notebooks run, top to bottom, against the local endpoint (a broken notebook fails here)."""
+"""The notebooks run, top to bottom, against the local endpoint (a broken notebook fails here),
+and are committed executed: with their pictures, what the client did, and no progress-bar noise."""
 
+import base64
 from pathlib import Path
 
 import nbformat
@@ -7,17 +9,18 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+ids = [p.name for p in NOTEBOOKS]
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS] == [
-        "langchain_rag.ipynb",
-        "llamaindex_ingestion.ipynb",
-        "rerank_rag.ipynb",
-    ]
+    assert ids == ["langchain_rag.ipynb", "llamaindex_ingestion.ipynb", "rerank_rag.ipynb"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def outputs(notebook):
+    return [o for cell in notebook.cells for o in cell.get("outputs", [])]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_notebook_runs(path, monkeypatch):
     monkeypatch.delenv("HF_ENDPOINT_URL", raising=False)
     notebook = nbformat.read(path, as_version=4)
@@ -27,10 +30,23 @@ def test_notebook_runs(path, monkeypatch):
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
-    errors = [
-        o
-        for cell in notebook.cells
-        for o in cell.get("outputs", [])
-        if o.get("output_type") == "error"
+    assert not [o for o in outputs(notebook) if o.get("output_type") == "error"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_notebook_is_committed_executed_with_pictures_and_without_noise(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code)
+    assert code[0].source.count("%pip install") == 1  # the install cell
+    assert "HF_ENDPOINT_URL" in code[1].source and "HF_TOKEN" in code[1].source
+    pictures = [
+        o["data"]["image/png"] for o in outputs(notebook) if "image/png" in o.get("data", {})
     ]
-    assert not errors
+    assert len(pictures) >= 2
+    assert all(base64.b64decode(p).startswith(b"\x89PNG") for p in pictures)
+    streams = [o for o in outputs(notebook) if o.get("output_type") == "stream"]
+    assert not [o for o in streams if o["name"] == "stderr"]
+    text = "".join(o["text"] for o in streams)
+    assert "Loading weights" not in text and "it/s]" not in text
+    assert "requests," in text and "retries (HTTP 429" in text and "cold-start wait" in text
