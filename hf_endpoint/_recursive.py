@@ -11,10 +11,12 @@ split at a multiple of the text's length (``ReadLimitedCharSequence``) and
 fails with "Chunk separator regex [R] has exceeded the character read
 limit". No Python regex engine counts the characters it reads, and Python's
 ``re`` cannot be interrupted; the ``regex`` module can, with a timeout. So the
-bound here is of the same kind, in time: a split may take
+bound here is of the same kind, in time: the searches of a split may take
 ``_FIXED_SECONDS`` plus ``_SECONDS_PER_CHARACTER`` for every character of the
-span it searches, tens of times what the built-in separators need, and fails
-with Elasticsearch's message beyond that.
+span they search, tens of times what the built-in separators need, and fail
+with Elasticsearch's message beyond that. Unlike a count of characters, time
+depends on the machine: on one so loaded that this process gets a small share
+of a CPU, a search near the budget could fail where it would pass on an idle one.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ SEPARATOR_GROUPS: dict[str, tuple[str, ...]] = {
 MAX_SEPARATORS = 50
 
 # The time budget of one split: see the module docstring. The built-in
-# separators search at 40+ MB/s (under 0.03 microseconds a character).
+# separators search the benchmark's markdown at 50+ million characters a second
+# (under 0.02 microseconds a character), so the budget is 50 times what they need.
 _FIXED_SECONDS = 0.25
 _SECONDS_PER_CHARACTER = 1e-6
 
@@ -106,12 +109,17 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     """
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
-    deadline = time.monotonic() + _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
+    # The budget is spent in this thread's CPU time, so that threads waiting for the
+    # GIL do not use it up. A search holds the GIL (concurrent=False), so the regex
+    # module's own timeout, in wall time from inside the search, measures the same.
+    budget = _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
     starts: list[int] = []
     position = 0
     try:
         while position <= len(span):
-            found = pattern.search(span, position, timeout=max(deadline - time.monotonic(), 0))
+            began = time.thread_time()
+            found = pattern.search(span, position, concurrent=False, timeout=max(budget, 0))
+            budget -= time.thread_time() - began
             if found is None:
                 break
             starts.append(start + found.start())

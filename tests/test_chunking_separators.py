@@ -6,6 +6,7 @@ comments say where Python's ``re`` would answer differently.
 """
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -149,6 +150,20 @@ def test_a_separator_that_reads_too_much_fails_with_elasticsearchs_message():
     assert info.value.errors == [
         "Chunk separator regex [(a|aa)+$] has exceeded the character read limit"
     ]
+
+
+def test_threads_chunking_at_once_get_the_chunks_of_one_thread():
+    # Compiled separators are shared, ICU iterators are per thread, and a separator's
+    # time budget counts only its own searching, not the wait for the GIL.
+    sections = [
+        f"\n## Part {i}\n\n" + f"Words of part {i} go on here. " * (i % 40) for i in range(400)
+    ]
+    texts = ["# Title\n" + "".join(sections[k:]) for k in range(0, 400, 25)]
+    settings = {"strategy": "recursive", "max_chunk_size": 30, "separator_group": "markdown"}
+    expected = [chunk_offsets(t, settings) for t in texts]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(3):
+            assert list(pool.map(lambda t: chunk_offsets(t, settings), texts)) == expected
 
 
 def test_embed_chunks_takes_the_recursive_strategy():
