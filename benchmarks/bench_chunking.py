@@ -1,27 +1,47 @@
-"""Chunking throughput: our word and sentence strategies beside other splitters.
+"""Chunking throughput: our strategies beside other splitters, and how time grows with length.
 
-Run: ``make bench`` (or ``.venv/bin/python benchmarks/bench_chunking.py``).
+Run: ``make bench`` (or ``.venv/bin/python benchmarks/bench_chunking.py``); ``--section``
+picks some of the three tables.
 
 Corpora, generated with a fixed seed so every run sees the same text:
 English and Chinese prose from Faker's ``en_US`` and ``zh_CN`` word lists (and
 the English once more with an em dash in every paragraph, which takes text off
 the ASCII fast path), at least 4 MB of UTF-8 each, cut into documents of about 10 kB (what an ingestion
-pipeline hands a splitter). Every splitter gets the same documents and a
+pipeline hands a splitter); for the recursive strategy, the English documents as plain
+text and as markdown (headings of three levels, setext headings, lists).
+Every splitter gets the same documents and a
 comparable chunk size: 250 words, or the number of characters / tokens that 250
 ICU words take on average in that corpus. Throughput is UTF-8 megabytes per
-second, the best of ``--repeat`` runs.
+second, the best of ``--repeat`` runs, the splitters taking turns (in reverse order
+every other turn) so that a busy machine slows them alike.
+
+``--baseline REV`` adds the word and sentence strategies as they are at git revision
+``REV`` (imported from a copy of that revision's ``hf_endpoint``), measured in the same
+turns, to compare a change with what came before in the same machine state.
+
+The scaling table chunks one document of 1, 2, 4 and 8 MB: the English with an em
+dash per paragraph, all on one line (paragraphs joined by a space), where a cost
+that grows faster than the text would show.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
+import importlib
+import io
 import os
 import platform
+import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 MB = 1_000_000
 DOC_BYTES = 10_000
@@ -63,19 +83,98 @@ def corpus(locale: str, typographic: bool = False) -> list[str]:
     return docs
 
 
-def measure(split: Callable[[str], object], docs: list[str], repeat: int) -> float:
+def markdown_corpus() -> list[str]:
+    """The English prose as markdown documents of about 10 kB."""
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(20261125)
+    docs: list[str] = []
+    size = 0
+    while size < CORPUS_BYTES:
+        parts = [f"# {fake.sentence(nb_words=5).rstrip('.')}"]
+        doc_size = 0
+        section = 0
+        while doc_size < DOC_BYTES:
+            section += 1
+            title = fake.sentence(nb_words=4).rstrip(".")
+            if section % 4 == 0:
+                parts.append(f"{title}\n{'-' * len(title)}")  # a setext heading
+            else:
+                parts.append(f"{'#' * (2 + section % 2)} {title}")
+            for _ in range(3):
+                parts.append(fake.paragraph(nb_sentences=6))
+            parts.append("\n".join(f"- {fake.sentence(nb_words=8)}" for _ in range(4)))
+            doc_size = sum(len(p.encode()) for p in parts)
+        doc = "\n\n".join(parts) + "\n"
+        docs.append(doc)
+        size += len(doc.encode())
+    return docs
+
+
+def one_line(megabytes: int) -> str:
+    """One document of ``megabytes`` MB: English with an em dash per paragraph, on one line."""
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(20261125)
+    paragraphs = []
+    size = 0
+    while size < megabytes * MB:
+        p = fake.paragraph(nb_sentences=8).replace(" ", " — ", 1)
+        paragraphs.append(p)
+        size += len(p.encode()) + 1
+    text = " ".join(paragraphs)
+    return text.encode()[: megabytes * MB].decode(errors="ignore")
+
+
+def baseline(revision: str) -> ModuleType:
+    """``hf_endpoint`` as it is at git ``revision``, imported as ``hf_endpoint_baseline``."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "archive", revision, "hf_endpoint"], cwd=root, capture_output=True, check=True
+    ).stdout
+    folder = Path(tempfile.mkdtemp(prefix="hf_endpoint_baseline_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "hf_endpoint").rename(folder / "hf_endpoint_baseline")
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module("hf_endpoint_baseline")
+    module.__revision__ = revision
+    return module
+
+
+def measure_all(
+    split: dict[str, Callable[[str], object]], docs: list[str], repeat: int
+) -> dict[str, float]:
+    """MB/s of each splitter, best of ``repeat`` turns (LlamaIndex's: one).
+
+    The splitters take turns, in reverse order every other turn: one that runs
+    right after another on the same text finds the CPU caches warm.
+    """
     total = sum(len(d.encode()) for d in docs)
-    best = float("inf")
-    gc.collect()  # start every splitter with the same heap
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for doc in docs:
-            split(doc)
-        best = min(best, time.perf_counter() - start)
-    return total / MB / best
+    best = dict.fromkeys(split, float("inf"))
+    for turn in range(repeat):
+        order = list(split.items())
+        for label, splitter in order[::-1] if turn % 2 else order:
+            if turn and label.startswith("LlamaIndex"):
+                continue
+            gc.collect()  # start every splitter with the same heap
+            start = time.perf_counter()
+            for doc in docs:
+                splitter(doc)
+            best[label] = min(best[label], time.perf_counter() - start)
+    return {label: total / MB / seconds for label, seconds in best.items()}
 
 
-def splitters(docs: list[str]) -> dict[str, Callable[[str], object]]:
+def _size_settings() -> tuple[dict[str, object], dict[str, object]]:
+    word = {"strategy": "word", "max_chunk_size": WORDS, "overlap": 100}
+    sentence = {"strategy": "sentence", "max_chunk_size": WORDS, "sentence_overlap": 1}
+    return word, sentence
+
+
+def splitters(docs: list[str], old: ModuleType | None = None) -> dict[str, Callable[[str], object]]:
     """Every splitter, configured for ``docs`` at a comparable chunk size."""
     import semchunk
     import tiktoken
@@ -92,61 +191,162 @@ def splitters(docs: list[str]) -> dict[str, Callable[[str], object]]:
     encoding = tiktoken.get_encoding("cl100k_base")
     tokens_per_chunk = round(sum(len(encoding.encode(d)) for d in sample) / words * WORDS)
 
-    word = {"strategy": "word", "max_chunk_size": WORDS, "overlap": 100}
-    sentence = {"strategy": "sentence", "max_chunk_size": WORDS, "sentence_overlap": 1}
+    word, sentence = _size_settings()
     lc = RecursiveCharacterTextSplitter(chunk_size=chars_per_chunk, chunk_overlap=0)
     li = SentenceSplitter(chunk_size=tokens_per_chunk, chunk_overlap=0)
     sem_words = semchunk.chunkerify(lambda text: len(text.split()), WORDS)
     sem_chars = semchunk.chunkerify(len, chars_per_chunk)
     sts = TextSplitter(chars_per_chunk)
     spaced = " " in sample[0][:2000]
-    return {
-        f"hf_endpoint word ({WORDS} words, overlap 100)": lambda d: chunk_offsets(d, word),
-        f"hf_endpoint sentence ({WORDS} words)": lambda d: chunk_offsets(d, sentence),
-        f"semchunk ({'250 words by split()' if spaced else f'{chars_per_chunk} characters'})": (
-            sem_words if spaced else sem_chars
-        ),
-        f"semantic-text-splitter ({chars_per_chunk} characters)": sts.chunks,
-        f"LangChain RecursiveCharacterTextSplitter ({chars_per_chunk} characters)": lc.split_text,
-        f"LlamaIndex SentenceSplitter ({tokens_per_chunk} tokens)": li.split_text,
+    split: dict[str, Callable[[str], object]] = {
+        f"hf_endpoint word ({WORDS} words, overlap 100)": lambda d: chunk_offsets(d, word)
     }
+    if old is not None:
+        split[f"hf_endpoint word at {old.__revision__}"] = lambda d: old.chunk_offsets(d, word)
+    split[f"hf_endpoint sentence ({WORDS} words)"] = lambda d: chunk_offsets(d, sentence)
+    if old is not None:
+        split[f"hf_endpoint sentence at {old.__revision__}"] = lambda d: old.chunk_offsets(
+            d, sentence
+        )
+    split[f"semchunk ({'250 words by split()' if spaced else f'{chars_per_chunk} characters'})"] = (
+        sem_words if spaced else sem_chars
+    )
+    split[f"semantic-text-splitter ({chars_per_chunk} characters)"] = sts.chunks
+    split[f"LangChain RecursiveCharacterTextSplitter ({chars_per_chunk} characters)"] = (
+        lc.split_text
+    )
+    split[f"LlamaIndex SentenceSplitter ({tokens_per_chunk} tokens)"] = li.split_text
+    return split
+
+
+def recursive_splitters(docs: list[str], markdown: bool) -> dict[str, Callable[[str], object]]:
+    """Our recursive strategy beside LangChain's recursive and markdown splitters."""
+    from langchain_text_splitters import (
+        Language,
+        MarkdownHeaderTextSplitter,
+        RecursiveCharacterTextSplitter,
+    )
+
+    from hf_endpoint import chunk_offsets
+    from hf_endpoint._segment import word_ends
+
+    sample = docs[: max(1, len(docs) // 10)]
+    words = sum(len(word_ends(d)) for d in sample)
+    chars_per_chunk = round(sum(len(d) for d in sample) / words * WORDS)
+    group = "markdown" if markdown else "plaintext"
+    ours = {"strategy": "recursive", "max_chunk_size": WORDS, "separator_group": group}
+    _, sentence = _size_settings()
+    split: dict[str, Callable[[str], object]] = {
+        f"hf_endpoint recursive, {group} ({WORDS} words)": lambda d: chunk_offsets(d, ours),
+        f"hf_endpoint sentence ({WORDS} words)": lambda d: chunk_offsets(d, sentence),
+    }
+    if markdown:
+        lc_md = RecursiveCharacterTextSplitter.from_language(
+            Language.MARKDOWN, chunk_size=chars_per_chunk, chunk_overlap=0
+        )
+        headers = MarkdownHeaderTextSplitter([("#", "h1"), ("##", "h2"), ("###", "h3")])
+        split[
+            f"LangChain RecursiveCharacterTextSplitter, markdown ({chars_per_chunk} characters)"
+        ] = lc_md.split_text
+        split["LangChain MarkdownHeaderTextSplitter (at headings, no size bound)"] = (
+            headers.split_text
+        )
+    else:
+        lc = RecursiveCharacterTextSplitter(chunk_size=chars_per_chunk, chunk_overlap=0)
+        split[f"LangChain RecursiveCharacterTextSplitter ({chars_per_chunk} characters)"] = (
+            lc.split_text
+        )
+    return split
+
+
+def scaling_splitters(old: ModuleType | None = None) -> dict[str, Callable[[str], object]]:
+    import semchunk
+
+    from hf_endpoint import chunk_offsets
+
+    word, sentence = _size_settings()
+    recursive = {"strategy": "recursive", "max_chunk_size": WORDS}
+    split: dict[str, Callable[[str], object]] = {
+        "hf_endpoint word": lambda d: chunk_offsets(d, word),
+        "hf_endpoint sentence": lambda d: chunk_offsets(d, sentence),
+        "hf_endpoint recursive": lambda d: chunk_offsets(d, recursive),
+    }
+    if old is not None:
+        split[f"hf_endpoint word at {old.__revision__}"] = lambda d: old.chunk_offsets(d, word)
+    split["semchunk (250 words by split())"] = semchunk.chunkerify(lambda t: len(t.split()), WORDS)
+    return split
+
+
+def print_table(name: str, rows: list[tuple[str, float]], ratio_to: str) -> None:
+    ours = rows[0][1]
+    print(f"### {name}\n")
+    print(f"| splitter | MB/s | {ratio_to} ÷ this |")
+    print("|---|---:|---:|")
+    for label, rate in rows:
+        print(f"| {label} | {rate:.1f} | {ours / rate:.2f}× |")
+    print()
+
+
+def run_corpus(
+    name: str, docs: list[str], split: dict[str, Callable[[str], object]], repeat: int
+) -> list[tuple[str, float]]:
+    size = sum(len(d.encode()) for d in docs) / MB
+    print(f"{name}: {len(docs)} documents, {size:.1f} MB", file=sys.stderr)
+    rows = list(measure_all(split, docs, repeat).items())
+    for label, rate in rows:
+        print(f"  {label}: {rate:.1f} MB/s", file=sys.stderr)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--section",
+        nargs="+",
+        choices=["throughput", "recursive", "scaling"],
+        default=["throughput", "recursive", "scaling"],
+    )
+    parser.add_argument("--baseline", metavar="REV", help="also measure git revision REV")
     args = parser.parse_args()
     _tiktoken_cache()
-
-    results: dict[str, list[tuple[str, float]]] = {}
-    corpora = (
-        ("English", "en_US", False),
-        ("English with an em dash in every paragraph (not ASCII)", "en_US", True),
-        ("Chinese", "zh_CN", False),
-    )
-    for name, locale, typographic in corpora:
-        docs = corpus(locale, typographic)
-        size = sum(len(d.encode()) for d in docs) / MB
-        print(f"{name}: {len(docs)} documents, {size:.1f} MB", file=sys.stderr)
-        rows = []
-        for label, split in splitters(docs).items():
-            slow = label.startswith("LlamaIndex")
-            rate = measure(split, docs, 1 if slow else args.repeat)
-            print(f"  {label}: {rate:.1f} MB/s", file=sys.stderr)
-            rows.append((label, rate))
-        results[name] = rows
-
+    old = baseline(args.baseline) if args.baseline else None
     print(
         f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}\n"
     )
-    for name, rows in results.items():
-        ours = rows[0][1]
-        print(f"### {name}\n")
-        print("| splitter | MB/s | hf_endpoint word ÷ this |")
-        print("|---|---:|---:|")
-        for label, rate in rows:
-            print(f"| {label} | {rate:.1f} | {ours / rate:.2f}× |")
+
+    if "throughput" in args.section:
+        corpora = (
+            ("English", "en_US", False),
+            ("English with an em dash in every paragraph (not ASCII)", "en_US", True),
+            ("Chinese", "zh_CN", False),
+        )
+        for name, locale, typographic in corpora:
+            docs = corpus(locale, typographic)
+            print_table(
+                name, run_corpus(name, docs, splitters(docs, old), args.repeat), "hf_endpoint word"
+            )
+
+    if "recursive" in args.section:
+        for name, docs, markdown in (
+            ("Recursive strategy: English plain text", corpus("en_US"), False),
+            ("Recursive strategy: English markdown", markdown_corpus(), True),
+        ):
+            rows = run_corpus(name, docs, recursive_splitters(docs, markdown), args.repeat)
+            print_table(name, rows, "hf_endpoint recursive")
+
+    if "scaling" in args.section:
+        split = scaling_splitters(old)
+        print("### One document on one line: English with an em dash per paragraph\n")
+        print("| MB | " + " | ".join(f"{label}: s (MB/s)" for label in split) + " |")
+        print("|---:|" + "---:|" * len(split))
+        for megabytes in (1, 2, 4, 8):
+            rates = measure_all(split, [one_line(megabytes)], args.repeat)
+            for label, rate in rates.items():
+                print(f"  {megabytes} MB {label}: {rate:.1f} MB/s", file=sys.stderr)
+            cells = [f"{megabytes / rate:.2f} ({rate:.1f})" for rate in rates.values()]
+            print(f"| {megabytes} | " + " | ".join(cells) + " |")
         print()
 
 
