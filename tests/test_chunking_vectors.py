@@ -1,6 +1,7 @@
 """Golden vectors: the chunks Elasticsearch's chunkers give (SPEC A6, and Elasticsearch 9.4's own)."""
 
 import json
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,85 @@ def test_recursive_empty_text_is_one_empty_chunk(group):
 def test_recursive_text_that_fits_is_one_chunk():
     text = "one two three\n\nfour five six seven eight nine ten"
     assert chunk_offsets(text, {"strategy": "recursive", "max_chunk_size": 10}) == [(0, len(text))]
+
+
+# Elasticsearch's RecursiveChunkerTests, with their random choices fixed.
+TEN = "This is a test sentence that has ten total words. "
+
+
+def joined(*separators):
+    return TEN + "".join(separator + TEN for separator in separators)
+
+
+def recursive(text, size, separators):
+    return chunk_offsets(
+        text, {"strategy": "recursive", "max_chunk_size": size, "separators": separators}
+    )
+
+
+@pytest.mark.parametrize("separators", [["\n", "\f"], ["\t", "#", "\n"], ["#", "\t"]])
+def test_recursive_chunker_cases_of_elasticsearch(separators):
+    first, second = separators[0], separators[1]
+    n = len(TEN)
+    assert recursive("", 10, separators) == [(0, 0)]
+    assert recursive("x", 10, separators) == [(0, 1)]
+    text = joined(first)  # one split, no merge
+    assert recursive(text, 10, separators) == [(0, n), (n, len(text))]
+    text = joined(first, first)  # one split, two pieces merged
+    assert recursive(text, 20, separators) == [
+        (0, 2 * n + len(first)),
+        (2 * n + len(first), len(text)),
+    ]
+    text = joined(second, first, second)  # several splits without merges
+    ends = [n, 2 * n + len(second), 3 * n + len(first) + len(second)]
+    assert recursive(text, 15, separators) == list(zip([0, *ends], [*ends, len(text)]))
+    assert recursive(text, 25, separators) == [(0, ends[1]), (ends[1], len(text))]
+    text = joined("", first, "")  # no separator left: the sentence strategy
+    ends = [n, 2 * n, 3 * n + len(first)]
+    assert recursive(text, 10, separators) == list(zip([0, *ends], [*ends, len(text)]))
+
+
+def test_recursive_stops_splitting_a_piece_that_fits():
+    separators = ["\n", "\f", "\t"]
+    text = joined("\f", "\n", "\t", "\f")
+    n = len(TEN)
+    first_end, second_end = 2 * n + 1, 4 * n + 3
+    assert recursive(text, 25, separators) == [
+        (0, first_end),
+        (first_end, second_end),
+        (second_end, len(text)),
+    ]
+
+
+def test_recursive_with_regex_separators():
+    text = joined("\n", "\n", "\n\n")
+    n = len(TEN)
+    ends = [n, 2 * n + 1, 3 * n + 2]
+    separators = ["(?<!\\n)\\n(?!\\n)", "(?<!\\n)\\n\\n(?!\\n)"]
+    assert recursive(text, 10, separators) == list(zip([0, *ends], [*ends, len(text)]))
+
+
+def test_recursive_markdown_headers_each_start_a_chunk():
+    headers = ["# Header\n", "## Header\n", "### Header\n", "#### Header\n", "##### Header\n"]
+    headers += ["###### Header\n", "Header\n-\n", "Header\n=\n"]
+    pieces = [headers[0] + TEN] + ["\n" + header + TEN for header in headers[1:] * 3]
+    text = "".join(pieces)
+    ends = list(accumulate(len(piece) for piece in pieces))
+    assert chunk_offsets(
+        text, {"strategy": "recursive", "max_chunk_size": 15, "separator_group": "markdown"}
+    ) == list(zip([0, *ends[:-1]], ends))
+
+
+def test_recursive_with_fifty_separators_that_never_match():
+    text = joined("")
+    separators = [f"NON_MATCHING_SEPARATOR_{i}" for i in range(50)]
+    assert recursive(text, 10, separators) == [(0, len(TEN)), (len(TEN), len(text))]
+
+
+def test_recursive_chunks_keep_document_order_across_depths():
+    separators = [f"NON_MATCHING_A_{i}" for i in range(10)] + ["\n"]
+    separators += [f"NON_MATCHING_B_{i}" for i in range(10)] + ["\t"]
+    separators += [f"NON_MATCHING_C_{i}" for i in range(10)]
+    text = joined("\t", "\n")
+    n = len(TEN)
+    assert recursive(text, 10, separators) == [(0, n), (n, 2 * n + 1), (2 * n + 1, len(text))]
