@@ -116,12 +116,6 @@ def overloaded() -> TEIError:
     return TEIError.of(ErrorType.OVERLOADED, "Model is overloaded")
 
 
-def batch_too_large(size: int, limit: int) -> TEIError:
-    return TEIError.of(
-        ErrorType.VALIDATION, f"batch size {size} > maximum allowed batch size {limit}"
-    )
-
-
 # -- reading a JSON body as axum's Json<T> extractor does --------------------------------
 
 

@@ -49,7 +49,6 @@ from ._protocol import (
     RerankRequest,
     TEIError,
     TokenizeRequest,
-    batch_too_large,
     overloaded,
     parse_json_body,
 )
@@ -371,6 +370,18 @@ class _EndpointApp:
         self.stats.answered(response.status_code, action, inputs)
         await response(scope, receive, send)
 
+    def _check_batch(self, texts: list[str], field: str) -> None:
+        """router/src/http/server.rs: a batch is not empty (400) and holds at most
+        ``max_client_batch_size`` inputs (413)."""
+        if not texts:
+            raise TEIError.of(ErrorType.EMPTY, f"`{field}` cannot be empty")
+        limit = self.config.max_client_batch_size
+        if len(texts) > limit:
+            raise TEIError.of(
+                ErrorType.VALIDATION,
+                f"batch size {len(texts)} > maximum allowed batch size {limit}",
+            )
+
     async def _pooled(
         self,
         texts: list[str],
@@ -387,10 +398,7 @@ class _EndpointApp:
         start = time.monotonic()
         c = self.config
         if not single:
-            if not texts:
-                raise TEIError.of(ErrorType.EMPTY, "`inputs` cannot be empty")
-            if len(texts) > c.max_client_batch_size:
-                raise batch_too_large(len(texts), c.max_client_batch_size)
+            self._check_batch(texts, "inputs")
         if dimensions == 0:
             raise TEIError.core(ErrorType.VALIDATION, "`dimensions` should be positive")
         self.stats.received_inputs(len(texts))
@@ -468,10 +476,7 @@ class _EndpointApp:
         request = RerankRequest.parse(data)
         start = time.monotonic()
         c = self.config
-        if not request.texts:
-            raise TEIError.of(ErrorType.EMPTY, "`texts` cannot be empty")
-        if len(request.texts) > c.max_client_batch_size:
-            raise batch_too_large(len(request.texts), c.max_client_batch_size)
+        self._check_batch(request.texts, "texts")
         truncate = c.auto_truncate if request.truncate is None else request.truncate
         self.stats.received_inputs(len(request.texts))
         await self.engine.permits.acquire(len(request.texts))
@@ -506,12 +511,8 @@ class _EndpointApp:
 
     async def tokenize(self, data: dict[str, Any]) -> tuple[Response, int]:
         request = TokenizeRequest.parse(data)
-        c = self.config
         if not request.single:
-            if not request.inputs:
-                raise TEIError.of(ErrorType.EMPTY, "`inputs` cannot be empty")
-            if len(request.inputs) > c.max_client_batch_size:
-                raise batch_too_large(len(request.inputs), c.max_client_batch_size)
+            self._check_batch(request.inputs, "inputs")
         tokenized = await self.engine.tokenize(
             request.inputs,
             add_special_tokens=request.add_special_tokens,
