@@ -89,6 +89,12 @@ def _encode(i: int | None, text: str, name: str = "texts") -> bytes:
     The standard library's C string encoder gives exact-size bytes (orjson keeps
     a 4 KiB buffer behind each small result: 200,000 texts held 800 MB).
     """
+    if not text:
+        where = name if i is None else f"{name}[{i}]"
+        raise ConfigError(
+            f"{where} is empty: Text Embeddings Inference refuses empty inputs (HTTP 400); "
+            "leave it out or give it some text"
+        )
     try:
         return encode_basestring(text).encode()
     except UnicodeEncodeError:

@@ -124,11 +124,12 @@ class ServerLimits:
 
 
 def info_url(url: str) -> str:
-    """``GET /info`` beside the route (``/embed``, ``/rerank`` or the root)."""
-    base = url.rstrip("/")
+    """``GET /info`` beside the route (``/embed``, ``/rerank`` or the root); a query string stays."""
+    base, sep, query = url.partition("?")
+    base = base.rstrip("/")
     for route in ("/embed", "/rerank"):
         base = base.removesuffix(route)
-    return base + "/info"
+    return base + "/info" + sep + query
 
 
 @dataclass(frozen=True)

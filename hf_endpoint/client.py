@@ -28,6 +28,7 @@ from ._base_client import (
     FROM_ENVIRONMENT,
     OFFLOAD_CHARS,
     BaseClient,
+    _encode,
     check_texts,
     lone_surrogate,
     plan_call,
@@ -168,6 +169,9 @@ class _ChunkJob:
     def __init__(
         self, texts: list[str], explicit: ChunkingSettings | None, limits: ServerLimits
     ) -> None:
+        empty = next((i for i, t in enumerate(texts) if not t), None)
+        if empty is not None:  # its one chunk would be "", which the endpoint refuses
+            _encode(empty, "")
         self.texts = texts
         self.explicit = explicit
         self.limits = limits

@@ -12,7 +12,6 @@ from hf_endpoint import (
     AuthenticationError,
     ConfigError,
     EmbeddingClient,
-    EndpointError,
     EndpointOverloadedError,
     InputTooLargeError,
     ResponseFormatError,
@@ -278,12 +277,16 @@ def test_a_lone_surrogate_is_named_before_sending(clean):
     assert clean.stats()["requests"] == 0
 
 
-def test_empty_strings_are_refused_by_the_endpoint_as_tei_does(clean):
-    # Text Embeddings Inference answers 400 `inputs` cannot be empty for an empty text.
+def test_empty_strings_are_refused_before_sending_naming_the_first(clean):
+    # Text Embeddings Inference answers 400 `inputs` cannot be empty for an empty text: say
+    # which text it is before sending anything.
+    clean.reset_stats()
     with client_for(clean) as client:
-        with pytest.raises(EndpointError, match="`inputs` cannot be empty") as info:
-            client.embed(["", "x", ""])
-    assert info.value.status_code == 400
+        with pytest.raises(ConfigError, match=r"texts\[1\] is empty"):
+            client.embed(["x", "", "y"])
+        with pytest.raises(ConfigError, match=r"texts\[2\] is empty"):
+            client.embed_chunks(["one. two. three.", "x", ""], {"strategy": "sentence"})
+    assert clean.stats()["requests"] == 0
 
 
 def test_a_ten_megabyte_input_is_refused_before_sending(clean):

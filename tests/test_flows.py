@@ -13,6 +13,7 @@ from hf_endpoint._flows import (
     Wait,
     discovery_flow,
     embed_flow,
+    info_url,
     request_tail,
 )
 from hf_endpoint.errors import (
@@ -170,3 +171,17 @@ def test_discovery_with_a_wrong_key_is_an_authentication_error():
 def test_slot_and_gate_come_before_the_send():
     steps, _ = drive(discovery_flow(URL, first_contact=False), scripted(ok({})))
     assert steps[:2] == [Gate(), Slot()]
+
+
+@pytest.mark.parametrize(
+    ("url", "info"),
+    [
+        ("http://h:1", "http://h:1/info"),
+        ("http://h:1/", "http://h:1/info"),
+        ("http://h:1/embed", "http://h:1/info"),
+        ("http://h:1/rerank", "http://h:1/info"),
+        ("https://h/v1/embed?token=x", "https://h/v1/info?token=x"),
+    ],
+)
+def test_info_is_asked_beside_the_route(url, info):
+    assert info_url(url) == info
