@@ -19,11 +19,11 @@ followed by one on time in a burst. Threads (``time.sleep``), event loops
 little after it leaves the limiter, and not always equally late; a bucket
 running at exactly the rate is full to the last request, so any such jitter
 shows up at the endpoint as one request too many. Slots are therefore spaced
-``2.5 %`` wider than ``60 / rpm``: that margin absorbs up to ``JITTER`` (24 ms)
+``2 %`` wider than ``60 / rpm``: that margin absorbs up to ``JITTER`` (19 ms)
 of jitter on the way to the endpoint plus up to ``TOLERANCE`` (1 ms) of
 lateness of the caller, who keeps his place in the schedule instead of pushing
 every later slot back (a thread woken a little late, or waiting for the GIL,
-would otherwise cost the rate a little each time). A long run gets 97.6 % of
+would otherwise cost the rate a little each time). A long run gets 98 % of
 ``requests_per_minute``.
 
 The slot arithmetic is pure (``Pace``, ``take``, ``grant``) and the state is
@@ -90,7 +90,7 @@ WINDOW = 1.0
 """The shortest window (seconds) the promise covers."""
 TOLERANCE = 0.001
 """How late (seconds) a caller may take an open slot and keep the schedule."""
-JITTER = 0.024
+JITTER = 0.019
 """Variation (seconds) in the time from the limiter to the endpoint that the spacing absorbs."""
 
 IDLE = -math.inf

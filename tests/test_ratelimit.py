@@ -52,7 +52,7 @@ def test_the_first_request_goes_at_once_and_the_next_one_interval_later():
 
 def test_the_interval_is_the_rate_with_a_margin_for_jitter_and_lateness():
     assert PACE.interval == pytest.approx(0.1 * (1 + TOLERANCE + JITTER))
-    assert Pace.for_rate(3000).interval == pytest.approx(0.02 * 1.025)
+    assert Pace.for_rate(3000).interval == pytest.approx(0.02 * 1.02)
 
 
 def test_a_caller_slightly_late_keeps_the_schedule_a_later_one_restarts_it():
