@@ -2,8 +2,8 @@
 
 import asyncio
 import logging
-import threading
 import traceback
+from functools import partial
 
 import numpy as np
 import pytest
@@ -18,6 +18,8 @@ from hf_endpoint import (
 )
 from hf_endpoint.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
+
+from .threads import run_together
 
 CANARY = "hf_CANARY_client_5e1d9a"
 FAST = RetryPolicy(max_retries=25, initial_backoff=0.005, max_backoff=0.05)
@@ -75,19 +77,11 @@ def test_ten_thousand_texts_survive_faults_in_order_async(faulty):
 
 
 def test_one_client_shared_by_threads(faulty):
-    results = {}
+    parts = [TEXTS[k * 1000 : (k + 1) * 1000] for k in range(4)]
     with client_for(faulty) as client:
-
-        def work(k):
-            results[k] = client.embed(TEXTS[k * 1000 : (k + 1) * 1000])
-
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    for k in range(4):
-        assert_vectors_of(TEXTS[k * 1000 : (k + 1) * 1000], results[k])
+        results = run_together([partial(client.embed, part) for part in parts])
+    for part, rows in zip(parts, results, strict=True):
+        assert_vectors_of(part, rows)
 
 
 def test_one_client_shared_by_tasks_and_event_loops(faulty):
@@ -109,17 +103,10 @@ def test_requests_are_spaced_by_the_rate_limit_and_shared_by_same_clients(clean)
     a = client_for(clean, rate_limit={"requests_per_minute": 600}, batch_size=1)
     b = client_for(clean, rate_limit={"requests_per_minute": 600}, batch_size=1)
 
-    def work(client, texts):
-        client.embed(texts)
-
-    threads = [
-        threading.Thread(target=work, args=(a, TEXTS[:12])),
-        threading.Thread(target=work, args=(b, TEXTS[12:24])),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    parts = [TEXTS[:12], TEXTS[12:24]]
+    results = run_together([partial(a.embed, parts[0]), partial(b.embed, parts[1])])
+    for part, rows in zip(parts, results, strict=True):
+        assert_vectors_of(part, rows)
     arrivals = np.array(sorted(clean.stats()["arrivals"]))
     assert len(arrivals) >= 24
     # At the endpoint, no window of T >= 1 s holds more than 1 + rpm * T / 60 requests

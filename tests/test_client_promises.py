@@ -9,6 +9,8 @@ import pickle
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import orjson
@@ -32,6 +34,7 @@ from langchain_hf_endpoint import HFEndpointEmbeddings, HFEndpointTextSplitter
 from llama_index_hf_endpoint import HFEndpointEmbedding
 
 from .endpoints import local_url, raw_endpoint, reply
+from .threads import run_together
 
 CANARY = "hf_CANARY_promises_4f2b7c"
 FAST = RetryPolicy(max_retries=25, initial_backoff=0.002, max_backoff=0.02)
@@ -113,16 +116,7 @@ def test_llama_index_rate_limiter_takes_one_token_per_http_attempt(small_batches
     elif mode == "async":
         got = [asyncio.run(model.aget_text_embedding_batch(texts))]
     else:
-        got = [None] * 4
-
-        def work(k):
-            got[k] = model.get_text_embedding_batch(texts)
-
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = run_together([partial(model.get_text_embedding_batch, texts) for _ in range(4)])
     stats = small_batches.stats()
     for vectors in got:
         np.testing.assert_allclose(vectors, vectors_of(texts), rtol=1e-6)
@@ -163,13 +157,14 @@ def test_concurrent_first_calls_ask_info_once():
         async def five():
             return await asyncio.gather(*(client.aembed([f"a{i}"]) for i in range(5)))
 
-        threads = [threading.Thread(target=client.embed, args=([f"s{i}"],)) for i in range(3)]
-        for t in threads:
-            t.start()
-        asyncio.run(five())
-        for t in threads:
-            t.join()
+        pool = ThreadPoolExecutor(3)
+        in_threads = [pool.submit(client.embed, [f"s{i}"]) for i in range(3)]
+        in_tasks = asyncio.run(five())
+        got = [future.result(timeout=60) for future in in_threads] + in_tasks
+        pool.shutdown()
         assert ep.stats()["info_requests"] == 1
+        texts = [f"s{i}" for i in range(3)] + [f"a{i}" for i in range(5)]
+        np.testing.assert_allclose([rows[0] for rows in got], vectors_of(texts), rtol=1e-6)
         client.close()
 
 

@@ -11,10 +11,11 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 import time
+from functools import partial
 
 import httpx
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,7 +36,9 @@ from hf_endpoint.ratelimit import (
     take,
     take_leased,
 )
-from hf_endpoint.server import LocalEndpoint
+from hf_endpoint.server import HashBackend, LocalEndpoint
+
+from .threads import run_together
 
 PACE = Pace.for_rate(600)  # slots about 0.1 s apart
 
@@ -392,19 +395,13 @@ def test_threads_and_several_clients_share_one_limit(endpoint):
         EmbeddingClient(endpoint.url, "hf_rate_test", rate_limit=RPM, batch_size=1)
         for _ in range(3)
     ]
-
-    def work(client, k):
-        client.embed(texts(f"thread {k}", 60))
-
-    threads = [
-        threading.Thread(target=work, args=(clients[k % 3], k)) for k in range(6)
-    ]  # every client used by two threads, each call with up to 4 requests in flight
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    given = [texts(f"thread {k}", 60) for k in range(6)]
+    # every client used by two threads, each call with up to 4 requests in flight
+    got = run_together([partial(clients[k % 3].embed, given[k]) for k in range(6)])
     for client in clients:
         client.close()
+    for batch, vectors in zip(given, got, strict=True):
+        np.testing.assert_allclose(vectors, [HashBackend().vector(t) for t in batch], rtol=1e-6)
     arrivals_within_limit(endpoint, RPM, 360)
 
 
@@ -418,20 +415,17 @@ def test_asyncio_tasks_on_two_event_loops_share_one_limit(endpoint):
         while (wait := limiter.try_acquire()) > 0:
             await asyncio.sleep(wait)
         response = await http.post(endpoint.url, json={"inputs": [text]})
-        assert response.status_code == 200
+        return response.status_code
 
     def loop(k):
         async def run():
             async with httpx.AsyncClient(headers=headers) as http:
-                await asyncio.gather(*(send(http, t) for t in texts(f"loop {k}", 120)))
+                return await asyncio.gather(*(send(http, t) for t in texts(f"loop {k}", 120)))
 
-        asyncio.run(run())
+        return asyncio.run(run())
 
-    threads = [threading.Thread(target=loop, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    codes = run_together([partial(loop, k) for k in range(2)])
+    assert codes == [[200] * 120] * 2
     arrivals_within_limit(endpoint, RPM, 240)
 
 

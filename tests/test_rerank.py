@@ -4,7 +4,7 @@ rerank task of InferenceEndpoints with Elasticsearch's settings, messages and an
 import asyncio
 import math
 import pickle
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import orjson
@@ -105,22 +105,15 @@ def test_every_document_gets_its_score_once_in_order_through_faults_async(faulty
 def test_threads_and_tasks_sharing_one_client_each_get_their_own_ranking(faulty):
     client = client_for(faulty, max_concurrency=4)
     queries = [f"question {k} about trains" for k in range(6)]
-    results = {}
-
-    def work(k):
-        results[k] = client.rerank(queries[k], DOCS[:400])
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
 
     async def tasks():
         return await asyncio.gather(*(client.arerank(q, DOCS[:400]) for q in queries[3:]))
 
-    for k, result in enumerate(asyncio.run(tasks()), 3):
-        results[k] = result
-    for t in threads:
-        t.join()
+    pool = ThreadPoolExecutor(3)
+    in_threads = [pool.submit(client.rerank, query, DOCS[:400]) for query in queries[:3]]
+    in_tasks = asyncio.run(tasks())
+    results = [future.result(timeout=120) for future in in_threads] + in_tasks
+    pool.shutdown()
     for k, query in enumerate(queries):
         assert_scores_of(DOCS[:400], results[k].scores, query)
         assert_ranked(results[k])
