@@ -7,12 +7,15 @@ The client is a facade (over ``_base_client.BaseClient``, which it shares with
 together (``_flows``: the batch loop and the ``GET /info`` discovery, generators
 that yield *gate*, *slot*, *wait* and *send*). Two drivers (``_drivers``) run
 the flows: the sync one with ``time.sleep``, ``httpx.Client`` and a thread
-pool, the async one with ``asyncio.sleep`` and ``httpx.AsyncClient``. No event
-loop ever runs inside a sync call, so the sync methods work inside Jupyter and
-async web apps.
+pool, the async one awaiting its waits on the event loop and running each HTTP
+exchange on that same pool. No event loop ever runs inside a sync call, so the
+sync methods work inside Jupyter and async web apps.
 
->>> with EmbeddingClient("http://127.0.0.1:8080", api_key=None) as client:  # doctest: +SKIP
+>>> from hf_endpoint.server import LocalEndpoint
+>>> with LocalEndpoint("hash") as endpoint, EmbeddingClient(endpoint.url, api_key=None) as client:
 ...     vectors = client.embed(["first text", "second text"])
+>>> len(vectors), len(vectors[0])
+(2, 384)
 """
 
 from __future__ import annotations

@@ -9,9 +9,12 @@ back in input order before they are sorted. Every document gets exactly one
 score; ``top_n`` and ``return_documents`` are applied to the merged whole, as
 Elasticsearch's ``rerank`` task applies them to one answer.
 
->>> with RerankClient("http://127.0.0.1:8080/rerank", api_key=None) as client:  # doctest: +SKIP
-...     client.rerank("what is a panda?", ["A bear.", "A train."], top_n=1)
-[RankedDocument(index=0, relevance_score=0.98, text=None)]
+>>> from hf_endpoint.server import LocalEndpoint
+>>> with LocalEndpoint("hash") as endpoint:
+...     with RerankClient(f"{endpoint.url}/rerank", api_key=None) as client:
+...         result = client.rerank("what is a panda?", ["A bear.", "A train."], top_n=1)
+>>> [(document.index, document.text) for document in result]
+[(0, None)]
 """
 
 from __future__ import annotations

@@ -207,7 +207,7 @@ def _parse_separators(data: Mapping[str, Any], problems: Problems) -> dict[str, 
 
 @dataclass(frozen=True)
 class ChunkingSettings:
-    """How texts are cut into chunks before they are embedded.
+    r"""How texts are cut into chunks before they are embedded.
 
     The rules are Elasticsearch's ``chunking_settings``:
 

@@ -1,9 +1,16 @@
 """``ClientStats``: what a client did, for people watching a run.
 
->>> client.stats  # doctest: +SKIP
-ClientStats(requests=52, inputs=1000, retries={'HTTP 429': 2}, cold_start_seconds=0.0, ...)
->>> print(client.stats)  # doctest: +SKIP
-52 requests, 1000 inputs embedded, 2 retries (HTTP 429: 2), 0.0 s cold-start wait, 1.2 s rate-limit wait
+>>> from hf_endpoint import EmbeddingClient
+>>> from hf_endpoint.server import LocalEndpoint
+>>> with LocalEndpoint("hash") as endpoint:
+...     client = EmbeddingClient(endpoint.url, api_key=None, batch_size=10)
+...     vectors = client.embed([f"text {i}" for i in range(50)])
+>>> client.stats  # doctest: +ELLIPSIS
+ClientStats(requests=6, inputs=50, retries={}, cold_start_seconds=0.0, ...)
+>>> print(client.stats)  # doctest: +ELLIPSIS
+6 requests, 50 inputs, 0 retries, 0 splits after HTTP 413, 0 failed calls, 0.0 s cold-start wait, ...
+
+Six requests: one ``GET /info`` to learn the endpoint's limits, then five batches of ten.
 """
 
 from __future__ import annotations

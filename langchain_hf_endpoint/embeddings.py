@@ -25,8 +25,15 @@ class HFEndpointEmbeddings(EndpointAdapter, Embeddings):
     Setup: ``pip install "hf-endpoint[langchain]"``; ``export HF_TOKEN=hf_...``
     (or ``hf auth login``).
 
-    >>> embeddings = HFEndpointEmbeddings(url="https://xyz.endpoints.huggingface.cloud")  # doctest: +SKIP
-    >>> vector = embeddings.embed_query("What is a token bucket?")                         # doctest: +SKIP
+    For your endpoint, ``url="https://<name>.endpoints.huggingface.cloud"``; here the
+    local one:
+
+    >>> from hf_endpoint.server import LocalEndpoint
+    >>> with LocalEndpoint("hash") as endpoint:
+    ...     embeddings = HFEndpointEmbeddings(url=endpoint.url, api_key=None)
+    ...     vector = embeddings.embed_query("What is a token bucket?")
+    >>> len(vector)
+    384
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid")

@@ -63,7 +63,15 @@ class HFEndpointEmbedding(EndpointAdapter, BaseEmbedding):
     ``IngestionPipeline.run(num_workers=N)`` works. Sync methods run no event
     loop, so they work inside Jupyter.
 
-    >>> embed_model = HFEndpointEmbedding(url="https://xyz.endpoints.huggingface.cloud")  # doctest: +SKIP
+    For your endpoint, ``url="https://<name>.endpoints.huggingface.cloud"``; here the
+    local one:
+
+    >>> from hf_endpoint.server import LocalEndpoint
+    >>> with LocalEndpoint("hash") as endpoint:
+    ...     embed_model = HFEndpointEmbedding(url=endpoint.url, api_key=None)
+    ...     vectors = embed_model.get_text_embedding_batch(["first", "second"])
+    >>> len(vectors), len(vectors[0])
+    (2, 384)
     """
 
     model_name: str = Field(

@@ -28,8 +28,17 @@ class HFEndpointRerank(RerankAdapter, BaseNodePostprocessor):
     out (``from_dict`` looks it up again); pickling keeps it. Sync methods run no
     event loop, so they work inside Jupyter.
 
-    >>> reranker = HFEndpointRerank(url="https://xyz.endpoints.huggingface.cloud", top_n=3)  # doctest: +SKIP
-    >>> engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[reranker])  # doctest: +SKIP
+    In a query engine: ``index.as_query_engine(similarity_top_k=20,
+    node_postprocessors=[reranker])``. On its own, against the local endpoint:
+
+    >>> from llama_index.core.schema import NodeWithScore, TextNode
+    >>> from hf_endpoint.server import LocalEndpoint
+    >>> nodes = [NodeWithScore(node=TextNode(text=t)) for t in ["A bear.", "A train.", "Bamboo."]]
+    >>> with LocalEndpoint("hash") as endpoint:
+    ...     reranker = HFEndpointRerank(url=f"{endpoint.url}/rerank", api_key=None, top_n=2)
+    ...     best = reranker.postprocess_nodes(nodes, query_str="what do pandas eat?")
+    >>> len(best)
+    2
     """
 
     @classmethod

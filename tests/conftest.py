@@ -1,13 +1,15 @@
+import importlib.util
 import os
 from pathlib import Path
 
-import llama_index.core
-
-# tiktoken downloads its encodings on first use; the machines running the tests
-# have no internet, and llama-index-core ships the two encodings we use.
-os.environ.setdefault(
-    "TIKTOKEN_CACHE_DIR", str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache")
-)
+# tiktoken downloads its encodings on first use; the machines running the tests have no
+# internet, and llama-index-core ships the two encodings its own splitters use. Found
+# without importing it, so that the core's tests run without the llama-index extra.
+_llama_index = importlib.util.find_spec("llama_index.core")
+if _llama_index is not None and _llama_index.origin is not None:
+    os.environ.setdefault(
+        "TIKTOKEN_CACHE_DIR", str(Path(_llama_index.origin).parent / "_static" / "tiktoken_cache")
+    )
 
 from hypothesis import HealthCheck, settings
 

@@ -37,6 +37,20 @@ def test_the_readme_has_python_blocks_and_an_install_line():
     assert "pip install hf-endpoint" in (ROOT / "README.md").read_text("utf-8")
 
 
+def stated_outputs(code):
+    """What a block says it prints: ``print(...)  # 384`` states the line ``384``.
+
+    A comment that starts with a digit states an output (a note in parentheses after it is
+    not part of it); a comment in words (``# the read view``) states none.
+    """
+    return [m.group(1).strip() for m in re.finditer(r"print\(.*\)\s+# (\d[^(\n]*)", code)]
+
+
+def test_the_readme_states_outputs_that_are_checked():
+    stated = [line for _, code in BLOCKS for line in stated_outputs(code)]
+    assert "384" in stated and "11 chunks" in stated
+
+
 @pytest.mark.parametrize(
     "code", [code for _, code in BLOCKS], ids=[f"{i}-{h}" for i, (h, _) in enumerate(BLOCKS)]
 )
@@ -53,6 +67,9 @@ def test_readme_python_block_runs_as_written(code, tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    printed = iter(done.stdout.splitlines())
+    for line in stated_outputs(code):  # in the order the block states them
+        assert any(out.strip() == line for out in printed), (line, done.stdout)
 
 
 def test_the_api_reference_builds_without_warnings(tmp_path):
