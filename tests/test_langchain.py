@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 from unittest import mock
 
 import numpy as np
@@ -64,7 +65,16 @@ def test_chunked_documents_are_the_length_weighted_mean_of_their_chunks():
     )
 
 
-async def test_async_methods_are_native():
+def _sync_is_off(*args, **kwargs):
+    raise AssertionError("an async method went through a sync one")
+
+
+async def test_async_methods_are_native(monkeypatch):
+    # LangChain's default async methods run the sync ones in a thread: with every sync path
+    # switched off, only a native implementation still answers.
+    for name in ("embed_documents", "embed_query"):
+        monkeypatch.setattr(HFEndpointEmbeddings, name, _sync_is_off)
+    monkeypatch.setattr(EmbeddingClient, "embed", _sync_is_off)
     embeddings = HFEndpointEmbeddings(url=local_url("minilm"), api_key=None)
     query = await embeddings.aembed_query("tea")
     documents = await embeddings.aembed_documents(["tea", "moon"])
@@ -94,7 +104,11 @@ def test_from_an_elasticsearch_put_body():
 
 
 def test_construction_makes_no_network_call():
-    HFEndpointEmbeddings(url="http://127.0.0.1:9/", api_key="x")  # port 9: nothing listens
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        HFEndpointEmbeddings(url=f"http://127.0.0.1:{listener.getsockname()[1]}/", api_key="x")
+        with pytest.raises(BlockingIOError):  # the kernel would have queued any connection
+            listener.accept()
 
 
 def test_bad_settings_are_clear():

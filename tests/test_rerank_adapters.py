@@ -105,7 +105,14 @@ def test_langchain_is_a_document_compressor_that_ranks_every_document_once_throu
     assert set(faulty.stats()["status"]) >= {"429", "502", "503", "0"}
 
 
-def test_langchain_async_is_native_and_honours_top_n(faulty):
+def test_langchain_async_is_native_and_honours_top_n(faulty, monkeypatch):
+    # LangChain's default acompress_documents runs the sync one in a thread: with every sync
+    # path switched off, only a native implementation still answers.
+    def sync_is_off(*args, **kwargs):
+        raise AssertionError("the async method went through a sync one")
+
+    monkeypatch.setattr(LangChainRerank, "compress_documents", sync_is_off)
+    monkeypatch.setattr(RerankClient, "rerank", sync_is_off)
     reranker = make(LangChainRerank, faulty, top_n=7)
     out = asyncio.run(reranker.acompress_documents(documents(TEXTS), QUERY))
     check_documents(TEXTS, out, top_n=7)
