@@ -2,10 +2,10 @@
 against a local endpoint. Errors are one line and a documented exit status; nothing written is
 lost; --resume never mixes two kinds of rows."""
 
+import contextlib
 import json
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
@@ -342,24 +342,39 @@ def test_an_unwritable_output_is_one_line(tmp_path, url):
     assert message.endswith("No such file or directory")
 
 
-def limit_file_size():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+@contextlib.contextmanager
+def small_filesystem(path, size):
+    """A tmpfs of ``size`` bytes at ``path``: writing past it fails with ENOSPC, as on a full disk."""
+    path.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)]
+    if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs as root, where a tmpfs can be mounted")
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
 def test_a_full_disk_stops_the_run_keeping_whole_records(tmp_path, url):
-    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source = tmp_path / "in.jsonl"
     write_records(source, 400)
-    done = embed(source, output, url, "--batch-records", "5", preexec_fn=limit_file_size)
-    message = one_line_error(done, 3)
-    rows = rows_of(output)
-    assert 0 < len(rows) < 400
-    assert message == (
-        f"hf-endpoint: error: cannot write {output}: File too large; "
-        f"{len(rows)} records written to {output} are kept"
-    )
-    assert [r["id"] for r in rows] == [f"rec-{i}" for i in range(len(rows))]
-    assert embed(source, output, url, "--resume").returncode == 0
-    assert [r["id"] for r in rows_of(output)] == [f"rec-{i}" for i in range(400)]
+    with small_filesystem(tmp_path / "disk", 64 * 1024) as disk:
+        output = disk / "out.jsonl"
+        done = embed(source, output, url, "--batch-records", "5")
+        message = one_line_error(done, 3)
+        rows = rows_of(output)
+        assert 0 < len(rows) < 400
+        assert message == (
+            f"hf-endpoint: error: cannot write {output}: No space left on device; "
+            f"{len(rows)} records written to {output} are kept"
+        )
+        assert [r["id"] for r in rows] == [f"rec-{i}" for i in range(len(rows))]
+        grow = ["mount", "-o", "remount,size=16m", str(disk)]
+        subprocess.run(grow, capture_output=True, check=True)
+        assert embed(source, output, url, "--resume").returncode == 0
+        assert [r["id"] for r in rows_of(output)] == [f"rec-{i}" for i in range(400)]
 
 
 def test_embed_refuses_to_overwrite_without_resume(tmp_path, url):
