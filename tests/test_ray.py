@@ -1,6 +1,7 @@
 """hf_endpoint.ray on a local Ray (2 CPUs) against the local endpoint: faults, a killed
 worker, and one rate limit shared by Ray workers and a process outside Ray."""
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -160,11 +161,40 @@ def _embedder_pids():
     return pids
 
 
+def _socket_inodes(server_port, client_ports):
+    """The inodes of the loopback sockets from ``client_ports`` to ``server_port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, remote = (
+                    int(fields[1].rsplit(":", 1)[1], 16),
+                    int(fields[2].rsplit(":", 1)[1], 16),
+                )
+                if local in client_ports and remote == server_port:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def _worker_mid_request(endpoint):
+    """An embedding worker with a request being answered by ``endpoint`` now, or None."""
+    ports = set(endpoint.stats()["in_flight_ports"])
+    inodes = _socket_inodes(int(endpoint.url.rsplit(":", 1)[1]), ports)
+    for pid in _embedder_pids():
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes:
+                        return pid
+    return None
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker through /proc")
 def test_a_killed_worker_neither_loses_nor_repeats_chunks(cluster):
     given = records(240, prefix="kill")
-    # Slow answers: a worker is always in the middle of a batch when it is killed.
-    with LocalEndpoint("hash", faults=Faults(latency=0.05)) as ep:
+    # Slow answers, and the worker killed is one whose request the endpoint is answering.
+    with LocalEndpoint("hash", faults=Faults(latency=0.2)) as ep:
         chunks = embed_dataset(
             ray.data.from_items(given),
             ep.url,
@@ -179,16 +209,21 @@ def test_a_killed_worker_neither_loses_nor_repeats_chunks(cluster):
         runner = threading.Thread(target=lambda: result.update(rows=chunks.take_all()))
         runner.start()
         deadline = time.monotonic() + 120
-        while (ep.stats()["requests"] < 20 or not _embedder_pids()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        victims = _embedder_pids()
-        assert victims, "no worker to kill"
-        os.kill(victims[0], signal.SIGKILL)
+        victim = None
+        while victim is None and runner.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+            if ep.stats()["requests"] >= 10:
+                victim = _worker_mid_request(ep)
+        assert victim is not None, "no worker was seen in the middle of a request"
+        served_before = ep.stats()["served_inputs"]
+        os.kill(victim, signal.SIGKILL)
         runner.join(timeout=300)
+        assert not runner.is_alive()
         served = ep.stats()["served_inputs"]
     assert "rows" in result
     rows = result["rows"]
     assert_every_chunk_once(rows, given)
+    assert served_before < len(rows)  # killed before the end
     assert served > len(rows)  # the killed worker's batch was embedded again
 
 

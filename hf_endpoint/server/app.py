@@ -317,11 +317,12 @@ class _EndpointApp:
                 self.stats.answered(401, "unauthorized")
                 await Response(status_code=401)(scope, receive, send)
                 return
-            self.stats.entered()
+            port = request.client.port if request.client else 0
+            self.stats.entered(port)
             try:
                 await self._serve(request, handler, struct, openai, scope, receive, send)
             finally:
-                self.stats.left()
+                self.stats.left(port)
 
         return _RawASGI(endpoint)
 

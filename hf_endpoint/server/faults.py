@@ -124,6 +124,8 @@ class Stats:
     batch_sizes: Counter[int] = field(default_factory=Counter)
     scale_up_timeouts: Counter[str] = field(default_factory=Counter)
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    # The client ports of the requests being handled: a test finds the process behind one.
+    in_flight_ports: Counter[int] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def arrived(self, now: float, embed: bool = True) -> None:
@@ -135,15 +137,19 @@ class Stats:
                 self.info_requests += 1
             self.arrivals.append(now)
 
-    def entered(self) -> None:
-        """An embed request is being handled (``left`` when it is answered)."""
+    def entered(self, port: int) -> None:
+        """An embed request from client ``port`` is being handled (``left`` when answered)."""
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.in_flight_ports[port] += 1
 
-    def left(self) -> None:
+    def left(self, port: int) -> None:
         with self._lock:
             self.in_flight -= 1
+            self.in_flight_ports[port] -= 1
+            if not self.in_flight_ports[port]:
+                del self.in_flight_ports[port]
 
     def answered(self, status: int, action: str, inputs: int = 0) -> None:
         with self._lock:
@@ -171,6 +177,7 @@ class Stats:
                 "requests": self.requests,
                 "info_requests": self.info_requests,
                 "max_in_flight": self.max_in_flight,
+                "in_flight_ports": sorted(self.in_flight_ports),
                 "inputs": self.inputs,
                 "served_inputs": self.served_inputs,
                 "status": {str(k): v for k, v in sorted(self.status.items())},
