@@ -161,47 +161,52 @@ def _embedder_pids():
     return pids
 
 
-def _socket_inodes(server_port, client_ports):
-    """The inodes of the loopback sockets from ``client_ports`` to ``server_port``."""
-    inodes = set()
+def _sockets(server_port):
+    """``{inode: client port}`` of the loopback connections to ``server_port``."""
+    found = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as f:
             for line in f.readlines()[1:]:
                 fields = line.split()
-                local, remote = (
-                    int(fields[1].rsplit(":", 1)[1], 16),
-                    int(fields[2].rsplit(":", 1)[1], 16),
-                )
-                if local in client_ports and remote == server_port:
-                    inodes.add(fields[9])
-    return inodes
+                local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+                if remote == server_port:
+                    found[fields[9]] = local
+    return found
 
 
-def _worker_mid_request(endpoint):
-    """An embedding worker with a request being answered by ``endpoint`` now, or None."""
-    ports = set(endpoint.stats()["in_flight_ports"])
-    inodes = _socket_inodes(int(endpoint.url.rsplit(":", 1)[1]), ports)
+def _worker_mid_batch(endpoint, at_least, at_most):
+    """An embedding worker with a request being answered by ``endpoint`` now, which was
+    served between ``at_least`` and ``at_most`` inputs so far; or None."""
+    stats = endpoint.stats()
+    sockets = _sockets(int(endpoint.url.rsplit(":", 1)[1]))
     for pid in _embedder_pids():
+        ports = set()
         with contextlib.suppress(OSError):
             for fd in Path(f"/proc/{pid}/fd").iterdir():
                 with contextlib.suppress(OSError):
-                    if os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes:
-                        return pid
+                    inode = os.readlink(fd).removeprefix("socket:[").rstrip("]")
+                    if inode in sockets:
+                        ports.add(sockets[inode])
+        served = sum(stats["served_by_port"].get(str(p), 0) for p in ports)
+        if ports & set(stats["in_flight_ports"]) and at_least <= served <= at_most:
+            return pid
     return None
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker through /proc")
 def test_a_killed_worker_neither_loses_nor_repeats_chunks(cluster):
     given = records(240, prefix="kill")
-    # Slow answers, and the worker killed is one whose request the endpoint is answering.
-    with LocalEndpoint("hash", faults=Faults(latency=0.2)) as ep:
+    # Slow answers and one batch of records per worker; the worker killed is one the endpoint
+    # is answering a request of, that was already served part of its batch: the kill
+    # interrupts a batch with work done, which must be done again.
+    with LocalEndpoint("hash", faults=Faults(latency=0.1)) as ep:
         chunks = embed_dataset(
             ray.data.from_items(given),
             ep.url,
             rate_limit=1_000_000,
             chunking_settings=WORDS,
             concurrency=2,
-            records_per_batch=40,
+            records_per_batch=120,
             batch_size=4,
             max_concurrency=2,
         )
@@ -212,19 +217,15 @@ def test_a_killed_worker_neither_loses_nor_repeats_chunks(cluster):
         victim = None
         while victim is None and runner.is_alive() and time.monotonic() < deadline:
             time.sleep(0.02)
-            if ep.stats()["requests"] >= 10:
-                victim = _worker_mid_request(ep)
-        assert victim is not None, "no worker was seen in the middle of a request"
-        served_before = ep.stats()["served_inputs"]
+            victim = _worker_mid_batch(ep, at_least=16, at_most=200)
+        assert victim is not None, "no worker was seen in the middle of a batch"
         os.kill(victim, signal.SIGKILL)
         runner.join(timeout=300)
         assert not runner.is_alive()
         served = ep.stats()["served_inputs"]
-    assert "rows" in result
     rows = result["rows"]
     assert_every_chunk_once(rows, given)
-    assert served_before < len(rows)  # killed before the end
-    assert served > len(rows)  # the killed worker's batch was embedded again
+    assert served >= len(rows) + 16  # the killed worker's batch was embedded again
 
 
 def _embed_beside_ray(url, rpm, texts):

@@ -368,7 +368,8 @@ class _EndpointApp:
             logger.exception("a request failed")
             failure = TEIError.core(ErrorType.BACKEND, f"Inference error: {exc}")
             response, action = _error(failure, openai=openai), "backend"
-        self.stats.answered(response.status_code, action, inputs)
+        port = request.client.port if request.client else 0
+        self.stats.answered(response.status_code, action, inputs, port)
         await response(scope, receive, send)
 
     def _check_batch(self, texts: list[str], field: str) -> None:

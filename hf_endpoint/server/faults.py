@@ -124,8 +124,10 @@ class Stats:
     batch_sizes: Counter[int] = field(default_factory=Counter)
     scale_up_timeouts: Counter[str] = field(default_factory=Counter)
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    # The client ports of the requests being handled: a test finds the process behind one.
+    # The client ports of the requests being handled, and the inputs served to each port:
+    # a test finds the process behind a port, and how far along its work is.
     in_flight_ports: Counter[int] = field(default_factory=Counter)
+    served_by_port: Counter[int] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def arrived(self, now: float, embed: bool = True) -> None:
@@ -151,12 +153,13 @@ class Stats:
             if not self.in_flight_ports[port]:
                 del self.in_flight_ports[port]
 
-    def answered(self, status: int, action: str, inputs: int = 0) -> None:
+    def answered(self, status: int, action: str, inputs: int = 0, port: int = 0) -> None:
         with self._lock:
             self.status[status] += 1
             self.actions[action] += 1
             if status == 200:
                 self.served_inputs += inputs
+                self.served_by_port[port] += inputs
 
     def asked_to_hold(self, seconds: str) -> None:
         """A request carried ``X-Scale-Up-Timeout``."""
@@ -178,6 +181,7 @@ class Stats:
                 "info_requests": self.info_requests,
                 "max_in_flight": self.max_in_flight,
                 "in_flight_ports": sorted(self.in_flight_ports),
+                "served_by_port": {str(k): v for k, v in self.served_by_port.items()},
                 "inputs": self.inputs,
                 "served_inputs": self.served_inputs,
                 "status": {str(k): v for k, v in sorted(self.status.items())},
@@ -196,3 +200,4 @@ class Stats:
             self.batch_sizes.clear()
             self.scale_up_timeouts.clear()
             self.arrivals.clear()
+            self.served_by_port.clear()
