@@ -751,6 +751,19 @@ def _demo(args: argparse.Namespace) -> None:
         ) from None
 
 
+def _inference_api(argv: list[str]) -> int:
+    """``hf-endpoint inference-api``: the service's own command line."""
+    try:
+        from .inference_api._command import main as service_main
+    except ImportError as exc:
+        _say(
+            "error: the inference API service needs the inference-api extra: "
+            f"pip install 'hf-endpoint[inference-api]' ({exc})"
+        )
+        return EXIT_USAGE
+    return service_main(argv, prog="hf-endpoint inference-api")
+
+
 def _serve(argv: list[str]) -> int:
     """``hf-endpoint serve``: the server's own command line, with this one's help."""
     # Only `serve` imports the server (Starlette, numpy, a model).
@@ -1000,6 +1013,12 @@ def _parser() -> argparse.ArgumentParser:
 
     # hf-endpoint serve is answered by _serve before this parser runs; listed here for --help.
     commands.add_parser("serve", help=_SERVE_SUMMARY, add_help=False)
+    # So is inference-api, by _inference_api.
+    commands.add_parser(
+        "inference-api",
+        help="serve Elasticsearch's _inference API for hugging_face endpoints; manage its keys",
+        add_help=False,
+    )
 
     demo = command(
         "demo",
@@ -1044,6 +1063,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
         return _serve(argv[1:])
+    if argv[:1] == ["inference-api"]:
+        return _inference_api(argv[1:])
     args = _parser().parse_args(argv)
     _log_warnings()
     run: Callable[[argparse.Namespace], None] = args.run
