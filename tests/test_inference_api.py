@@ -1,0 +1,504 @@
+"""``hf-endpoint inference-api``: Elasticsearch 9.5's ``_inference`` API for ``hugging_face``,
+checked with the official clients (elasticsearch-py 9.x, @elastic/elasticsearch 9.x), httpx
+and curl-like raw requests, against the local endpoint as the Hugging Face side.
+
+Every service here is real (uvicorn on a loopback port), every store a real SQLite file.
+"""
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from elasticsearch import (
+    AuthenticationException,
+    BadRequestError,
+    Elasticsearch,
+    NotFoundError,
+)
+
+from hf_endpoint import ConfigError, InferenceEndpoints
+from hf_endpoint.inference_api import InferenceAPI, MasterKey, Store, open_store
+from hf_endpoint.ratelimit import busiest_window
+from hf_endpoint.server import Faults, LocalEndpoint
+from tests.endpoints import raw_endpoint, reply
+
+HF_KEY = "hf_CanaryKeyThatMustNeverLeak0123"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def hf():
+    """The Hugging Face side: the local endpoint, hash backend, requiring HF_KEY."""
+    with LocalEndpoint("hash", api_key=HF_KEY) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def service(tmp_path):
+    with InferenceAPI(tmp_path / "store.sqlite3") as running:
+        yield running
+
+
+def hf_body(url, **extra):
+    return {"service": "hugging_face", "service_settings": {"api_key": HF_KEY, "url": url}, **extra}
+
+
+def es(service, **kwargs):
+    return Elasticsearch(service.url, **kwargs)
+
+
+# -- the original request's three examples --------------------------------------------
+
+
+def test_the_python_example_runs_as_written_and_embeds_through_its_endpoint(hf, service):
+    client = es(service)
+    resp = client.inference.put(
+        task_type="text_embedding",
+        inference_id="hugging-face-embeddings",
+        inference_config={
+            "service": "hugging_face",
+            "service_settings": {"api_key": HF_KEY, "url": hf.url},
+        },
+    )
+    assert resp["inference_id"] == "hugging-face-embeddings"
+    assert resp["service_settings"]["dimensions"] == 384
+    assert "api_key" not in json.dumps(resp.body)
+    embedded = client.inference.text_embedding(
+        inference_id="hugging-face-embeddings", input=["first", "second"]
+    )
+    direct = InferenceEndpoints()
+    direct.put("text_embedding", "direct", hf_body(hf.url))
+    expected = direct.inference("direct", ["first", "second"])
+    assert embedded.body == expected
+
+
+def test_the_console_request_runs_as_written_and_embeds_through_its_endpoint(hf, service):
+    console = (
+        "PUT _inference/text_embedding/hugging-face-embeddings\n"
+        '{ "service": "hugging_face", "service_settings": '
+        f'{{ "api_key": "{HF_KEY}", "url": "{hf.url}" }} }}'
+    )
+    request_line, body = console.split("\n", 1)
+    method, path = request_line.split(" ")
+    answer = httpx.request(method, f"{service.url}/{path}", content=body.encode(),
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-elastic-product"] == "Elasticsearch"
+    embedded = httpx.post(
+        f"{service.url}/_inference/hugging-face-embeddings", json={"input": "some text"}
+    )
+    assert len(embedded.json()["text_embedding"][0]["embedding"]) == 384
+
+
+def _node_ready():
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if not (REPO / "tests/js/node_modules/@elastic/elasticsearch").exists():
+        pytest.skip("run `make js` (npm ci --prefix tests/js) to install @elastic/elasticsearch")
+
+
+def test_the_javascript_example_runs_as_written_with_the_official_client(hf, service):
+    _node_ready()
+    env = {
+        **os.environ,
+        "ES_URL": service.url,
+        "HF_ACCESS_TOKEN": HF_KEY,
+        "HF_ENDPOINT_URL": hf.url,
+    }
+    run = subprocess.run(
+        ["node", "example.mjs"], check=False, cwd=REPO / "tests/js", env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    created, embedded, missing = (json.loads(line) for line in run.stdout.splitlines())
+    assert created["inference_id"] == "hugging-face-embeddings"
+    assert [len(e["embedding"]) for e in embedded["text_embedding"]] == [384, 384]
+    assert missing == {"name": "ResponseError", "status": 404}
+    assert HF_KEY not in run.stdout + run.stderr
+
+
+# -- the official Python client's calls and error classes ---------------------------------
+
+
+def test_every_inference_call_of_the_official_client_succeeds(hf, service):
+    client = es(service)
+    client.inference.put_hugging_face(
+        task_type="text_embedding",
+        huggingface_inference_id="emb",
+        service="hugging_face",
+        service_settings={"api_key": HF_KEY, "url": hf.url},
+        chunking_settings={"strategy": "word", "max_chunk_size": 40, "overlap": 10},
+    )
+    client.inference.put(
+        task_type="rerank",
+        inference_id="rr",
+        inference_config=hf_body(hf.url + "/rerank", task_settings={"top_n": 2}),
+    )
+    listed = client.inference.get()
+    assert [e["inference_id"] for e in listed["endpoints"]] == ["emb", "rr"]
+    assert client.inference.get(task_type="rerank", inference_id="_all")["endpoints"][0][
+        "task_settings"
+    ] == {"top_n": 2}
+    assert len(client.inference.inference(inference_id="emb", input="x")["text_embedding"]) == 1
+    ranked = client.inference.rerank(
+        inference_id="rr", query="fox", input=["a fox", "a dog", "a cat"]
+    )
+    assert len(ranked["rerank"]) == 2
+    assert ranked["rerank"][0]["relevance_score"] >= ranked["rerank"][1]["relevance_score"]
+    updated = client.inference.update(
+        inference_id="emb",
+        task_type="text_embedding",
+        inference_config={"service_settings": {"rate_limit": {"requests_per_minute": 1200}}},
+    )
+    assert updated["service_settings"]["rate_limit"] == {"requests_per_minute": 1200}
+    assert updated["chunking_settings"]["strategy"] == "word"
+    assert client.inference.delete(inference_id="emb")["acknowledged"] is True
+    assert client.inference.delete(task_type="rerank", inference_id="rr")["acknowledged"]
+    assert client.inference.get()["endpoints"] == []
+
+
+def test_errors_come_out_as_the_official_clients_classes_where_elasticsearch_s_would(hf, service):
+    client = es(service)
+    with pytest.raises(NotFoundError) as missing:
+        client.inference.get(inference_id="nope")
+    assert missing.value.body["error"]["reason"] == "Inference endpoint not found [nope]"
+    with pytest.raises(BadRequestError) as invalid:
+        client.inference.put(
+            task_type="text_embedding",
+            inference_id="bad",
+            inference_config=hf_body(
+                hf.url, chunking_settings={"strategy": "word", "max_chunk_size": 5}
+            ),
+        )
+    assert invalid.value.error == "validation_exception"
+    assert invalid.value.body["error"]["reason"].startswith("Validation Failed: 1: ")
+    client.inference.put(
+        task_type="text_embedding", inference_id="once", inference_config=hf_body(hf.url)
+    )
+    with pytest.raises(BadRequestError) as exists:  # Elasticsearch answers 400 here, not 409
+        client.inference.put(
+            task_type="text_embedding", inference_id="once", inference_config=hf_body(hf.url)
+        )
+    assert exists.value.error == "resource_already_exists_exception"
+    with pytest.raises(BadRequestError):
+        client.inference.update(
+            inference_id="once", task_type="rerank", inference_config={"task_settings": {}}
+        )
+    with pytest.raises(NotFoundError):
+        client.inference.update(inference_id="ghost", inference_config={"service_settings": {}})
+
+
+def test_update_replaces_the_key_only_when_given_and_refuses_settings_elasticsearch_keeps(
+    hf, service
+):
+    client = es(service)
+    client.inference.put(
+        task_type="text_embedding", inference_id="e", inference_config=hf_body(hf.url)
+    )
+    client.inference.update(
+        inference_id="e",
+        inference_config={"service_settings": {"rate_limit": {"requests_per_minute": 600}}},
+    )
+    assert client.inference.text_embedding(inference_id="e", input="still works")["text_embedding"]
+    with pytest.raises(BadRequestError) as url_change:
+        client.inference.update(
+            inference_id="e", inference_config={"service_settings": {"url": hf.url + "/x"}}
+        )
+    assert "[service_settings.url] cannot be updated" in url_change.value.body["error"]["reason"]
+    with pytest.raises(AuthenticationException):  # the new key is tried: the endpoint refuses it
+        client.inference.update(
+            inference_id="e",
+            inference_config={"service_settings": {"api_key": "hf_wrongwrongwrong"}},
+        )
+    assert client.inference.text_embedding(inference_id="e", input="old key kept")["text_embedding"]
+
+
+# -- state that survives ------------------------------------------------------------------
+
+
+def test_a_restarted_service_serves_its_endpoints_without_the_key_given_again(hf, tmp_path):
+    path = tmp_path / "store.sqlite3"
+    with InferenceAPI(path) as first:
+        es(first).inference.put(
+            task_type="text_embedding", inference_id="kept", inference_config=hf_body(hf.url)
+        )
+    with InferenceAPI(path) as second:
+        assert es(second).inference.text_embedding(inference_id="kept", input="a")["text_embedding"]
+
+
+def test_a_store_copied_without_its_master_key_yields_no_key(hf, tmp_path):
+    path = tmp_path / "store.sqlite3"
+    with InferenceAPI(path) as running:
+        es(running).inference.put(
+            task_type="text_embedding", inference_id="k", inference_config=hf_body(hf.url)
+        )
+    copy = tmp_path / "elsewhere" / "copy.sqlite3"
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    with pytest.raises(ConfigError, match="sealed with another master key"):
+        open_store(copy)  # a fresh key file is made beside the copy: it cannot open the store
+    with pytest.raises(ConfigError, match="sealed with another master key"):
+        Store(copy, MasterKey(os.urandom(32)))
+
+
+def test_the_store_and_its_key_file_are_private(service):
+    for path in (service.store.path, service.store.path.with_name("store.sqlite3.key")):
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
+SIGKILL_WRITER = r"""
+import sys, httpx
+url, hf_url, hf_key, log = sys.argv[1:5]
+with httpx.Client(base_url=url, timeout=30) as http, open(log, "a") as out:
+    for i in range(10_000):
+        name = f"e{i % 12}"
+        body = {"service": "hugging_face", "service_settings": {"api_key": hf_key, "url": hf_url}}
+        for method, path, payload in (
+            ("PUT", f"/_inference/text_embedding/{name}", body),
+            ("PUT", f"/_inference/text_embedding/{name}/_update",
+             {"service_settings": {"rate_limit": {"requests_per_minute": 1000 + i}}}),
+            ("DELETE", f"/_inference/{name}", None) if i % 3 else ("GET", "/", None),
+        ):
+            out.write(f"start {method} {name}\n"); out.flush()
+            r = http.request(method, path, json=payload)
+            out.write(f"done {method} {name} {r.status_code}\n"); out.flush()
+"""
+
+
+def _start_service(store, port_file=None):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hf_endpoint.cli", "inference-api", "--port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    line = process.stdout.readline()
+    assert line.startswith("hf-endpoint inference-api listening on "), line
+    return process, line.rsplit(" ", 1)[1].strip()
+
+
+@pytest.mark.parametrize("round", range(4))
+def test_sigkill_during_writes_leaves_each_endpoint_wholly_there_or_absent(hf, tmp_path, round):
+    import random
+    import signal
+    import time
+
+    store = tmp_path / "store.sqlite3"
+    log = tmp_path / "writes.log"
+    log.touch()
+    service, url = _start_service(store)
+    writer = subprocess.Popen([sys.executable, "-c", SIGKILL_WRITER, url, hf.url, HF_KEY, str(log)])
+    try:
+        # Kill once some writes are done, at a moment that differs each round.
+        while log.read_text().count("done") < 5 + round * 7:
+            time.sleep(0.01)
+        time.sleep(random.Random(round).uniform(0, 0.3))
+        service.send_signal(signal.SIGKILL)
+        service.wait(timeout=30)
+    finally:
+        writer.kill()
+        writer.wait()
+        service.stdout.close()
+    acknowledged = {}
+    for line in log.read_text().splitlines():
+        parts = line.split()
+        if parts[0] == "done" and parts[3] == "200":
+            acknowledged[parts[2]] = parts[1]
+    restarted, url = _start_service(store)
+    try:
+        client = Elasticsearch(url)
+        present = {e["inference_id"]: e for e in client.inference.get()["endpoints"]}
+        for name, method in acknowledged.items():
+            # The last acknowledged write of a name holds unless a later one was cut short.
+            last_started = [l for l in log.read_text().splitlines() if l.split()[2] == name][-1]
+            if last_started.startswith("done"):
+                assert (name in present) == (method != "DELETE"), (name, method)
+        for name in present:
+            # Every endpoint there is whole: its settings read and its key opens.
+            assert client.inference.text_embedding(inference_id=name, input="x")["text_embedding"]
+    finally:
+        restarted.kill()
+        restarted.wait()
+        restarted.stdout.close()
+
+
+def test_sixteen_concurrent_puts_of_one_id_give_exactly_one_success(hf, service):
+    def put(_):
+        return httpx.put(
+            f"{service.url}/_inference/text_embedding/raced", json=hf_body(hf.url), timeout=60
+        )
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(put, range(16)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] + [400] * 15
+    assert {a.json()["error"]["type"] for a in answers if a.status_code == 400} == {
+        "resource_already_exists_exception"
+    }
+
+
+def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path):
+    rpm = 1200
+    with LocalEndpoint("hash", api_key=HF_KEY) as limited, InferenceAPI(tmp_path / "s.db") as svc:
+        body = hf_body(limited.url)
+        body["service_settings"]["rate_limit"] = {"requests_per_minute": rpm}
+        es(svc).inference.put(
+            task_type="text_embedding", inference_id="slow", inference_config=body
+        )
+        limited.reset_stats()
+
+        def call(i):
+            return httpx.post(
+                f"{svc.url}/_inference/slow", json={"input": [f"text {i}"]}, timeout=120
+            ).status_code
+
+        with ThreadPoolExecutor(50) as pool:
+            assert set(pool.map(call, range(50))) == {200}
+        stats = limited.stats()
+    # Every request that reached the endpoint (GET /info included) counts against the limit.
+    assert stats["requests"] == 50
+    assert busiest_window(stats["arrivals"], rpm).excess <= 0
+
+
+# -- keys stay secret -----------------------------------------------------------------
+
+
+def test_the_key_is_in_no_response_log_line_or_database_byte(hf, service, caplog):
+    caplog.set_level(logging.DEBUG)
+    seen = []
+    with httpx.Client(base_url=service.url, timeout=60) as http:
+        with raw_endpoint(
+            lambda h, body: reply(
+                h, 401, json.dumps({"error": f"bad token {h.headers['authorization']}"}).encode()
+            )
+        ) as echoing:
+            for method, path, payload in [
+                ("PUT", "/_inference/text_embedding/leak", hf_body(hf.url)),
+                ("GET", "/_inference/leak", None),
+                ("GET", "/_inference", None),
+                ("POST", "/_inference/leak", {"input": ["a"]}),
+                ("PUT", "/_inference/text_embedding/leak", hf_body(hf.url)),
+                ("PUT", "/_inference/text_embedding/echo", hf_body(echoing)),
+                ("PUT", "/_inference/text_embedding/leak/_update", {"service_settings": {"api_key": HF_KEY}}),
+                ("PUT", "/_inference/text_embedding/bad", {"service": "hugging_face", "service_settings": {"api_key": [HF_KEY]}}),
+            ]:  # fmt: skip
+                answer = http.request(method, path, json=payload)
+                seen.append(answer.content + str(answer.headers).encode())
+    assert b"[REDACTED]" in seen[5]  # the endpoint's own message, its key redacted
+    assert all(HF_KEY.encode() not in s for s in seen)
+    assert HF_KEY not in caplog.text
+    for file in service.store.path.parent.iterdir():
+        assert HF_KEY.encode() not in file.read_bytes(), file.name
+
+
+# -- callers authenticate -------------------------------------------------------------------
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "hf_endpoint.cli", "inference-api", *args],
+        check=False, capture_output=True, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+
+
+def test_a_created_api_key_is_the_last_line_and_the_official_client_takes_it(hf, tmp_path):
+    store = tmp_path / "s.db"
+    created = _cli("keys", "create", "app", "--store", str(store))
+    assert created.returncode == 0, created.stderr
+    api_key = created.stdout.strip().splitlines()[-1]
+    assert api_key.encode() not in store.read_bytes()
+    assert "app" in _cli("keys", "list", "--store", str(store)).stdout
+    with InferenceAPI(store) as svc:
+        client = Elasticsearch(svc.url, api_key=api_key)
+        client.inference.put(
+            task_type="text_embedding", inference_id="a", inference_config=hf_body(hf.url)
+        )
+        assert client.inference.get(inference_id="a")["endpoints"]
+        for wrong in (
+            Elasticsearch(svc.url),
+            Elasticsearch(svc.url, api_key=api_key[:-4] + "AAA="),
+        ):
+            with pytest.raises(AuthenticationException) as refused:
+                wrong.inference.get()
+            assert refused.value.error == "security_exception"
+        assert httpx.get(svc.url + "/").status_code == 401
+        assert httpx.get(svc.url + "/", headers={"Authorization": "ApiKey !!!"}).status_code == 401
+    assert _cli("keys", "delete", "app", "--store", str(store)).returncode == 0
+    assert _cli("keys", "delete", "app", "--store", str(store)).returncode == 2
+
+
+def test_basic_users_authenticate_and_wrong_passwords_do_not(hf, tmp_path):
+    store = open_store(tmp_path / "s.db")
+    store.add_user("alice", "correct horse battery")
+    with InferenceAPI(store) as svc:
+        assert Elasticsearch(svc.url, basic_auth=("alice", "correct horse battery")).info()[
+            "version"
+        ]
+        with pytest.raises(AuthenticationException):
+            Elasticsearch(svc.url, basic_auth=("alice", "wrong password!")).info()
+
+
+def test_without_credentials_the_service_refuses_to_listen_beyond_loopback(tmp_path):
+    refused = _cli("--host", "0.0.0.0", "--port", "0", "--store", str(tmp_path / "s.db"))
+    assert refused.returncode == 2
+    assert "not a loopback address and no credential exists" in refused.stderr
+
+
+# -- bounded and clear answers ---------------------------------------------------------
+
+
+def test_bad_requests_get_their_documented_answers(hf, tmp_path):
+    with InferenceAPI(tmp_path / "s.db", max_body_bytes=10_000, max_inputs=4) as svc:
+        url = svc.url
+        es(svc).inference.put(
+            task_type="text_embedding", inference_id="e", inference_config=hf_body(hf.url)
+        )
+        big = httpx.post(f"{url}/_inference/e", json={"input": "x" * 20_000})
+        assert (big.status_code, big.json()["error"]["type"]) == (413, "content_too_long_exception")
+        many = httpx.post(f"{url}/_inference/e", json={"input": ["a"] * 5})
+        assert many.status_code == 400 and "[input] holds 5 texts" in many.json()["error"]["reason"]
+        broken = httpx.put(f"{url}/_inference/text_embedding/x", content=b'{"service": ')
+        assert (broken.status_code, broken.json()["error"]["type"]) == (400, "parse_exception")
+        null = httpx.put(f"{url}/_inference/text_embedding/x", content=b"null")
+        assert null.status_code == 400 and "[inference_config]" in null.json()["error"]["reason"]
+        empty_list = httpx.put(
+            f"{url}/_inference/text_embedding/x", json=hf_body(hf.url, chunking_settings=[])
+        )
+        assert empty_list.status_code == 400
+        assert "chunking_settings" in empty_list.json()["error"]["reason"]
+        wrong = httpx.patch(f"{url}/_inference/e")
+        assert (
+            wrong.status_code == 405
+            and "allowed: [GET, PUT, DELETE, POST]" in wrong.json()["error"]
+        )
+        assert all(
+            r.headers["x-elastic-product"] == "Elasticsearch"
+            for r in (big, many, broken, null, empty_list, wrong)
+        )
+
+
+def test_requests_beyond_capacity_get_429_not_a_queue(tmp_path):
+    with LocalEndpoint("hash", faults=Faults(latency=0.5)) as slow:
+        with InferenceAPI(tmp_path / "s.db", max_in_flight=1, validate=False) as svc:
+            body = {
+                "service": "hugging_face",
+                "service_settings": {"api_key": "k", "url": slow.url},
+            }
+            es(svc).inference.put(
+                task_type="text_embedding", inference_id="s", inference_config=body
+            )
+            with ThreadPoolExecutor(4) as pool:
+                answers = list(pool.map(
+                    lambda _: httpx.post(f"{svc.url}/_inference/s", json={"input": "a"}, timeout=30),
+                    range(4),
+                ))  # fmt: skip
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses[0] == 200 and statuses[-1] == 429
+    rejected = next(a for a in answers if a.status_code == 429)
+    assert rejected.json()["error"]["type"] == "es_rejected_execution_exception"
