@@ -212,11 +212,12 @@ def test_update_replaces_the_key_only_when_given_and_refuses_settings_elasticsea
             inference_id="e", inference_config={"service_settings": {"url": hf.url + "/x"}}
         )
     assert "[service_settings.url] cannot be updated" in url_change.value.body["error"]["reason"]
-    with pytest.raises(AuthenticationException):  # the new key is tried: the endpoint refuses it
+    with pytest.raises(BadRequestError) as refused:  # the new key is tried: the endpoint refuses it
         client.inference.update(
             inference_id="e",
             inference_config={"service_settings": {"api_key": "hf_wrongwrongwrong"}},
         )
+    assert "status [401]" in refused.value.body["error"]["caused_by"]["reason"]
     assert client.inference.text_embedding(inference_id="e", input="old key kept")["text_embedding"]
 
 
@@ -309,6 +310,7 @@ def test_sigkill_during_writes_leaves_each_endpoint_wholly_there_or_absent(hf, t
         parts = line.split()
         if parts[0] == "done" and parts[3] == "200":
             acknowledged[parts[2]] = parts[1]
+    assert acknowledged, "the service was killed before any write"
     restarted, url = _start_service(store)
     try:
         client = Elasticsearch(url)
@@ -502,3 +504,199 @@ def test_requests_beyond_capacity_get_429_not_a_queue(tmp_path):
     assert statuses[0] == 200 and statuses[-1] == 429
     rejected = next(a for a in answers if a.status_code == 429)
     assert rejected.json()["error"]["type"] == "es_rejected_execution_exception"
+
+
+# -- fuzzed bodies ------------------------------------------------------------------------
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+_KEYS = st.sampled_from(
+    [
+        "service", "service_settings", "chunking_settings", "task_settings", "task_type",
+        "url", "api_key", "rate_limit", "requests_per_minute", "strategy", "max_chunk_size",
+        "overlap", "sentence_overlap", "similarity", "dimensions", "max_input_tokens",
+        "separator_group", "separators", "input", "query", "top_n", "return_documents",
+        "input_type", "x",
+    ]
+)  # fmt: skip
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["hugging_face", "sentence", "word", "recursive", "cosine", "SEARCH"])
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS | st.text(max_size=6), inner, max_size=5),
+    max_leaves=16,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fuzzed(hf, tmp_path_factory):
+    with InferenceAPI(tmp_path_factory.mktemp("fuzz") / "s.db") as svc:
+        es(svc).inference.put(
+            task_type="text_embedding", inference_id="fz", inference_config=hf_body(hf.url)
+        )
+        with httpx.Client(base_url=svc.url, timeout=60) as http:
+            yield http, hf.url
+
+
+def _service_settings(url):
+    return st.fixed_dictionaries(
+        {"api_key": st.just(HF_KEY) | _SCALARS, "url": st.just(url) | _SCALARS},
+        optional={"rate_limit": _JSON, "similarity": _JSON, "dimensions": _JSON, "x": _JSON},
+    )
+
+
+@given(data=st.data())
+@example(data=None)
+def test_fuzzed_bodies_never_get_a_5xx(fuzzed, data):
+    http, hf_url = fuzzed
+    if data is None:  # the two named cases: a body of null, chunking_settings of []
+        null = http.put("/_inference/text_embedding/n", content=b"null")
+        assert null.status_code == 400 and "[inference_config]" in null.text
+        listed = http.put(
+            "/_inference/text_embedding/n", json=hf_body(hf_url, chunking_settings=[])
+        )
+        assert listed.status_code == 400 and "chunking_settings" in listed.text
+        return
+    put_body = data.draw(
+        _JSON
+        | st.fixed_dictionaries(
+            {"service": st.just("hugging_face") | _SCALARS, "service_settings": _service_settings(hf_url)},
+            optional={"chunking_settings": _JSON, "task_settings": _JSON, "task_type": _JSON},
+        )
+    )  # fmt: skip
+    task = data.draw(st.sampled_from(["text_embedding", "rerank", "completion", "x"]))
+    answer = http.put(f"/_inference/{task}/fuzzed", json=put_body)
+    assert answer.status_code < 500, answer.text
+    assert answer.headers["x-elastic-product"] == "Elasticsearch"
+    if answer.status_code == 200:
+        http.delete("/_inference/fuzzed")
+    else:
+        assert answer.json()["error"]["reason"]
+    post_body = data.draw(
+        _JSON | st.fixed_dictionaries({"input": _JSON}, optional={"query": _JSON, "task_settings": _JSON})
+    )  # fmt: skip
+    answer = http.post("/_inference/fz", json=post_body)
+    assert answer.status_code < 500, answer.text
+    update = data.draw(_JSON | st.fixed_dictionaries({"service_settings": _JSON}))
+    assert http.put("/_inference/text_embedding/fz/_update", json=update).status_code < 500
+
+
+# -- our clients of an _inference API -----------------------------------------------------
+
+
+@pytest.fixture
+def remote(hf, service, monkeypatch):
+    """A registry over the service, in a process holding no Hugging Face token."""
+    for name in ("HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_TOKEN_PATH", str(service.store.path.parent / "no-token"))
+    api_key = service.store.create_api_key("app")
+    endpoints = InferenceEndpoints.connect(service.url, api_key=api_key)
+    endpoints.put(
+        "text_embedding",
+        "emb",
+        hf_body(hf.url, chunking_settings={"strategy": "word", "max_chunk_size": 20, "overlap": 5}),
+    )
+    endpoints.put("rerank", "rr", hf_body(hf.url + "/rerank", task_settings={"top_n": 2}))
+    yield endpoints
+    endpoints.close()
+
+
+def test_connect_gives_the_registry_methods_over_http(hf, remote):
+    assert [e["inference_id"] for e in remote.get()["endpoints"]] == ["emb", "rr"]
+    direct = InferenceEndpoints()
+    direct.put("text_embedding", "d", hf_body(hf.url))
+    assert remote.inference("emb", ["a", "b"]) == direct.inference("d", ["a", "b"])
+    ranked = remote.inference("rr", ["a fox", "a dog", "fox fox"], query="fox")
+    assert len(ranked["rerank"]) == 2
+    with pytest.raises(ConfigError, match=r"Inference endpoint not found \[nope\]"):
+        remote.get("nope")
+    with pytest.raises(ConfigError, match="already exists"):
+        remote.put("text_embedding", "emb", hf_body(hf.url))
+    assert remote.delete("rr")["acknowledged"]
+
+
+async def test_ainference_and_the_async_client_go_through_the_service(hf, remote):
+    answer = await remote.ainference("emb", "a")
+    client = remote.client("emb")
+    vectors = await client.aembed(["a", "b", "c"])
+    assert vectors[0] == answer["text_embedding"][0]["embedding"]
+    await client.aclose()
+
+
+def test_the_adapters_embed_through_the_service_with_its_chunking(hf, remote):
+    from hf_endpoint import chunk_text
+    from langchain_hf_endpoint import HFEndpointEmbeddings
+    from llama_index_hf_endpoint import HFEndpointEmbedding
+
+    text = " ".join(f"word{i}" for i in range(50))
+    lc = HFEndpointEmbeddings.from_endpoint(remote, "emb", batch_size=3)
+    chunks = lc.embed_chunks([text])[0]
+    expected = chunk_text(text, {"strategy": "word", "max_chunk_size": 20, "overlap": 5})
+    assert [(c.start, c.end) for c in chunks] == [(c.start, c.end) for c in expected]
+    direct = InferenceEndpoints()
+    direct.put("text_embedding", "d", hf_body(hf.url))
+    assert (
+        chunks[0].embedding
+        == direct.inference("d", expected[0].text)["text_embedding"][0]["embedding"]
+    )
+    assert len(lc.embed_documents([text, "short"])) == 2
+    li = HFEndpointEmbedding.from_endpoint(remote, "emb")
+    assert li.get_query_embedding("short") == lc.embed_query("short")
+    assert lc.api_key is not None and lc.api_key.get_secret_value() != HF_KEY
+
+
+async def test_the_adapters_async_paths_go_through_the_service(remote):
+    from langchain_hf_endpoint import HFEndpointEmbeddings
+
+    lc = HFEndpointEmbeddings.from_endpoint(remote, "emb")
+    assert len(await lc.aembed_documents(["a", "b"])) == 2
+
+
+def test_both_rerank_adapters_rank_through_the_service(remote):
+    from langchain_core.documents import Document
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from langchain_hf_endpoint import HFEndpointRerank
+    from llama_index_hf_endpoint import HFEndpointRerank as LlamaIndexRerank
+
+    docs = ["a fox", "a dog", "the fox and the fox"]
+    lc = HFEndpointRerank.from_endpoint(remote, "rr")
+    kept = lc.compress_documents([Document(page_content=d) for d in docs], "fox")
+    assert len(kept) == 2
+    li = LlamaIndexRerank.from_endpoint(remote, "rr")
+    nodes = [NodeWithScore(node=TextNode(text=d)) for d in docs]
+    ranked = li.postprocess_nodes(nodes, QueryBundle("fox"))
+    assert [n.node.get_content() for n in ranked] == [d.page_content for d in kept]
+
+
+def test_the_adapters_retry_429_and_5xx_from_the_service():
+    answers = iter([429, 503, 200])
+    requests = []
+
+    def answer(handler, body):
+        requests.append(json.loads(body or b"{}"))
+        status = next(answers, 200)
+        if status != 200:
+            error = {"error": {"root_cause": [], "type": "x", "reason": "busy"}, "status": status}
+            return reply(handler, status, json.dumps(error).encode(), [("Retry-After", "0")])
+        rows = {"text_embedding": [{"embedding": [1.0, 0.0]} for _ in requests[-1]["input"]]}
+        return reply(handler, 200, json.dumps(rows).encode())
+
+    from hf_endpoint.remote import InferenceAPIEmbeddingClient
+    from hf_endpoint.retry import RetryPolicy
+
+    with raw_endpoint(answer) as url:
+        client = InferenceAPIEmbeddingClient(
+            url + "/_inference/text_embedding/e",
+            retry_policy=RetryPolicy(initial_backoff=0.0, max_backoff=0.0),
+        )
+        assert client.embed(["a", "b"]) == [[1.0, 0.0], [1.0, 0.0]]
+    assert [r["input"] for r in requests] == [["a", "b"]] * 3

@@ -22,9 +22,13 @@ class ServiceError(Exception):
         self.type = type
         self.reason = reason
         self.headers = headers or {}
+        self.caused_by: dict[str, str] | None = None
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.status, self.type, self.reason)
+        body = error_body(self.status, self.type, self.reason)
+        if self.caused_by is not None:
+            body["error"]["caused_by"] = self.caused_by
+        return body
 
 
 def error_body(status: int, type: str, reason: str) -> dict[str, Any]:

@@ -430,9 +430,10 @@ class InferenceService:
                 scratch.put, task_type, inference_id, body, validate=self.config.validate
             )
             return view, scratch.config(inference_id)
+        except ConfigError as exc:
+            raise validation(exc.errors) from None
         except HFEndpointError as exc:
-            secret = _key_of(body)
-            raise _endpoint_failure(exc, inference_id, secret) from None
+            raise _validation_call_failed(exc, inference_id, _key_of(body)) from None
         finally:
             scratch.close()
 
@@ -501,7 +502,7 @@ class InferenceService:
             try:
                 await run_in_threadpool(scratch.put, config.task_type, inference_id, merged_body)
             except HFEndpointError as exc:
-                raise _endpoint_failure(exc, inference_id, settings["api_key"]) from None
+                raise _validation_call_failed(exc, inference_id, settings["api_key"]) from None
             finally:
                 scratch.close()
         if not await run_in_threadpool(self.store.replace, inference_id, version, new):
@@ -696,6 +697,22 @@ def _endpoint_failure(exc: HFEndpointError, inference_id: str, secret: str | Non
             f"Failed to send request from inference entity id [{inference_id}]: {clean(str(exc))}",
         )
     return ServiceError(502, "status_exception", clean(str(exc)))
+
+
+def _validation_call_failed(
+    exc: HFEndpointError, inference_id: str, secret: str | None
+) -> ServiceError:
+    """A new endpoint's (or new key's) first call failed: 400, the endpoint's words as the
+    cause, as Elasticsearch's ModelValidator answers."""
+    cause = _endpoint_failure(exc, inference_id, secret)
+    error = ServiceError(
+        400,
+        "status_exception",
+        "Could not complete inference endpoint creation as validation call to service threw "
+        "an exception.",
+    )
+    error.caused_by = {"type": cause.type, "reason": cause.reason}
+    return error
 
 
 def create_app(config: ServiceConfig) -> Starlette:
