@@ -36,12 +36,15 @@ from .errors import AuthenticationError, ConfigError, EndpointError, ResponseFor
 from .rerank import RerankClient
 
 __all__ = [
+    "INFERENCE_API_KEY_ENV",
     "InferenceAPIEmbeddingClient",
     "InferenceAPIRerankClient",
     "RemoteInferenceEndpoints",
     "Wire",
 ]
 
+# The caller's API key for an _inference API, where a command line takes it from.
+INFERENCE_API_KEY_ENV = "HF_ENDPOINT_INFERENCE_API_KEY"
 # What the official clients send and accept (elasticsearch-py 9.x, _base.py).
 VENDOR_JSON = "application/vnd.elasticsearch+json; compatible-with=9"
 _NUMBERED = re.compile(r"\d+: (.*?);(?= \d+: |$)")

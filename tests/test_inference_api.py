@@ -700,3 +700,35 @@ def test_the_adapters_retry_429_and_5xx_from_the_service():
         )
         assert client.embed(["a", "b"]) == [[1.0, 0.0], [1.0, 0.0]]
     assert [r["input"] for r in requests] == [["a", "b"]] * 3
+
+
+def test_the_embed_command_embeds_a_jsonl_file_through_the_service(hf, service, tmp_path):
+    api_key = service.store.create_api_key("batch")
+    Elasticsearch(service.url, api_key=api_key).inference.put(
+        task_type="text_embedding",
+        inference_id="emb",
+        inference_config=hf_body(
+            hf.url, chunking_settings={"strategy": "word", "max_chunk_size": 10, "overlap": 2}
+        ),
+    )
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    texts = [" ".join(f"w{i}x{j}" for j in range(25)) for i in range(5)]
+    source.write_text(
+        "".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN")}
+    run = subprocess.run(
+        [sys.executable, "-m", "hf_endpoint.cli", "embed", str(source), "-o", str(output),
+         "--inference-api", service.url, "--inference-id", "emb", "--quiet"],
+        check=False, capture_output=True, text=True, cwd=REPO,
+        env={**env, "PYTHONPATH": str(REPO), "HF_ENDPOINT_INFERENCE_API_KEY": api_key,
+             "HF_TOKEN_PATH": str(tmp_path / "none")},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    from hf_endpoint import chunk_offsets
+
+    words = {"strategy": "word", "max_chunk_size": 10, "overlap": 2}
+    for row, text in zip(rows, texts):
+        assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, words)
+        assert len(row["chunks"][0]["embedding"]) == 384
