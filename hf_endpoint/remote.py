@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -235,7 +236,7 @@ class RemoteInferenceEndpoints:
         api_key: str | tuple[str, str] | None = None,
         basic_auth: tuple[str, str] | None = None,
         timeout: float = 60.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         **client_options: Any,
     ) -> None:
         if api_key is not None and basic_auth is not None:
@@ -253,11 +254,14 @@ class RemoteInferenceEndpoints:
         self._credential = cleaned.get_secret_value() if cleaned is not None else None
         self._client_options = {"timeout": timeout, **client_options}
         headers = self._wire.headers(self._credential)
+        # A CA bundle's path, as httpx takes it now: in an SSL context.
+        self._verify = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, verify=verify
+            base_url=self.url, headers=headers, timeout=timeout, verify=self._verify
         )
         self._async_http: httpx.AsyncClient | None = None
-        self._verify = verify
         self._timeout = timeout
 
     def __repr__(self) -> str:

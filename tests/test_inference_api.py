@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -273,21 +275,29 @@ with httpx.Client(base_url=url, timeout=30) as http, open(log, "a") as out:
 """
 
 
-def _start_service(store, port_file=None):
+def _start_service(store, *options):
     process = subprocess.Popen(
-        [sys.executable, "-m", "hf_endpoint.cli", "inference-api", "--port", "0", "--store", str(store)],
+        [sys.executable, "-m", "hf_endpoint.cli", "inference-api", "--port", "0", "--store", str(store), *options],
         stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     line = process.stdout.readline()
     assert line.startswith("hf-endpoint inference-api listening on "), line
-    return process, line.rsplit(" ", 1)[1].strip()
+    url = line.rsplit(" ", 1)[1].strip()
+    for _ in range(600):  # workers start after the socket is bound: wait for an answer
+        try:
+            httpx.get(url + "/", timeout=5)
+            break
+        except httpx.TransportError:
+            process.poll()
+            assert process.returncode is None, "the service exited"
+            time.sleep(0.05)
+    return process, url
 
 
 @pytest.mark.parametrize("round", range(4))
 def test_sigkill_during_writes_leaves_each_endpoint_wholly_there_or_absent(hf, tmp_path, round):
     import random
     import signal
-    import time
 
     store = tmp_path / "store.sqlite3"
     log = tmp_path / "writes.log"
@@ -363,6 +373,36 @@ def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path)
             assert set(pool.map(call, range(50))) == {200}
         stats = limited.stats()
     # Every request that reached the endpoint (GET /info included) counts against the limit.
+    assert stats["requests"] == 50
+    assert busiest_window(stats["arrivals"], rpm).excess <= 0
+
+
+def test_two_uvicorn_workers_share_one_rate_limit_per_url_and_key(tmp_path):
+    rpm = 1200
+    with LocalEndpoint("hash", api_key=HF_KEY) as limited:
+        process, url = _start_service(tmp_path / "s.db", "--workers", "2")
+        try:
+            body = hf_body(limited.url)
+            body["service_settings"]["rate_limit"] = {"requests_per_minute": rpm}
+            Elasticsearch(url).inference.put(
+                task_type="text_embedding", inference_id="w", inference_config=body
+            )
+            limited.reset_stats()
+            with httpx.Client(timeout=120) as http, ThreadPoolExecutor(50) as pool:
+                statuses = set(
+                    pool.map(
+                        lambda i: (
+                            http.post(f"{url}/_inference/w", json={"input": f"t{i}"}).status_code
+                        ),
+                        range(50),
+                    )
+                )
+            assert statuses == {200}
+            stats = limited.stats()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            process.stdout.close()
     assert stats["requests"] == 50
     assert busiest_window(stats["arrivals"], rpm).excess <= 0
 
@@ -732,3 +772,90 @@ def test_the_embed_command_embeds_a_jsonl_file_through_the_service(hf, service, 
     for row, text in zip(rows, texts):
         assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, words)
         assert len(row["chunks"][0]["embedding"]) == 384
+
+
+def test_concurrent_updates_of_one_endpoint_give_one_success_and_a_conflict(tmp_path):
+    from elasticsearch import ConflictError
+
+    holding = threading.Event()
+    both_validating = threading.Barrier(2, timeout=30)
+
+    def answer(handler, body):
+        if handler.command == "GET":  # GET /info: nothing to tell
+            return reply(handler, 404, b'{"error": "no info"}')
+        if holding.is_set():  # both new keys are being checked: let them go together
+            both_validating.wait()
+        return reply(handler, 200, json.dumps([[0.5, 0.5]]).encode())
+
+    with raw_endpoint(answer) as url, InferenceAPI(tmp_path / "s.db") as svc:
+        client = es(svc)
+        client.inference.put(
+            task_type="text_embedding", inference_id="u", inference_config=hf_body(url)
+        )
+        holding.set()
+
+        def update(key):
+            try:
+                client.inference.update(
+                    inference_id="u", inference_config={"service_settings": {"api_key": key}}
+                )
+                return "updated"
+            except ConflictError as exc:
+                return exc.error
+
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = sorted(pool.map(update, ["hf_first_key_000", "hf_second_key_00"]))
+    assert outcomes == ["updated", "version_conflict_engine_exception"]
+
+
+def test_get_of_a_task_type_lists_its_endpoints_as_elasticsearch_reads_it(hf, service):
+    client = es(service)
+    client.inference.put(
+        task_type="text_embedding", inference_id="t", inference_config=hf_body(hf.url)
+    )
+    assert (
+        httpx.get(f"{service.url}/_inference/text_embedding").json()["endpoints"][0]["inference_id"]
+        == "t"
+    )
+    assert httpx.get(f"{service.url}/_inference/rerank").json() == {"endpoints": []}
+
+
+def test_tls_files_serve_https_to_the_official_client(hf, tmp_path):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with InferenceAPI(tmp_path / "s.db", tls_cert=cert_file, tls_key=key_file) as svc:
+        assert svc.url.startswith("https://")
+        client = Elasticsearch(svc.url, ca_certs=str(cert_file))
+        client.inference.put(
+            task_type="text_embedding", inference_id="t", inference_config=hf_body(hf.url)
+        )
+        remote = InferenceEndpoints.connect(svc.url, verify=str(cert_file))
+        assert remote.inference("t", "x")["text_embedding"]
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(svc.url + "/")  # not trusted without the certificate

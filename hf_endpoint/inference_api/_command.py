@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from ._serve import READY_LINE, check_bind, open_store, serve
+from ._serve import READY_LINE, open_store, serve, serve_workers
 from .app import ServiceConfig
 from .store import AlreadyExists, default_store_path
 
@@ -108,25 +108,18 @@ def _credentials(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     store = open_store(args.store)
-    check_bind(args.host, store)
     if args.workers > 1:
-        import uvicorn
-
         os.environ["HF_ENDPOINT_INFERENCE_API_STORE"] = str(store.path)
         for name in ("max_body_bytes", "max_inputs", "max_in_flight"):
             os.environ[f"HF_ENDPOINT_INFERENCE_API_{name.upper()}"] = str(getattr(args, name))
-        print(
-            f"{READY_LINE}http{'s' if args.tls_cert else ''}://{args.host}:{args.port}", flush=True
-        )
-        uvicorn.run(
-            "hf_endpoint.inference_api._serve:environment_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="warning",
-            ssl_certfile=args.tls_cert,
-            ssl_keyfile=args.tls_key,
+        serve_workers(
+            store,
+            args.host,
+            args.port,
+            args.workers,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            on_ready=lambda url: print(READY_LINE + url, flush=True),
         )
         return 0
     config = ServiceConfig(

@@ -23,7 +23,7 @@ from ._secrets import MasterKey
 from .app import ServiceConfig, create_app
 from .store import Store, default_store_path
 
-__all__ = ["InferenceAPI", "check_bind", "open_store", "serve"]
+__all__ = ["InferenceAPI", "check_bind", "open_store", "serve", "serve_workers"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +109,40 @@ def serve(
     server.run(sockets=[sock])
 
 
+def serve_workers(
+    store: Store,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve with ``workers`` uvicorn processes on one socket, bound here (so that port 0
+    is known before they start). Each worker builds its app from the environment
+    (``environment_app``); every client of one url+key shares the machine-wide limit."""
+    from uvicorn.supervisors import Multiprocess
+
+    check_bind(host, store)
+    sock = _bind(host, port)
+    config = _uvicorn_config(
+        "hf_endpoint.inference_api._serve:environment_app",
+        tls_cert,
+        tls_key,
+        factory=True,
+        workers=workers,
+    )
+    if on_ready is not None:
+        on_ready(f"{'https' if tls_cert else 'http'}://{host}:{sock.getsockname()[1]}")
+    Multiprocess(config, sockets=[sock]).run()
+
+
 class InferenceAPI:
     """The service on a free loopback port, in a thread of this process, for a ``with`` block.
 
     ``store`` is the SQLite file (a ``Store``, a path, or ``None`` for the default);
-    the other keywords are ``ServiceConfig``'s.
+    ``tls_cert`` and ``tls_key`` serve HTTPS; the other keywords are ``ServiceConfig``'s.
 
     >>> with InferenceAPI(store="/tmp/endpoints.sqlite3") as service:  # doctest: +SKIP
     ...     service.url
@@ -125,12 +154,15 @@ class InferenceAPI:
         store: Store | str | Path | None = None,
         *,
         host: str = "127.0.0.1",
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
         startup_timeout: float = 30.0,
         **options: Any,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
         self.config = ServiceConfig(store=self.store, **options)
         self.host = host
+        self.tls = (str(tls_cert) if tls_cert else None, str(tls_key) if tls_key else None)
         self.startup_timeout = startup_timeout
         self.url = ""
         self._server: Any = None
@@ -141,8 +173,9 @@ class InferenceAPI:
 
         check_bind(self.host, self.store)
         sock = _bind(self.host, 0)
-        self.url = f"http://{self.host}:{sock.getsockname()[1]}"
-        self._server = uvicorn.Server(_uvicorn_config(create_app(self.config), None, None))
+        scheme = "https" if self.tls[0] else "http"
+        self.url = f"{scheme}://{self.host}:{sock.getsockname()[1]}"
+        self._server = uvicorn.Server(_uvicorn_config(create_app(self.config), *self.tls))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
         )

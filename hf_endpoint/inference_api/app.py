@@ -140,7 +140,7 @@ class InferenceService:
 
     @staticmethod
     def _json(
-        request: Request, body: Any, status: int = 200, headers: Mapping[str, str] = {}
+        request: Request, body: Any, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> Response:
         vendor = "vnd.elasticsearch" in request.headers.get("accept", "") + request.headers.get(
             "content-type", ""
@@ -149,7 +149,7 @@ class InferenceService:
             orjson.dumps(body),
             status_code=status,
             media_type=_VENDOR_JSON if vendor else "application/json",
-            headers={**PRODUCT_HEADER, **headers},
+            headers={**PRODUCT_HEADER, **(headers or {})},
         )
 
     def _error(self, request: Request, error: ServiceError) -> Response:
@@ -160,7 +160,8 @@ class InferenceService:
     async def handle(self, request: Request) -> Response:
         """Every request: authenticate, bound, route; every error in Elasticsearch's shape."""
         try:
-            self._authenticate(request)
+            # In a worker thread: a password's PBKDF2 must not hold the event loop.
+            await run_in_threadpool(self._authenticate, request)
             if self._in_flight >= self.config.max_in_flight:
                 raise ServiceError(
                     429,
@@ -237,6 +238,9 @@ class InferenceService:
             (name,) = rest
             if name == "_all":
                 return await self._dispatch(request, {"GET": self.list_all})
+            if method == "GET" and name in _ES_TASK_TYPES:
+                # Elasticsearch reads GET _inference/{task_type_or_id} as a task type first.
+                return await self._dispatch(request, {"GET": self.list_task}, name)
             return await self._dispatch(
                 request,
                 {"GET": self.get, "PUT": self.put, "DELETE": self.delete, "POST": self.infer},
