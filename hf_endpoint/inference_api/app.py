@@ -160,8 +160,12 @@ class InferenceService:
     async def handle(self, request: Request) -> Response:
         """Every request: authenticate, bound, route; every error in Elasticsearch's shape."""
         try:
-            # In a worker thread: a password's PBKDF2 must not hold the event loop.
-            await run_in_threadpool(self._authenticate, request)
+            header = request.headers.get("authorization", "")
+            if header[:6].lower() == "basic ":
+                # In a worker thread: a password's PBKDF2 must not hold the event loop.
+                await run_in_threadpool(self._authenticate, request)
+            else:
+                self._authenticate(request)  # reads and one SHA-256: microseconds
             if self._in_flight >= self.config.max_in_flight:
                 raise ServiceError(
                     429,
@@ -542,7 +546,7 @@ class InferenceService:
 
     async def _client_registry(self, inference_id: str) -> tuple[InferenceEndpoints, str]:
         """This worker's registry, holding ``inference_id`` as stored now; its task type."""
-        stored = await run_in_threadpool(self._stored, inference_id)
+        stored = self._stored(inference_id)  # one indexed read on this thread's connection
         if self._versions.get(inference_id) == stored.version:
             return self._registry, stored.task_type
         async with self._refresh:

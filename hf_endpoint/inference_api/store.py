@@ -125,6 +125,7 @@ class Store:
         self._master = master
         self._verified: dict[tuple[str, bytes], bytes] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -143,6 +144,16 @@ class Store:
             yield db
         finally:
             db.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's connection for reads, kept open: each read is its own snapshot
+        (autocommit), so it sees every change committed before it, by any process."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -218,29 +229,28 @@ class Store:
 
     def get(self, inference_id: str) -> StoredEndpoint | None:
         """One endpoint's stored settings (no key), or ``None``."""
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT inference_id, task_type, body, version FROM endpoints "
-                "WHERE inference_id = ?",
-                (inference_id,),
-            ).fetchone()
+        db = self._reader()
+        row = db.execute(
+            "SELECT inference_id, task_type, body, version FROM endpoints WHERE inference_id = ?",
+            (inference_id,),
+        ).fetchone()
         return None if row is None else StoredEndpoint(row[0], row[1], json.loads(row[2]), row[3])
 
     def endpoints(self) -> list[StoredEndpoint]:
         """Every endpoint, by id."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT inference_id, task_type, body, version FROM endpoints ORDER BY inference_id"
-            ).fetchall()
+        db = self._reader()
+        rows = db.execute(
+            "SELECT inference_id, task_type, body, version FROM endpoints ORDER BY inference_id"
+        ).fetchall()
         return [StoredEndpoint(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
     def config(self, inference_id: str) -> tuple[InferenceConfig, int] | None:
         """An endpoint's configuration with its key opened, and its row version."""
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT task_type, body, sealed_key, version FROM endpoints WHERE inference_id = ?",
-                (inference_id,),
-            ).fetchone()
+        db = self._reader()
+        row = db.execute(
+            "SELECT task_type, body, sealed_key, version FROM endpoints WHERE inference_id = ?",
+            (inference_id,),
+        ).fetchone()
         if row is None:
             return None
         body = json.loads(row[1])
@@ -252,8 +262,8 @@ class Store:
 
     def has_credentials(self) -> bool:
         """Whether any API key or user exists (then every request must carry one)."""
-        with self._connect() as db:
-            return db.execute("SELECT 1 FROM credentials LIMIT 1").fetchone() is not None
+        db = self._reader()
+        return db.execute("SELECT 1 FROM credentials LIMIT 1").fetchone() is not None
 
     def _add_credential(self, name: str, kind: str, key_id: str | None, secret: str) -> None:
         salt = secrets.token_bytes(16)
@@ -292,10 +302,10 @@ class Store:
 
     def credentials(self) -> list[Credential]:
         """Every credential's name, kind, key id and creation time."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT name, kind, key_id, created FROM credentials ORDER BY name"
-            ).fetchall()
+        db = self._reader()
+        rows = db.execute(
+            "SELECT name, kind, key_id, created FROM credentials ORDER BY name"
+        ).fetchall()
         return [Credential(*row) for row in rows]
 
     def verify(self, kind: str, identifier: str, secret: str) -> str | None:
@@ -304,11 +314,11 @@ class Store:
         ``kind`` is ``api_key`` (``identifier`` is the key id) or ``user`` (the name).
         """
         column = "key_id" if kind == "api_key" else "name"
-        with self._connect() as db:
-            row = db.execute(
-                f"SELECT name, salt, hash FROM credentials WHERE kind = ? AND {column} = ?",
-                (kind, identifier),
-            ).fetchone()
+        db = self._reader()
+        row = db.execute(
+            f"SELECT name, salt, hash FROM credentials WHERE kind = ? AND {column} = ?",
+            (kind, identifier),
+        ).fetchone()
         if row is None:
             # The same work as a match: the answer's timing does not tell which ids exist.
             hmac.compare_digest(_hash(secret, b"\0" * 16, "api_key"), b"\0" * 32)
