@@ -182,6 +182,13 @@ class InferenceService:
             return self._error(request, exc)
         except _Answer as answer:
             return answer.response
+        except Exception as exc:  # noqa: BLE001  (a defect: still an answer in ES shape)
+            # The type only: an exception's text might quote a request, and with it a key.
+            logger.error(
+                "%s while serving %s %s", type(exc).__name__, request.method, request.url.path
+            )
+            error = ServiceError(500, "exception", f"internal error ({type(exc).__name__})")
+            return self._error(request, error)
 
     def _authenticate(self, request: Request) -> None:
         header = request.headers.get("authorization")

@@ -78,7 +78,11 @@ class AlreadyExists(Exception):
 
 @dataclass(frozen=True)
 class StoredEndpoint:
-    """One endpoint as stored: its id, task type, read-view settings and row version."""
+    """One endpoint as stored: its id, task type, read-view settings and version.
+
+    A version is drawn at random at each change, never counted: an endpoint deleted and
+    created again under its id does not come back with a version a worker has cached.
+    """
 
     inference_id: str
     task_type: str
@@ -94,6 +98,10 @@ class Credential:
     kind: str
     key_id: str | None
     created: float
+
+
+def _version() -> int:
+    return secrets.randbits(62)
 
 
 def _hash(secret: str, salt: bytes, kind: str) -> bytes:
@@ -114,8 +122,8 @@ def _check_name(name: object) -> str:
 class Store:
     """Endpoints and credentials in the SQLite file at ``path``, keys sealed with ``master``.
 
-    Every method opens its own connection: the store is shared by threads,
-    event-loop workers and processes without a lock of its own (SQLite's serve).
+    Reads use a connection kept per thread, each change a connection and transaction of
+    its own: threads, workers and processes share the file with SQLite's locks only.
     """
 
     def __init__(self, path: str | Path, master: MasterKey | None = None) -> None:
@@ -201,8 +209,8 @@ class Store:
         try:
             with self._transaction() as db:
                 db.execute(
-                    "INSERT INTO endpoints VALUES (?, ?, ?, ?, 1)",
-                    (inference_id, config.task_type, self._body(config), sealed),
+                    "INSERT INTO endpoints VALUES (?, ?, ?, ?, ?)",
+                    (inference_id, config.task_type, self._body(config), sealed, _version()),
                 )
         except sqlite3.IntegrityError:
             raise AlreadyExists(inference_id) from None
@@ -213,9 +221,9 @@ class Store:
         sealed = self.master.seal(config.service_settings.api_key.get_secret_value(), inference_id)
         with self._transaction() as db:
             changed = db.execute(
-                "UPDATE endpoints SET body = ?, sealed_key = ?, version = version + 1 "
+                "UPDATE endpoints SET body = ?, sealed_key = ?, version = ? "
                 "WHERE inference_id = ? AND version = ?",
-                (self._body(config), sealed, inference_id, version),
+                (self._body(config), sealed, _version(), inference_id, version),
             ).rowcount
         return bool(changed)
 
