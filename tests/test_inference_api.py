@@ -354,8 +354,15 @@ def test_sixteen_concurrent_puts_of_one_id_give_exactly_one_success(hf, service)
     }
 
 
+# 50 requests at 300 a minute take 10 s; counted over windows of 5 s or more, a request may
+# reach the endpoint up to 125 ms after its slot (the limiter's 2.5 % margin) without an
+# excess: a loaded machine delays requests, it must not fail the test.
+RATE_TEST_RPM = 300
+RATE_TEST_WINDOW = 5.0
+
+
 def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path):
-    rpm = 1200
+    rpm = RATE_TEST_RPM
     with LocalEndpoint("hash", api_key=HF_KEY) as limited, InferenceAPI(tmp_path / "s.db") as svc:
         body = hf_body(limited.url)
         body["service_settings"]["rate_limit"] = {"requests_per_minute": rpm}
@@ -374,11 +381,11 @@ def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path)
         stats = limited.stats()
     # Every request that reached the endpoint (GET /info included) counts against the limit.
     assert stats["requests"] == 50
-    assert busiest_window(stats["arrivals"], rpm).excess <= 0
+    assert busiest_window(stats["arrivals"], rpm, RATE_TEST_WINDOW).excess <= 0
 
 
 def test_two_uvicorn_workers_share_one_rate_limit_per_url_and_key(tmp_path):
-    rpm = 1200
+    rpm = RATE_TEST_RPM
     with LocalEndpoint("hash", api_key=HF_KEY) as limited:
         process, url = _start_service(tmp_path / "s.db", "--workers", "2")
         try:
@@ -404,7 +411,7 @@ def test_two_uvicorn_workers_share_one_rate_limit_per_url_and_key(tmp_path):
             process.wait(timeout=30)
             process.stdout.close()
     assert stats["requests"] == 50
-    assert busiest_window(stats["arrivals"], rpm).excess <= 0
+    assert busiest_window(stats["arrivals"], rpm, RATE_TEST_WINDOW).excess <= 0
 
 
 # -- keys stay secret -----------------------------------------------------------------
