@@ -417,7 +417,7 @@ def test_two_uvicorn_workers_share_one_rate_limit_per_url_and_key(tmp_path):
 # -- keys stay secret -----------------------------------------------------------------
 
 
-def test_the_key_is_in_no_response_log_line_or_database_byte(hf, service, caplog):
+def test_the_key_is_in_no_response_log_line_or_database_byte(hf, service, caplog, capfd):
     caplog.set_level(logging.DEBUG)
     seen = []
     with httpx.Client(base_url=service.url, timeout=60) as http:
@@ -441,6 +441,8 @@ def test_the_key_is_in_no_response_log_line_or_database_byte(hf, service, caplog
     assert b"[REDACTED]" in seen[5]  # the endpoint's own message, its key redacted
     assert all(HF_KEY.encode() not in s for s in seen)
     assert HF_KEY not in caplog.text
+    out, err = capfd.readouterr()  # uvicorn's own loggers write to stderr, not to caplog
+    assert HF_KEY not in out + err
     for file in service.store.path.parent.iterdir():
         assert HF_KEY.encode() not in file.read_bytes(), file.name
 
@@ -448,10 +450,10 @@ def test_the_key_is_in_no_response_log_line_or_database_byte(hf, service, caplog
 # -- callers authenticate -------------------------------------------------------------------
 
 
-def _cli(*args):
+def _cli(*args, stdin=""):
     return subprocess.run(
         [sys.executable, "-m", "hf_endpoint.cli", "inference-api", *args],
-        check=False, capture_output=True, text=True, cwd=REPO,
+        input=stdin, check=False, capture_output=True, text=True, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
 
@@ -491,6 +493,29 @@ def test_basic_users_authenticate_and_wrong_passwords_do_not(hf, tmp_path):
         ]
         with pytest.raises(AuthenticationException):
             Elasticsearch(svc.url, basic_auth=("alice", "wrong password!")).info()
+
+
+def test_users_are_added_from_stdin_and_only_a_hash_is_stored(tmp_path):
+    store = tmp_path / "s.db"
+    added = _cli("users", "add", "bob", "--store", str(store), stdin="a long passphrase\n")
+    assert added.returncode == 0, added.stderr
+    assert b"a long passphrase" not in store.read_bytes()
+    assert open_store(store).verify("user", "bob", "a long passphrase") == "bob"
+    assert open_store(store).verify("user", "bob", "a wrong passphrase") is None
+    short = _cli("users", "add", "carol", "--store", str(store), stdin="short\n")
+    assert short.returncode == 2 and "[password]" in short.stderr
+
+
+async def test_without_credentials_only_loopback_peers_are_answered(tmp_path):
+    from hf_endpoint.inference_api import ServiceConfig, create_app
+
+    app = create_app(ServiceConfig(store=open_store(tmp_path / "s.db")))
+    for peer, status in (("127.0.0.1", 200), ("10.1.2.3", 401)):
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            answer = await http.get("/_inference")
+        assert answer.status_code == status
+    assert "answers loopback callers only" in answer.json()["error"]["reason"]
 
 
 def test_without_credentials_the_service_refuses_to_listen_beyond_loopback(tmp_path):
