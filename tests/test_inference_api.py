@@ -749,7 +749,7 @@ def test_both_rerank_adapters_rank_through_the_service(remote):
     assert [n.node.get_content() for n in ranked] == [d.page_content for d in kept]
 
 
-def test_the_adapters_retry_429_and_5xx_from_the_service():
+def test_the_inference_api_client_under_the_adapters_retries_429_and_5xx_from_the_service():
     answers = iter([429, 503, 200])
     requests = []
 
