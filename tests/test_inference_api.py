@@ -251,9 +251,14 @@ def test_a_store_copied_without_its_master_key_yields_no_key(hf, tmp_path):
         Store(copy, MasterKey(os.urandom(32)))
 
 
-def test_the_store_and_its_key_file_are_private(service):
-    for path in (service.store.path, service.store.path.with_name("store.sqlite3.key")):
-        assert path.stat().st_mode & 0o777 == 0o600
+def test_the_store_its_journal_and_its_key_file_are_private(hf, service):
+    es(service).inference.put(
+        task_type="text_embedding", inference_id="p", inference_config=hf_body(hf.url)
+    )
+    files = sorted(service.store.path.parent.iterdir())
+    assert {f.name for f in files} >= {"store.sqlite3", "store.sqlite3.key", "store.sqlite3-wal"}
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600, path.name
 
 
 SIGKILL_WRITER = r"""
@@ -321,6 +326,10 @@ def test_sigkill_during_writes_leaves_each_endpoint_wholly_there_or_absent(hf, t
         if parts[0] == "done" and parts[3] == "200":
             acknowledged[parts[2]] = parts[1]
     assert acknowledged, "the service was killed before any write"
+    import sqlite3
+
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     restarted, url = _start_service(store)
     try:
         client = Elasticsearch(url)
