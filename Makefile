@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PyTorch for the local embedding server: a CPU build (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean js
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# @elastic/elasticsearch for the JavaScript example of tests/test_inference_api.py.
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+	touch $@
+
+js: tests/js/node_modules/.installed
+
 demo: install
 	$(VENV)/bin/hf-endpoint demo
 
-test: install
+test: install js
 	$(VENV)/bin/ruff check hf_endpoint langchain_hf_endpoint llama_index_hf_endpoint tests benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
@@ -30,4 +37,4 @@ bench: install
 	$(PY) benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info tests/js/node_modules

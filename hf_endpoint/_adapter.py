@@ -26,6 +26,7 @@ from ._drivers import RequestGate
 from .client import EmbeddedChunk, EmbeddingClient
 from .errors import ConfigError
 from .registry import InferenceEndpoints
+from .remote import RemoteInferenceEndpoints, Wire
 from .rerank import RerankClient, RerankResult
 from .retry import RetryPolicy
 from .settings import ChunkingSettings, InferenceConfig
@@ -87,6 +88,8 @@ class AdapterBase(BaseModel):
     # The Elasticsearch task type of the endpoints this adapter serves.
     _task_type: ClassVar[str] = "text_embedding"
     _clients: tuple[BaseClient, ...] | None = PrivateAttr(default=None)
+    # Set by from_endpoint on a RemoteInferenceEndpoints: the clients speak the _inference API.
+    _wire: Wire | None = PrivateAttr(default=None)
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -143,8 +146,21 @@ class AdapterBase(BaseModel):
         return state
 
     @classmethod
-    def from_endpoint(cls, endpoints: InferenceEndpoints, inference_id: str, **kwargs: Any) -> Self:
-        """From an endpoint registered in an ``InferenceEndpoints`` registry."""
+    def from_endpoint(
+        cls,
+        endpoints: InferenceEndpoints | RemoteInferenceEndpoints,
+        inference_id: str,
+        **kwargs: Any,
+    ) -> Self:
+        """From an endpoint of an ``InferenceEndpoints`` registry, or of an ``_inference``
+        API (``InferenceEndpoints.connect``): then every request goes through the service,
+        which holds the Hugging Face key, and chunking follows the endpoint's GET view."""
+        if isinstance(endpoints, RemoteInferenceEndpoints):
+            fields, wire = endpoints.adapter_source(inference_id, cls._task_type)
+            present = {k: v for k, v in fields.items() if v is not None or k == "api_key"}
+            adapter = cls(**{**present, **kwargs})
+            adapter._wire = wire
+            return adapter
         return cls.from_inference_config(endpoints.config(inference_id), **kwargs)
 
     @classmethod
@@ -201,6 +217,15 @@ class EndpointAdapter(AdapterBase):
             self.chunking_settings = ChunkingSettings.coerce(self.chunking_settings).to_dict()
 
     def _build(self, prompt_name: str | None) -> EmbeddingClient:
+        if self._wire is not None:
+            return self._wire.embedding_client(
+                self.url,
+                self.api_key,
+                **self._client_options(),
+                normalize=self.normalize,
+                prompt_name=prompt_name,
+                chunking_settings=self.chunking_settings or None,
+            )
         return EmbeddingClient(
             self.url,
             self.api_key,
@@ -273,6 +298,15 @@ class RerankAdapter(AdapterBase):
         return self.batch_size
 
     def _make_clients(self) -> tuple[RerankClient]:
+        if self._wire is not None:
+            client = self._wire.rerank_client(
+                self.url,
+                self.api_key,
+                **self._client_options(),
+                raw_scores=self.raw_scores,
+                top_n=self.top_n,
+            )
+            return (client,)
         return (
             RerankClient(
                 self.url,

@@ -158,6 +158,11 @@ def parse_error(content: bytes) -> ServerError:
         data = None
     if isinstance(data, dict) and "error" in data:
         error = data["error"]
+        if isinstance(error, dict):
+            # Elasticsearch's shape: {"error": {"type", "reason", ...}, "status"}.
+            kind = error.get("type")
+            error = error.get("reason", kind)
+            data = {**data, "error_type": kind}
         if isinstance(error, list):
             error = "; ".join(str(e) for e in error)
         estimated = data.get("estimated_time")

@@ -36,6 +36,7 @@ from ._auth import find_api_key
 from .chunking import chunk_offsets
 from .client import EmbeddedChunk, EmbeddingClient, lone_surrogate
 from .errors import ConfigError, HFEndpointError
+from .remote import INFERENCE_API_KEY_ENV, RemoteInferenceEndpoints, Wire
 from .settings import ChunkingSettings, InferenceConfig
 
 logger = logging.getLogger(__name__)
@@ -300,9 +301,33 @@ class Endpoint:
     rate_limit: int | None = None
     max_input_tokens: int | None = None
     chunking_settings: ChunkingSettings | None = None
+    # Set for --inference-api: requests go to the service's _inference endpoint.
+    wire: Wire | None = None
+
+
+def _inference_api_endpoint(args: argparse.Namespace) -> Endpoint:
+    if args.url or args.inference_config:
+        raise CLIError("give --inference-api, or --url / --inference-config, not both")
+    if not args.inference_id:
+        raise CLIError("--inference-api needs --inference-id: the endpoint to embed with")
+    credential = os.environ.get(INFERENCE_API_KEY_ENV) or None
+    with RemoteInferenceEndpoints(args.inference_api, api_key=credential) as remote:
+        fields, wire = remote.adapter_source(args.inference_id, "text_embedding")
+    chunking = fields.get("chunking_settings")
+    rate = (fields.get("rate_limit") or {}).get("requests_per_minute")
+    return Endpoint(
+        fields["url"],
+        SecretStr(credential) if credential else None,
+        rate,
+        None,
+        ChunkingSettings.coerce(chunking) if chunking else None,
+        wire,
+    )
 
 
 def _endpoint(args: argparse.Namespace) -> Endpoint:
+    if args.inference_api:
+        return _inference_api_endpoint(args)
     if args.inference_config:
         try:
             with open(args.inference_config, encoding="utf-8") as f:
@@ -571,6 +596,16 @@ class Writer:
 
 
 def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
+    if endpoint.wire is not None:
+        return endpoint.wire.embedding_client(
+            endpoint.url,
+            endpoint.api_key,
+            rate_limit=args.rate_limit or endpoint.rate_limit,
+            batch_size=args.batch_size,
+            max_concurrency=args.max_concurrency,
+            truncate=args.truncate,
+            normalize=args.normalize,
+        )
     return EmbeddingClient(
         endpoint.url,
         endpoint.api_key,
@@ -749,6 +784,19 @@ def _demo(args: argparse.Namespace) -> None:
         raise CLIError(
             f"the demo needs the langchain, llama-index and minilm extras ({exc})"
         ) from None
+
+
+def _inference_api(argv: list[str]) -> int:
+    """``hf-endpoint inference-api``: the service's own command line."""
+    try:
+        from .inference_api._command import main as service_main
+    except ImportError as exc:
+        _say(
+            "error: the inference API service needs the inference-api extra: "
+            f"pip install 'hf-endpoint[inference-api]' ({exc})"
+        )
+        return EXIT_USAGE
+    return service_main(argv, prog="hf-endpoint inference-api")
 
 
 def _serve(argv: list[str]) -> int:
@@ -945,6 +993,17 @@ def _parser() -> argparse.ArgumentParser:
         help="an Elasticsearch PUT _inference body (JSON): URL, key, rate limit, chunking",
     )
     endpoint.add_argument(
+        "--inference-api",
+        metavar="URL",
+        help=(
+            "an _inference API (hf-endpoint inference-api, or Elasticsearch) that holds the "
+            f"endpoint and its key; the caller's API key from {INFERENCE_API_KEY_ENV}"
+        ),
+    )
+    endpoint.add_argument(
+        "--inference-id", metavar="ID", help="the endpoint of --inference-api to embed with"
+    )
+    endpoint.add_argument(
         "--rate-limit",
         type=_whole_number,
         metavar="RPM",
@@ -1000,6 +1059,12 @@ def _parser() -> argparse.ArgumentParser:
 
     # hf-endpoint serve is answered by _serve before this parser runs; listed here for --help.
     commands.add_parser("serve", help=_SERVE_SUMMARY, add_help=False)
+    # So is inference-api, by _inference_api.
+    commands.add_parser(
+        "inference-api",
+        help="serve Elasticsearch's _inference API for hugging_face endpoints; manage its keys",
+        add_help=False,
+    )
 
     demo = command(
         "demo",
@@ -1044,6 +1109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
         return _serve(argv[1:])
+    if argv[:1] == ["inference-api"]:
+        return _inference_api(argv[1:])
     args = _parser().parse_args(argv)
     _log_warnings()
     run: Callable[[argparse.Namespace], None] = args.run

@@ -27,7 +27,7 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._base_client import BaseClient
 from ._validation import Problems, show
@@ -35,6 +35,9 @@ from .client import EmbeddingClient
 from .errors import ConfigError
 from .rerank import RerankClient
 from .settings import InferenceConfig, RerankTaskSettings, parse_task_type
+
+if TYPE_CHECKING:
+    from .remote import RemoteInferenceEndpoints
 
 __all__ = ["InferenceEndpoints"]
 
@@ -71,6 +74,27 @@ class InferenceEndpoints:
 
     def __repr__(self) -> str:
         return f"InferenceEndpoints({sorted(self._endpoints)})"
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        api_key: str | tuple[str, str] | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        **client_options: Any,
+    ) -> RemoteInferenceEndpoints:
+        """The same methods over the ``_inference`` API at ``url``: ``hf-endpoint
+        inference-api``, or an Elasticsearch cluster's (see ``hf_endpoint.remote``).
+
+        >>> endpoints = InferenceEndpoints.connect("http://127.0.0.1:9200", api_key="...")  # doctest: +SKIP
+        >>> endpoints.inference("hugging-face-embeddings", "some text")  # doctest: +SKIP
+        """
+        from .remote import RemoteInferenceEndpoints
+
+        return RemoteInferenceEndpoints(
+            url, api_key=api_key, basic_auth=basic_auth, **client_options
+        )
 
     def put(
         self,
