@@ -353,6 +353,39 @@ def test_openai_route_takes_dimensions_and_base64(client):
     np.testing.assert_allclose(row, expected, rtol=1e-6)
 
 
+def test_openai_base64_is_the_float_answer_bit_for_bit(client):
+    """router/src/http/server.rs ``openai_embed``: ``encode_embedding`` writes the f32 vector's
+    bytes (little-endian on every platform TEI ships for) as standard base64; the float answer
+    is the same f32 values."""
+    texts = ["one", "two words", "three words here"]
+    floats = client.post("/v1/embeddings", json={"input": texts}).json()
+    packed = client.post("/v1/embeddings", json={"input": texts, "encoding_format": "base64"})
+    for f, b in zip(floats["data"], packed.json()["data"]):
+        assert isinstance(b["embedding"], str) and b["index"] == f["index"]
+        row = np.frombuffer(base64.b64decode(b["embedding"], validate=True), dtype="<f4")
+        assert row.tobytes() == np.array(f["embedding"], dtype="<f4").tobytes()
+    assert packed.json()["usage"] == floats["usage"]
+
+
+def test_openai_request_fields_are_teis(client):
+    """types.rs ``OpenAICompatRequest``: ``model`` and ``user`` are optional strings, read and
+    ignored (the answer names the served model); ``encoding_format`` is ``float`` or
+    ``base64`` (serde's ``rename_all = "snake_case"``), anything else is axum's 422."""
+    body = {"input": ["a"], "model": "some/other-model", "user": "u-1", "encoding_format": "float"}
+    answer = client.post("/v1/embeddings", json=body).json()
+    assert answer["model"] == "hf-endpoint/hash"
+    assert client.post("/v1/embeddings", json={"input": "a", "model": None}).status_code == 200
+    for bad in ({"encoding_format": "int8"}, {"encoding_format": "Base64"}, {"model": 5}):
+        response = client.post("/v1/embeddings", json={"input": "a", **bad})
+        plain_error(response, 422, "Failed to deserialize the JSON body into the target type: ")
+
+
+def test_there_is_no_models_route_as_in_tei(client):
+    """router/src/http/server.rs (v1.9.3) routes ``/embeddings`` and ``/v1/embeddings`` only:
+    no ``GET /v1/models``; OpenAI clients that list models get 404 from TEI too."""
+    assert client.get("/v1/models").status_code == 404
+
+
 def test_openai_route_errors_are_openais_shape(era):
     """router/src/http/server.rs: ``OpenAICompatErrorResponse`` ``{message, code, type}``,
     ``code`` being the answer's status."""
@@ -510,6 +543,42 @@ def test_tokenize_refuses_what_tei_refuses(era):
 
 
 # --- GET /info, /health ----------------------------------------------------------------------
+
+
+# router/src/lib.rs (v1.9.3) ``Info``: its fields in order, with their JSON types.
+INFO_FIELDS = {
+    "model_id": str,
+    "model_sha": type(None),  # Option<String>: a hub revision; a local folder has none
+    "model_dtype": str,
+    "served_model_name": str,
+    "model_type": dict,
+    "max_concurrent_requests": int,
+    "max_input_length": int,
+    "max_batch_tokens": int,
+    "max_batch_requests": type(None),  # Option<usize>, null unless --max-batch-requests
+    "max_client_batch_size": int,
+    "auto_truncate": bool,
+    "tokenization_workers": int,
+    "version": str,
+    "sha": type(None),  # option_env!("VERGEN_GIT_SHA"): set by TEI's build only
+    "docker_label": type(None),  # option_env!("DOCKER_LABEL"): likewise
+}
+
+
+def test_info_has_every_field_of_teis_info_struct(client, endpoint_1_8):
+    """router/src/lib.rs ``Info`` and ``ModelType`` (``#[serde(rename_all = "lowercase")]``,
+    an externally tagged enum: ``{"embedding": {"pooling": ...}}``); ``version`` is the TEI
+    release the server follows (CARGO_PKG_VERSION, 1.9.3)."""
+    info = client.get("/info").json()
+    assert list(info) == list(INFO_FIELDS)
+    for name, kind in INFO_FIELDS.items():
+        assert type(info[name]) is kind, (name, info[name])
+    assert info["model_type"] == {"embedding": {"pooling": "mean"}}
+    assert info["model_dtype"] == "float32"
+    assert info["tokenization_workers"] >= 1
+    assert (info["version"], info["auto_truncate"]) == ("1.9.3", True)
+    old = httpx.get(endpoint_1_8.url + "/info", headers=AUTH).json()
+    assert (old["version"], old["auto_truncate"]) == ("1.8.3", False)
 
 
 def test_info_and_health(client):

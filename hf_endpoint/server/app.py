@@ -60,7 +60,9 @@ __all__ = ["ServerConfig", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = "hf-endpoint-local"
+# /info's ``version``: the TEI release whose HTTP protocol the server speaks (TEI reports its
+# CARGO_PKG_VERSION); a server answering Validation with 413 speaks the last release before 1.9.
+TEI_VERSIONS = {422: "1.9.3", 413: "1.8.3"}
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,8 @@ class _EndpointApp:
             return _error(self._cold(cold))
         b, c = self.backend, self.config
         self.stats.answered(200, "info")
-        # router/src/lib.rs: Info
+        # router/src/lib.rs (v1.9.3): Info, every field in its order; no git sha or docker
+        # label (TEI's come from its build)
         return _json(
             {
                 "model_id": b.model_id,
@@ -257,7 +260,7 @@ class _EndpointApp:
                 "max_client_batch_size": c.max_client_batch_size,
                 "auto_truncate": c.auto_truncate,
                 "tokenization_workers": c.tokenization_workers,
-                "version": VERSION,
+                "version": TEI_VERSIONS[c.validation_status],
                 "sha": None,
                 "docker_label": None,
             }
