@@ -206,3 +206,19 @@ def test_openai_clients_may_name_any_model():
     info = httpx.get(local_url("hash") + "/info").json()
     answer = openai_client(local_url("hash")).embeddings.create(input="x", model="unknown/model")
     assert answer.model == info["served_model_name"]
+
+
+def test_langchain_openai_with_tiktoken_sends_ids_tei_reads_with_another_vocabulary():
+    # Why a TEI user sets check_embedding_ctx_length=False: by default OpenAIEmbeddings
+    # tokenises with tiktoken and sends OpenAI's token ids, which TEI (router/src/http/types.rs
+    # InputType::Ids) decodes with the model's own vocabulary: other words, other vectors.
+    pytest.importorskip("langchain_openai")
+    from langchain_openai import OpenAIEmbeddings
+
+    url = local_url("minilm")
+    embeddings = OpenAIEmbeddings(
+        model="text-embedding-3-small", base_url=url + "/v1", api_key="unused", max_retries=0
+    )
+    misread = np.array(embeddings.embed_documents(TEXTS[:3]))
+    cosines = (misread * ours(url, TEXTS[:3])).sum(axis=1)
+    assert np.all(cosines < 0.8), cosines

@@ -46,6 +46,7 @@ from ._protocol import (
     VALIDATION_STATUSES,
     EmbedRequest,
     ErrorType,
+    Input,
     OpenAIRequest,
     RerankRequest,
     TEIError,
@@ -388,7 +389,7 @@ class _EndpointApp:
         self.stats.answered(response.status_code, action, inputs)
         await response(scope, receive, send)
 
-    def _check_batch(self, texts: list[str], field: str) -> None:
+    def _check_batch(self, texts: list[Input] | list[str], field: str) -> None:
         """router/src/http/server.rs: a batch is not empty (400) and holds at most
         ``max_client_batch_size`` inputs (a Validation error)."""
         if not texts:
@@ -402,7 +403,7 @@ class _EndpointApp:
 
     async def _pooled(
         self,
-        texts: list[str],
+        texts: list[Input],
         single: bool,
         *,
         truncate: bool | None,
