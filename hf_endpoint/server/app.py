@@ -1,8 +1,9 @@
 """The ASGI app: Text Embeddings Inference's HTTP protocol over a backend.
 
-Routes, as TEI's router serves them (router/src/http/server.rs):
+Routes, as TEI v1.9.3's router serves them (router/src/http/server.rs); an input is a text
+or a list of token ids:
 
-* ``POST /`` and ``POST /embed``: ``{"inputs": str | [str], "normalize", "truncate",
+* ``POST /`` and ``POST /embed``: ``{"inputs": input | [input], "normalize", "truncate",
   "truncation_direction", "prompt_name", "dimensions"}`` -> ``[[float, ...], ...]``;
 * ``POST /v1/embeddings`` (and ``/embeddings``): OpenAI's ``{"input", "model",
   "encoding_format", "dimensions"}`` -> ``{"object": "list", "data": [...], "model", "usage"}``;
