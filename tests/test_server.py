@@ -994,5 +994,13 @@ def test_serve_help_lists_the_server_options():
         timeout=60,
     )
     assert result.returncode == 0
-    for option in ("--model", "--device", "--dtype", "--max-batch-tokens", "--fault-429"):
+    for option in (
+        "--model",
+        "--device",
+        "--dtype",
+        "--max-batch-tokens",
+        "--auto-truncate",
+        "--validation-status",
+        "--fault-429",
+    ):
         assert option in result.stdout
