@@ -87,8 +87,21 @@ class InferenceEndpoints:
         """The same methods over the ``_inference`` API at ``url``: ``hf-endpoint
         inference-api``, or an Elasticsearch cluster's (see ``hf_endpoint.remote``).
 
-        >>> endpoints = InferenceEndpoints.connect("http://127.0.0.1:9200", api_key="...")  # doctest: +SKIP
-        >>> endpoints.inference("hugging-face-embeddings", "some text")  # doctest: +SKIP
+        Against the service on a free port, with a local endpoint as the Hugging Face side:
+
+        >>> import tempfile
+        >>> from hf_endpoint.inference_api import InferenceAPI
+        >>> from hf_endpoint.server import LocalEndpoint
+        >>> body = {"service": "hugging_face", "service_settings": {"api_key": "hf_..."}}
+        >>> with tempfile.TemporaryDirectory() as folder, LocalEndpoint("hash") as hf:
+        ...     with InferenceAPI(store=f"{folder}/endpoints.sqlite3") as service:
+        ...         endpoints = InferenceEndpoints.connect(service.url)
+        ...         body["service_settings"]["url"] = hf.url
+        ...         endpoints.put("text_embedding", "hugging-face-embeddings", body)["task_type"]
+        ...         result = endpoints.inference("hugging-face-embeddings", "some text")
+        'text_embedding'
+        >>> len(result["text_embedding"][0]["embedding"])
+        384
         """
         from .remote import RemoteInferenceEndpoints
 

@@ -144,9 +144,11 @@ class InferenceAPI:
     ``store`` is the SQLite file (a ``Store``, a path, or ``None`` for the default);
     ``tls_cert`` and ``tls_key`` serve HTTPS; the other keywords are ``ServiceConfig``'s.
 
-    >>> with InferenceAPI(store="/tmp/endpoints.sqlite3") as service:  # doctest: +SKIP
-    ...     service.url
-    'http://127.0.0.1:41234'
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with InferenceAPI(store=f"{folder}/endpoints.sqlite3") as service:
+    ...         service.url
+    'http://127.0.0.1:...'
     """
 
     def __init__(
