@@ -638,6 +638,10 @@ def _write_embeddings(
     except KeyboardInterrupt:
         interrupted = True
         _mute_warnings()
+        # Stopping is under way: a second Ctrl-C must not cut it short, here or while the
+        # interpreter joins the client's threads at exit (its noise: `Exception ignored in
+        # <module 'threading'>`), so Ctrl-C stays ignored until the process ends.
+        _ignore_interrupts()
     except WriteFailed:
         pass
     finally:
@@ -647,7 +651,8 @@ def _write_embeddings(
             progress.close()
             output.close()
         finally:
-            _restore_interrupts(previous)
+            if not interrupted:
+                _restore_interrupts(previous)
     kept = f"{writer.records} records written to {output.path} are kept"
     if writer.error is not None:
         raise CLIError(
@@ -785,6 +790,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if (
             action.option_strings
             and "%(default)" not in text
+            and "(default:" not in text  # the help says its default in words
             and action.default not in (None, False, argparse.SUPPRESS)
         ):
             text += " (default: %(default)s)"

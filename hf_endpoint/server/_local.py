@@ -22,9 +22,13 @@ from .app import ServerConfig, create_app
 from .backends import Backend, create_backend
 from .faults import Faults
 
-__all__ = ["READY_LINE", "LocalEndpoint", "serve"]
+__all__ = ["READY_LINE", "CannotListen", "LocalEndpoint", "serve"]
 
 READY_LINE = "hf-endpoint server listening on "
+
+
+class CannotListen(OSError):
+    """The server cannot listen where it was told to (a port in use, an unknown host)."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -33,7 +37,11 @@ def _bind(host: str, port: int) -> socket.socket:
     # Responses go out as two writes (head, body): without this, Nagle and the
     # peer's delayed ACK hold the body back about 40 ms.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CannotListen(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 
 
@@ -80,9 +88,9 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Load the model, then serve in this thread until interrupted; ``on_ready(url)`` is
-    called once listening."""
-    config.backend.load()
+    called once listening. ``CannotListen`` when the port is taken (before the model loads)."""
     sock = _bind(host, port)
+    config.backend.load()
     server = _uvicorn_server(config)
     url = f"http://{host}:{sock.getsockname()[1]}"
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -363,6 +363,8 @@ class _EndpointApp:
             response, inputs = await handler(data)
         except TEIError as exc:
             response, action = _error(exc, openai=openai), exc.error_type.lower()
+        except ClientDisconnect:
+            return  # the client left mid-request (a Ctrl-C): nobody to answer, nothing failed
         except Exception as exc:  # never a 500 with a traceback
             logger.exception("a request failed")
             failure = TEIError.core(ErrorType.BACKEND, f"Inference error: {exc}")
