@@ -229,6 +229,45 @@ def _unique(path: str, records: Iterable[Record], expected: int = 0) -> Iterator
         yield record
 
 
+class Skipped:
+    """The records ``--skip-empty`` left out, for the summary."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._first: list[str] = []
+
+    def add(self, path: str, record: Record) -> None:
+        self.count += 1
+        if len(self._first) < 3:
+            self._first.append(f"{path}:{record.line}")
+
+    def __str__(self) -> str:
+        more = ", ..." if self.count > len(self._first) else ""
+        return (
+            f"{self.count} record{'s' if self.count != 1 else ''} with an empty text skipped "
+            f"({', '.join(self._first)}{more})"
+        )
+
+
+def _checked(
+    path: str, records: Iterable[Record], skipped: Skipped | None, expected: int = 0
+) -> Iterator[Record]:
+    """The records both ``chunk`` and ``embed`` accept, checked as they are read: unique ids
+    and a text that is not empty (an endpoint refuses an empty input, so its one empty chunk
+    could never be embedded). ``skipped``: leave empty texts out and count them instead."""
+    for record in _unique(path, records, expected):
+        if not record.text:
+            if skipped is not None:
+                skipped.add(path, record)
+                continue
+            raise CLIError(
+                f"{path}:{record.line}: id {json.dumps(record.id, ensure_ascii=False)}: the text "
+                "is empty, which an endpoint refuses: give it some text, remove the record, "
+                "or pass --skip-empty to leave such records out"
+            )
+        yield record
+
+
 # -- chunking settings ----------------------------------------------------------
 
 
@@ -269,9 +308,10 @@ def _dumps_line(row: dict[str, Any]) -> bytes:
 def _chunk(args: argparse.Namespace) -> None:
     settings = _chunking_settings(args) or ChunkingSettings()
     out = sys.stdout.buffer
+    skipped = Skipped() if args.skip_empty else None
     for path in args.inputs:
         with _open_input(path) as stream:
-            for record in _records(path, stream, args.format):
+            for record in _checked(path, _records(path, stream, args.format), skipped):
                 text = record.text
                 for i, (start, end) in enumerate(chunk_offsets(text, settings)):
                     out.write(
@@ -286,6 +326,8 @@ def _chunk(args: argparse.Namespace) -> None:
                         )
                     )
     out.flush()
+    if skipped is not None and skipped.count:
+        _say(str(skipped))
 
 
 # -- hf-endpoint embed --------------------------------------------------------------
@@ -300,6 +342,7 @@ class Endpoint:
     rate_limit: int | None = None
     max_input_tokens: int | None = None
     chunking_settings: ChunkingSettings | None = None
+    key_source: str | None = None  # where the key came from, for a refused token
 
 
 def _endpoint(args: argparse.Namespace) -> Endpoint:
@@ -319,6 +362,7 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
             s.rate_limit.requests_per_minute,
             s.max_input_tokens,
             config.chunking_settings,
+            f"the token in {args.inference_config} (service_settings.api_key)",
         )
     url = args.url or os.environ.get("HF_ENDPOINT_URL")
     if not url:
@@ -346,6 +390,7 @@ def _provenance(
     endpoint: Endpoint,
     settings: ChunkingSettings | None,
     model_id: str | None,
+    rate_limit: int,
 ) -> dict[str, Any]:
     return {
         "format": SIDECAR_FORMAT,
@@ -361,7 +406,7 @@ def _provenance(
         "batch_records": args.batch_records,
         "batch_size": args.batch_size,
         "max_concurrency": args.max_concurrency,
-        "rate_limit": args.rate_limit or endpoint.rate_limit,
+        "rate_limit": rate_limit,  # what applied: the option's, the config file's or 3000
     }
 
 
@@ -390,10 +435,12 @@ class Output:
         self.done = IdIndex(expected)
         self.file: IO[bytes] | None = None
         self.size = 0  # bytes of whole records in the file
+        self.created = False  # by this run: removed again if no record reaches it
 
     def open(self) -> None:
         """Check what an existing output holds and open it for appending."""
-        if self.path.exists() and self.path.stat().st_size > 0:
+        self.created = not self.path.exists()
+        if not self.created and self.path.stat().st_size > 0:
             self._check_sidecar()
             self._read_done()
         self.write_sidecar()
@@ -508,6 +555,18 @@ class Output:
                 pass  # what could not be flushed was reported by write()
             self.file = None
 
+    def discard_if_empty(self) -> bool:
+        """Remove the output and its sidecar when this run made them and wrote no record,
+        so that a failed first run does not stand in the way of the next."""
+        if not self.created or self.size > 0:
+            return False
+        for path in (self.path, self.sidecar):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                return False
+        return True
+
 
 def _rows(batch: list[Record], results: list[list[EmbeddedChunk]], with_text: bool) -> bytes:
     lines = []
@@ -571,7 +630,7 @@ class Writer:
 
 
 def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
-    return EmbeddingClient(
+    client = EmbeddingClient(
         endpoint.url,
         endpoint.api_key,
         rate_limit=args.rate_limit or endpoint.rate_limit,
@@ -581,6 +640,8 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
         truncate=args.truncate,
         normalize=args.normalize,
     )
+    client._key_source = endpoint.key_source
+    return client
 
 
 def _embed(args: argparse.Namespace) -> None:
@@ -598,15 +659,18 @@ def _embed(args: argparse.Namespace) -> None:
     if args.input != "-":
         with _open_input(args.input) as stream:
             total = sum(1 for line in stream if line.strip())
+    skipped = Skipped() if args.skip_empty else None
     with _client(args, endpoint) as client:
         model_id = client.server_limits().model_id
-        output = Output(path, _provenance(args, endpoint, settings, model_id), total or 0)
+        rate = client.rate_limit.requests_per_minute
+        output = Output(path, _provenance(args, endpoint, settings, model_id, rate), total or 0)
         output.open()
-        writer = _write_embeddings(args, client, settings, output, total)
+        writer = _write_embeddings(args, client, settings, output, total, skipped)
     if not args.quiet:
+        also = f"; {skipped}" if skipped is not None and skipped.count else ""
         _say(
             f"{writer.records} records ({writer.chunks} chunks) written to {path} "
-            f"in {time.monotonic() - started:.1f} s"
+            f"in {time.monotonic() - started:.1f} s{also}"
         )
         _say(f"client: {client.stats}")
 
@@ -617,10 +681,13 @@ def _write_embeddings(
     settings: ChunkingSettings | None,
     output: Output,
     total: int | None,
+    skipped: Skipped | None = None,
 ) -> Writer:
-    """Embed the input into ``output``; whatever stops the run, what was embedded is written.
+    """Embed the input into ``output``; whatever stops the run, what was embedded is written,
+    and an output this run made stays only if a record reached it.
 
-    ``total``: the input's records when known (not on standard input)."""
+    ``total``: the input's records when known (not on standard input); ``skipped``: counts
+    the empty texts left out (``--skip-empty``)."""
     progress = tqdm(  # disable=None: shown on a terminal only
         total=total,
         initial=len(output.done),
@@ -629,11 +696,11 @@ def _write_embeddings(
         disable=True if args.quiet else None,
     )
     writer = Writer(output, args.with_text, progress)
-    interrupted = False
+    interrupted = discarded = False
     try:
         with _open_input(args.input) as stream:
             lines = enumerate(stream, 1)
-            records = _unique(args.input, _jsonl_records(args.input, lines), total or 0)
+            records = _checked(args.input, _jsonl_records(args.input, lines), skipped, total or 0)
             _embed_records(args, client, settings, output, writer, records)
     except KeyboardInterrupt:
         interrupted = True
@@ -650,17 +717,21 @@ def _write_embeddings(
             writer.close()
             progress.close()
             output.close()
+            discarded = output.discard_if_empty()
         finally:
             if not interrupted:
                 _restore_interrupts(previous)
     kept = f"{writer.records} records written to {output.path} are kept"
+    if discarded:
+        kept = f"no record was written, so {output.path} is not left behind"
     if writer.error is not None:
         raise CLIError(
             f"cannot write {output.path}: {writer.error.strerror or writer.error}; {kept}",
             EXIT_OUTPUT,
         )
     if interrupted:
-        raise CLIError(f"interrupted: {kept}; --resume continues from there", EXIT_INTERRUPTED)
+        resume = "" if discarded else "; --resume continues from there"
+        raise CLIError(f"interrupted: {kept}{resume}", EXIT_INTERRUPTED)
     return writer
 
 
@@ -850,6 +921,11 @@ def _add_chunking_options(parser: argparse.ArgumentParser, replaces_config: bool
     )
 
 
+_SKIP_EMPTY_HELP = (
+    'leave out records whose "text" is empty, counted in the summary (default: such a '
+    "record is an error naming its line and id)"
+)
+
 _EXIT_HELP = "exit status:\n" + "\n".join(
     textwrap.fill(meaning, 88, initial_indent=f"  {status:<4} ", subsequent_indent=" " * 7)
     for status, meaning in EXIT_STATUSES.items()
@@ -863,7 +939,8 @@ examples:
 
 Writes one JSON line per chunk: {"id", "chunk", "start", "end", "text"}; text[start:end]
 is the chunk. A .jsonl file holds records {"id", "text"} (a record without "id" gets
-FILE:LINE); any other file is one document whose id is its path. Standard input is
+FILE:LINE; ids unique, texts not empty: either is an error naming the line, unless
+--skip-empty); any other file is one document whose id is its path. Standard input is
 read as records when its first line is a JSON object with a string "text", else as
 one text; --format says which.
 """
@@ -933,6 +1010,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="how to read the inputs: auto is by extension, and by content for -",
     )
+    chunk.add_argument("--skip-empty", action="store_true", help=_SKIP_EMPTY_HELP)
     _add_chunking_options(chunk, replaces_config=False)
     chunk.set_defaults(run=_chunk)
 
@@ -991,6 +1069,7 @@ def _parser() -> argparse.ArgumentParser:
         help="records chunked and embedded per step",
     )
     run.add_argument("--with-text", action="store_true", help='write each chunk\'s "text" too')
+    run.add_argument("--skip-empty", action="store_true", help=_SKIP_EMPTY_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     run.add_argument(
         "--engine",

@@ -28,7 +28,6 @@ from ._base_client import (
     FROM_ENVIRONMENT,
     OFFLOAD_CHARS,
     BaseClient,
-    _encode,
     check_texts,
     lone_surrogate,
     plan_call,
@@ -169,9 +168,6 @@ class _ChunkJob:
     def __init__(
         self, texts: list[str], explicit: ChunkingSettings | None, limits: ServerLimits
     ) -> None:
-        empty = next((i for i, t in enumerate(texts) if not t), None)
-        if empty is not None:  # its one chunk would be "", which the endpoint refuses
-            _encode(empty, "")
         self.texts = texts
         self.explicit = explicit
         self.limits = limits
@@ -334,7 +330,9 @@ class EmbeddingClient(BaseClient):
         if config.explicit_chunking:
             kwargs.setdefault("chunking_settings", config.chunking_settings)
         kwargs.setdefault("max_input_tokens", s.max_input_tokens)
-        return cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
+        client = cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
+        client._key_source = "the token in the PUT body (service_settings.api_key)"
+        return client
 
     # -- embeddings ------------------------------------------------------------------
 
@@ -360,8 +358,11 @@ class EmbeddingClient(BaseClient):
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
-            batches, truncated = plan_call(checked, self.options, self.server_limits(gate))
-            rows = self._rows(batches, len(checked), dtype)
+            limits = self.server_limits(gate)
+        # Refused while planning (too large, no dtype): nothing was sent, so not a failed call.
+        batches, truncated = plan_call(checked, self.options, limits)
+        rows = self._rows(batches, len(checked), dtype)
+        with self._counting_failures():
             self._sync.map(self._flows(batches, embed_flow), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
@@ -374,8 +375,9 @@ class EmbeddingClient(BaseClient):
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
             limits = await self.aserver_limits(gate)
-            batches, truncated = await self._aplan(checked, limits)
-            rows = self._rows(batches, len(checked), dtype)
+        batches, truncated = await self._aplan(checked, limits)  # refused here: nothing sent
+        rows = self._rows(batches, len(checked), dtype)
+        with self._counting_failures():
             await self._async.map(self._flows(batches, embed_flow), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
@@ -407,7 +409,8 @@ class EmbeddingClient(BaseClient):
         settings make too large raises ``InputTooLargeError`` naming the text, the
         chunk and the setting to change. Nothing is cut silently.
         """
-        job = self._chunk_job(texts, chunking_settings, self.server_limits(gate))
+        checked = check_texts(texts)  # an empty text is refused before anything is sent
+        job = self._chunk_job(checked, chunking_settings, self.server_limits(gate))
         while True:
             try:
                 return job.result(self.embed(job.flat(), gate=gate))
@@ -422,8 +425,8 @@ class EmbeddingClient(BaseClient):
         gate: RequestGate | None = None,
     ) -> list[list[EmbeddedChunk]]:
         """``embed_chunks`` for async callers; long inputs are chunked in a worker thread."""
+        checked = check_texts(texts)  # an empty text is refused before anything is sent
         limits = await self.aserver_limits(gate)
-        checked = check_texts(texts)
         if sum(map(len, checked)) > OFFLOAD_CHARS:
             job = await asyncio.to_thread(self._chunk_job, checked, chunking_settings, limits)
         else:
