@@ -382,7 +382,17 @@ def _public_url(url: str) -> str:
 
 
 # What must agree between an output file and a run that resumes it.
-_COMPARED = ("url", "model_id", "dimensions", "chunking_settings", "truncate", "normalize", "text")
+_COMPARED = (
+    "url",
+    "model_id",
+    "dimensions",
+    "chunking_settings",
+    "truncate",
+    "normalize",
+    "text",
+    "document_prefix",
+    "query_prefix",
+)
 
 
 def _provenance(
@@ -402,6 +412,8 @@ def _provenance(
         "truncate": args.truncate,
         "normalize": args.normalize,
         "text": args.with_text,
+        "document_prefix": args.document_prefix,
+        "query_prefix": args.query_prefix,
         "input": args.input,
         "batch_records": args.batch_records,
         "batch_size": args.batch_size,
@@ -639,6 +651,8 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
         max_input_tokens=endpoint.max_input_tokens,
         truncate=args.truncate,
         normalize=args.normalize,
+        query_prefix=args.query_prefix,
+        document_prefix=args.document_prefix,
     )
     client._key_source = endpoint.key_source
     return client
@@ -749,9 +763,11 @@ def _embed_records(
     """
     pending: list[Record] = []
 
+    queries = args.query_prefix is not None
+
     def send() -> None:
         if pending:
-            results = client.embed_chunks([r.text for r in pending], settings)
+            results = client.embed_chunks([r.text for r in pending], settings, query=queries)
             output.check_dimensions(results)
             writer.put(list(pending), results)
             pending.clear()
@@ -1054,6 +1070,17 @@ def _parser() -> argparse.ArgumentParser:
         "--normalize",
         action=argparse.BooleanOptionalAction,
         help="ask for unit-length vectors, or not (default: the endpoint's, usually yes)",
+    )
+    prefixes = endpoint.add_mutually_exclusive_group()
+    prefixes.add_argument(
+        "--document-prefix",
+        metavar="TEXT",
+        help="sent before each chunk, e.g. 'passage: ' for e5 models (offsets unchanged)",
+    )
+    prefixes.add_argument(
+        "--query-prefix",
+        metavar="TEXT",
+        help="the records are queries: sent before each chunk, e.g. 'query: ' for e5 models",
     )
     run = embed.add_argument_group("the run")
     run.add_argument(

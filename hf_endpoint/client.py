@@ -249,6 +249,12 @@ class EmbeddingClient(BaseClient):
       scale-to-zero endpoint holds the request while it starts.
     * ``max_response_bytes``: the most bytes one answer may have (default
       1 MiB per input); ``dimensions``: the width every vector must have.
+    * ``query_prefix``, ``document_prefix``: put before every query (``query=True``) or
+      every document (each chunk, when chunking) that is sent, for models trained with
+      them: e5 (``"query: "``, ``"passage: "``), bge (``"Represent this sentence for
+      searching relevant passages: "`` before queries, nothing before documents). Offsets
+      still point into the original text. ``prompt_name`` asks the endpoint for a prompt
+      its model folder defines instead.
 
     Every option is validated at construction (``ConfigError`` lists every
     problem). Safe to share between threads and tasks; pickles (the key
@@ -279,6 +285,8 @@ class EmbeddingClient(BaseClient):
         max_response_bytes: int | None = None,
         dimensions: int | None = None,
         limiter: Limiter | None = None,
+        query_prefix: str | None = None,
+        document_prefix: str | None = None,
     ) -> None:
         options = ClientOptions(
             url,
@@ -299,6 +307,8 @@ class EmbeddingClient(BaseClient):
             max_body_bytes,
             max_response_bytes,
             dimensions,
+            query_prefix,
+            document_prefix,
         )
         self._setup(options, self._find_key(api_key), limiter, None)
 
@@ -345,16 +355,22 @@ class EmbeddingClient(BaseClient):
         return rows.result(truncated)
 
     def embed(
-        self, texts: Sequence[str], *, dtype: str | None = None, gate: RequestGate | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
     ) -> Any:
         """One vector per text, in order (an ``EmbeddingResult``, a list of lists).
 
         ``dtype="float32"`` returns a numpy array instead, filled batch by batch
         (a tenth of the memory of lists for large runs). ``gate`` is an extra
-        limiter passed before every HTTP attempt of this call. An empty list
-        returns an empty result without a request.
+        limiter passed before every HTTP attempt of this call. ``query=True``: the
+        texts are queries (``query_prefix`` is sent before each, else
+        ``document_prefix``). An empty list returns an empty result without a request.
         """
-        checked = check_texts(texts)
+        checked = self.options.prefixed(check_texts(texts), query)
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
@@ -367,10 +383,15 @@ class EmbeddingClient(BaseClient):
         return self._done(rows, len(checked), truncated)
 
     async def aembed(
-        self, texts: Sequence[str], *, dtype: str | None = None, gate: RequestGate | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
     ) -> Any:
         """``embed`` for async callers: batches go out concurrently on this event loop."""
-        checked = check_texts(texts)
+        checked = self.options.prefixed(check_texts(texts), query)
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
@@ -400,6 +421,7 @@ class EmbeddingClient(BaseClient):
         chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
         *,
         gate: RequestGate | None = None,
+        query: bool = False,
     ) -> list[list[EmbeddedChunk]]:
         """Chunk each text and embed every chunk; batches cross text boundaries.
 
@@ -407,13 +429,15 @@ class EmbeddingClient(BaseClient):
         default fitted to the endpoint (``fitted_chunking``; a text whose chunk the
         endpoint still refuses is chunked again, smaller). A chunk that explicit
         settings make too large raises ``InputTooLargeError`` naming the text, the
-        chunk and the setting to change. Nothing is cut silently.
+        chunk and the setting to change. Nothing is cut silently. Each chunk is
+        sent with ``document_prefix`` (``query_prefix`` when ``query``) before it;
+        the chunks' ``text``, ``start`` and ``end`` are those of the original text.
         """
         checked = check_texts(texts)  # an empty text is refused before anything is sent
         job = self._chunk_job(checked, chunking_settings, self.server_limits(gate))
         while True:
             try:
-                return job.result(self.embed(job.flat(), gate=gate))
+                return job.result(self.embed(job.flat(), gate=gate, query=query))
             except InputTooLargeError as exc:
                 job.refit(exc)
 
@@ -423,6 +447,7 @@ class EmbeddingClient(BaseClient):
         chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
         *,
         gate: RequestGate | None = None,
+        query: bool = False,
     ) -> list[list[EmbeddedChunk]]:
         """``embed_chunks`` for async callers; long inputs are chunked in a worker thread."""
         checked = check_texts(texts)  # an empty text is refused before anything is sent
@@ -433,7 +458,7 @@ class EmbeddingClient(BaseClient):
             job = self._chunk_job(checked, chunking_settings, limits)
         while True:
             try:
-                return job.result(await self.aembed(job.flat(), gate=gate))
+                return job.result(await self.aembed(job.flat(), gate=gate, query=query))
             except InputTooLargeError as exc:
                 job.refit(exc)
 

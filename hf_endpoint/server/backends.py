@@ -393,8 +393,9 @@ def _missing_extra(exc: ImportError) -> ImportError:
 def _progress_bars(shown: bool) -> Iterator[None]:
     """transformers' progress bars (``Loading weights``) off while a model loads, unless
     ``shown``; as they were afterwards."""
+    transformers_logging: Any = None
     try:
-        from transformers.utils import logging as transformers_logging
+        transformers_logging = importlib.import_module("transformers.utils.logging")
     except ImportError:
         shown = True  # nothing to switch off
     if shown:
