@@ -53,7 +53,7 @@ EXIT_STATUSES = {
     EXIT_OK: "done",
     EXIT_ENDPOINT: "the endpoint failed (an HTTP error after the retries, a wrong token, no connection)",
     EXIT_USAGE: "bad usage or input (an option, a setting, an input line, a duplicate id, "
-    "an output that --resume cannot continue)",
+    "an empty text, an output that --resume cannot continue, a port in use)",
     EXIT_OUTPUT: "the output cannot be written (no such folder, no permission, disk full)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_BROKEN_PIPE: "standard output was closed early (e.g. piped into head)",
@@ -778,8 +778,8 @@ def _embed_records(
                 continue
             if lone_surrogate(record.text) is not None:
                 raise CLIError(
-                    f"{args.input}:{record.line}: record {record.id}: the text holds a lone "
-                    "surrogate and cannot be sent as UTF-8"
+                    f"{args.input}:{record.line}: id {json.dumps(record.id)}: the text holds a "
+                    "lone surrogate and cannot be sent as UTF-8"
                 )
             pending.append(record)
             if len(pending) >= args.batch_records:

@@ -646,7 +646,7 @@ def test_embed_names_a_record_whose_text_cannot_be_sent(tmp_path, url):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text('{"id": "ok", "text": "fine"}\n{"id": "bad", "text": "x\\ud800y"}\n', "utf-8")
     message = one_line_error(embed(source, output, url), 2)
-    assert f"{source}:2: record bad: the text holds a lone surrogate" in message
+    assert f'{source}:2: id "bad": the text holds a lone surrogate' in message
     assert [r["id"] for r in rows_of(output)] == ["ok"]
 
 
