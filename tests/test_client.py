@@ -493,3 +493,23 @@ async def test_prefixes_apply_to_async_calls_too(clean):
 def test_a_prefix_must_be_a_string():
     with pytest.raises(ConfigError, match=r"\[query_prefix\] must be a string"):
         EmbeddingClient("http://127.0.0.1:9", None, query_prefix=3)
+
+
+def test_concurrent_cold_start_waits_count_once_by_the_clock():
+    from hf_endpoint.stats import StatsRecorder
+
+    recorder = StatsRecorder()
+    recorder.cold(2.0, now=12.0)  # four batches waiting out the same start, 10 s to 12 s
+    recorder.cold(1.5, now=12.0)
+    recorder.cold(2.0, now=12.5)
+    recorder.cold(0.5, now=11.0)  # inside the others
+    assert recorder.snapshot().cold_start_seconds == 2.5
+    recorder.cold(1.0, now=20.0)  # a later, separate wait adds up
+    assert recorder.snapshot().cold_start_seconds == 3.5
+
+
+def test_a_two_second_cold_start_reports_about_two_seconds_with_concurrent_batches():
+    with LocalEndpoint("hash", faults=Faults(cold_start=2.0, retry_after=0.2)) as ep:
+        with EmbeddingClient(ep.url, None, rate_limit=UNLIMITED, batch_size=2) as client:
+            client.embed([f"text {i}" for i in range(8)])  # four batches at once
+    assert 1.0 <= client.stats.cold_start_seconds <= 4.0
