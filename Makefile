@@ -7,11 +7,20 @@ TORCH ?= torch==2.13.0
 
 .PHONY: demo test bench install clean js
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
+	touch $@
+
+# Everything: what the tests, the type checks, the docs and the benchmarks' peers need.
+$(VENV)/.installed: pyproject.toml $(VENV)/.created
 	$(PY) -m pip install -q -e ".[all]"
+	touch $@
+
+# Only what the demo needs (the demo extra); `make test` adds the rest to the same .venv.
+$(VENV)/.demo-installed: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -q -e ".[demo]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,7 +32,7 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 
 js: tests/js/node_modules/.installed
 
-demo: install
+demo: $(VENV)/.demo-installed
 	$(VENV)/bin/hf-endpoint demo
 
 test: install js

@@ -211,6 +211,20 @@ class EndpointAdapter(AdapterBase):
     query_prompt_name: str | None = Field(
         default=None, description="The endpoint's prompt for queries."
     )
+    query_prefix: str | None = Field(
+        default=None,
+        description=(
+            'Put before every query sent, e.g. "query: " for e5 models, or bge\'s "Represent '
+            'this sentence for searching relevant passages: ".'
+        ),
+    )
+    document_prefix: str | None = Field(
+        default=None,
+        description=(
+            'Put before every document (each chunk, when chunking) sent, e.g. "passage: " for '
+            "e5 models; offsets still point into the original text."
+        ),
+    )
 
     def _normalise(self) -> None:
         if self.chunking_settings:
@@ -233,6 +247,8 @@ class EndpointAdapter(AdapterBase):
             normalize=self.normalize,
             prompt_name=prompt_name,
             chunking_settings=self.chunking_settings or None,
+            query_prefix=self.query_prefix,
+            document_prefix=self.document_prefix,
         )
 
     def _make_clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:
@@ -251,7 +267,7 @@ class EndpointAdapter(AdapterBase):
     ) -> list[list[float]]:
         client = self.clients[1 if query else 0]
         if self.chunking_settings is None or query:
-            return list(client.embed(texts, gate=gate))
+            return list(client.embed(texts, gate=gate, query=query))
         return client.embed_pooled(texts, gate=gate)
 
     async def _aembed_texts(
@@ -259,7 +275,7 @@ class EndpointAdapter(AdapterBase):
     ) -> list[list[float]]:
         client = self.clients[1 if query else 0]
         if self.chunking_settings is None or query:
-            return list(await client.aembed(texts, gate=gate))
+            return list(await client.aembed(texts, gate=gate, query=query))
         return await client.aembed_pooled(texts, gate=gate)
 
     def embed_chunks(

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from .errors import ConfigError
 
-__all__ = ["clean_api_key", "find_api_key", "redact", "token_path"]
+__all__ = ["clean_api_key", "find_api_key", "key_source", "redact", "token_path"]
 
 _ENV_NAMES = ("HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN")
 # What an HTTP header value may carry: visible ASCII, no spaces.
@@ -75,6 +75,29 @@ def find_api_key(explicit: str | SecretStr | None = None) -> SecretStr | None:
     except (OSError, UnicodeDecodeError):
         return None
     return clean_api_key(stored, str(path)) if stored.strip() else None
+
+
+def key_source(key: SecretStr | None) -> str:
+    """Where ``key`` came from, in words, for the message of a refused token; never any
+    part of the key. A key equal to ``HF_TOKEN``'s (and so on, in lookup order) is said to
+    come from there; any other from an argument or a PUT body."""
+    if key is None:
+        return (
+            "no token was sent (none given, HF_TOKEN and HUGGINGFACEHUB_API_TOKEN unset, "
+            f"no login token file at {token_path()})"
+        )
+    value = key.get_secret_value()
+    for name in _ENV_NAMES:
+        if (os.environ.get(name) or "").strip() == value:
+            return f"the token from {name}"
+    path = token_path()
+    try:
+        stored = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        stored = ""
+    if stored == value:
+        return f"the token from the login token file {path}"
+    return "the token given as api_key (an argument, or a PUT body's service_settings)"
 
 
 def redact(content: bytes, secret: str | None) -> bytes:

@@ -23,12 +23,12 @@ from typing import Any
 from pydantic import SecretStr
 from typing_extensions import Self
 
-from ._auth import clean_api_key, find_api_key
+from ._auth import clean_api_key, find_api_key, key_source
 from ._batching import TokenCounter, plan_batches
 from ._drivers import AsyncDriver, Connection, Limiter, RequestGate, SyncDriver
 from ._flows import Batch, Flow, ServerLimits, discovery_flow, request_tail
 from ._options import ClientOptions
-from .errors import ConfigError, HFEndpointError, InputTooLargeError
+from .errors import AuthenticationError, ConfigError, HFEndpointError, InputTooLargeError
 from .ratelimit import shared_limiter
 from .retry import RetryPolicy
 from .settings import RateLimit
@@ -73,13 +73,16 @@ def lone_surrogate(text: str) -> int | None:
 
 
 def check_texts(texts: object, name: str = "texts") -> list[str]:
-    """The texts as a list, or a ``TypeError`` naming the bad one."""
+    """The texts as a list, or a ``TypeError`` naming the bad one; an empty text is a
+    ``ConfigError`` naming it, raised before anything is sent (so no failed call)."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise TypeError(f"{name} must be a list of str, not {type(texts).__name__}")
     out = list(texts)
     for i, text in enumerate(out):
         if not isinstance(text, str):
             raise TypeError(f"{name}[{i}] must be a str, not {type(text).__name__}")
+        if not text:
+            _encode(i, text, name)  # raises, naming it
     return out
 
 
@@ -270,6 +273,8 @@ class BaseClient:
     ) -> None:
         self.options = options
         self._api_key = api_key
+        # Where the key came from, when the caller knows better than key_source() can tell.
+        self._key_source: str | None = None
         self._custom_limiter = limiter
         key = api_key.get_secret_value() if api_key is not None else None
         self._stats = StatsRecorder()
@@ -337,11 +342,13 @@ class BaseClient:
             "api_key": self._api_key.get_secret_value() if self._api_key else None,
             "limiter": self._custom_limiter,
             "limits": self._discovery.limits,
+            "key_source": self._key_source,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         key = SecretStr(state["api_key"]) if state["api_key"] else None
         self._setup(state["options"], key, state["limiter"], state["limits"])
+        self._key_source = state.get("key_source")
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -383,6 +390,8 @@ class BaseClient:
             try:
                 flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
                 limits, settled = self._sync.run(flow, gate)
+            except AuthenticationError as exc:
+                raise self._refused(exc) from None
             finally:
                 self._discovery.finish(future, limits, settled)
             assert limits is not None  # run returned
@@ -404,6 +413,8 @@ class BaseClient:
             try:
                 flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
                 limits, settled = await self._async.run(flow, gate)
+            except AuthenticationError as exc:
+                raise self._refused(exc) from None
             finally:
                 self._discovery.finish(future, limits, settled)
             assert limits is not None  # run returned
@@ -430,11 +441,22 @@ class BaseClient:
             for b in batches
         ]
 
+    def _refused(self, exc: AuthenticationError) -> AuthenticationError:
+        """``exc`` saying where the refused token came from (never the token) and what to do."""
+        if exc.token is not None:
+            return exc
+        token = self._key_source or key_source(self._api_key)
+        return AuthenticationError(exc.status_code, exc.error, exc.error_type, token=token)
+
     @contextlib.contextmanager
     def _counting_failures(self) -> Iterator[None]:
-        """Count a call that ends in an error in ``stats.failures``."""
+        """Count a call that ends in an error in ``stats.failures`` (a call refused before
+        anything was sent, such as an empty text, is not counted: it is not a call)."""
         try:
             yield
+        except AuthenticationError as exc:
+            self._stats.failure()
+            raise self._refused(exc) from None
         except HFEndpointError:
             self._stats.failure()
             raise

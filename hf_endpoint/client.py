@@ -31,7 +31,6 @@ from ._base_client import (
     FROM_ENVIRONMENT,
     OFFLOAD_CHARS,
     BaseClient,
-    _encode,
     check_texts,
     lone_surrogate,
     plan_call,
@@ -172,9 +171,6 @@ class _ChunkJob:
     def __init__(
         self, texts: list[str], explicit: ChunkingSettings | None, limits: ServerLimits
     ) -> None:
-        empty = next((i for i, t in enumerate(texts) if not t), None)
-        if empty is not None:  # its one chunk would be "", which the endpoint refuses
-            _encode(empty, "")
         self.texts = texts
         self.explicit = explicit
         self.limits = limits
@@ -256,6 +252,12 @@ class EmbeddingClient(BaseClient):
       scale-to-zero endpoint holds the request while it starts.
     * ``max_response_bytes``: the most bytes one answer may have (default
       1 MiB per input); ``dimensions``: the width every vector must have.
+    * ``query_prefix``, ``document_prefix``: put before every query (``query=True``) or
+      every document (each chunk, when chunking) that is sent, for models trained with
+      them: e5 (``"query: "``, ``"passage: "``), bge (``"Represent this sentence for
+      searching relevant passages: "`` before queries, nothing before documents). Offsets
+      still point into the original text. ``prompt_name`` asks the endpoint for a prompt
+      its model folder defines instead.
 
     Every option is validated at construction (``ConfigError`` lists every
     problem). Safe to share between threads and tasks; pickles (the key
@@ -286,6 +288,8 @@ class EmbeddingClient(BaseClient):
         max_response_bytes: int | None = None,
         dimensions: int | None = None,
         limiter: Limiter | None = None,
+        query_prefix: str | None = None,
+        document_prefix: str | None = None,
     ) -> None:
         options = ClientOptions(
             url,
@@ -306,6 +310,8 @@ class EmbeddingClient(BaseClient):
             max_body_bytes,
             max_response_bytes,
             dimensions,
+            query_prefix,
+            document_prefix,
         )
         self._setup(options, self._find_key(api_key), limiter, None)
 
@@ -337,7 +343,9 @@ class EmbeddingClient(BaseClient):
         if config.explicit_chunking:
             kwargs.setdefault("chunking_settings", config.chunking_settings)
         kwargs.setdefault("max_input_tokens", s.max_input_tokens)
-        return cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
+        client = cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
+        client._key_source = "the token in the PUT body (service_settings.api_key)"
+        return client
 
     # -- embeddings ------------------------------------------------------------------
 
@@ -350,35 +358,50 @@ class EmbeddingClient(BaseClient):
         return rows.result(truncated)
 
     def embed(
-        self, texts: Sequence[str], *, dtype: str | None = None, gate: RequestGate | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
     ) -> Any:
         """One vector per text, in order (an ``EmbeddingResult``, a list of lists).
 
         ``dtype="float32"`` returns a numpy array instead, filled batch by batch
         (a tenth of the memory of lists for large runs). ``gate`` is an extra
-        limiter passed before every HTTP attempt of this call. An empty list
-        returns an empty result without a request.
+        limiter passed before every HTTP attempt of this call. ``query=True``: the
+        texts are queries (``query_prefix`` is sent before each, else
+        ``document_prefix``). An empty list returns an empty result without a request.
         """
-        checked = check_texts(texts)
+        checked = self.options.prefixed(check_texts(texts), query)
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
-            batches, truncated = plan_call(checked, self.options, self.server_limits(gate))
-            rows = self._rows(batches, len(checked), dtype)
+            limits = self.server_limits(gate)
+        # Refused while planning (too large, no dtype): nothing was sent, so not a failed call.
+        batches, truncated = plan_call(checked, self.options, limits)
+        rows = self._rows(batches, len(checked), dtype)
+        with self._counting_failures():
             self._sync.map(self._flows(batches, embed_flow), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     async def aembed(
-        self, texts: Sequence[str], *, dtype: str | None = None, gate: RequestGate | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
     ) -> Any:
         """``embed`` for async callers: batches go out concurrently on this event loop."""
-        checked = check_texts(texts)
+        checked = self.options.prefixed(check_texts(texts), query)
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
             limits = await self.aserver_limits(gate)
-            batches, truncated = await self._aplan(checked, limits)
-            rows = self._rows(batches, len(checked), dtype)
+        batches, truncated = await self._aplan(checked, limits)  # refused here: nothing sent
+        rows = self._rows(batches, len(checked), dtype)
+        with self._counting_failures():
             await self._async.map(self._flows(batches, embed_flow), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
@@ -401,6 +424,7 @@ class EmbeddingClient(BaseClient):
         chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
         *,
         gate: RequestGate | None = None,
+        query: bool = False,
     ) -> list[list[EmbeddedChunk]]:
         """Chunk each text and embed every chunk; batches cross text boundaries.
 
@@ -408,12 +432,15 @@ class EmbeddingClient(BaseClient):
         default fitted to the endpoint (``fitted_chunking``; a text whose chunk the
         endpoint still refuses is chunked again, smaller). A chunk that explicit
         settings make too large raises ``InputTooLargeError`` naming the text, the
-        chunk and the setting to change. Nothing is cut silently.
+        chunk and the setting to change. Nothing is cut silently. Each chunk is
+        sent with ``document_prefix`` (``query_prefix`` when ``query``) before it;
+        the chunks' ``text``, ``start`` and ``end`` are those of the original text.
         """
-        job = self._chunk_job(texts, chunking_settings, self.server_limits(gate))
+        checked = check_texts(texts)  # an empty text is refused before anything is sent
+        job = self._chunk_job(checked, chunking_settings, self.server_limits(gate))
         while True:
             try:
-                return job.result(self.embed(job.flat(), gate=gate))
+                return job.result(self.embed(job.flat(), gate=gate, query=query))
             except InputTooLargeError as exc:
                 job.refit(exc)
 
@@ -423,17 +450,18 @@ class EmbeddingClient(BaseClient):
         chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
         *,
         gate: RequestGate | None = None,
+        query: bool = False,
     ) -> list[list[EmbeddedChunk]]:
         """``embed_chunks`` for async callers; long inputs are chunked in a worker thread."""
+        checked = check_texts(texts)  # an empty text is refused before anything is sent
         limits = await self.aserver_limits(gate)
-        checked = check_texts(texts)
         if sum(map(len, checked)) > OFFLOAD_CHARS:
             job = await asyncio.to_thread(self._chunk_job, checked, chunking_settings, limits)
         else:
             job = self._chunk_job(checked, chunking_settings, limits)
         while True:
             try:
-                return job.result(await self.aembed(job.flat(), gate=gate))
+                return job.result(await self.aembed(job.flat(), gate=gate, query=query))
             except InputTooLargeError as exc:
                 job.refit(exc)
 

@@ -25,12 +25,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
 from pydantic import SecretStr
 
+from ._auth import find_api_key
 from .chunking import chunk_offsets
 from .settings import ChunkingSettings
 
@@ -132,8 +134,7 @@ def _endpoint(say: Callable[[str], None]) -> Iterator[tuple[str, SecretStr | Non
     url = os.environ.get("HF_ENDPOINT_URL")
     if url:
         say(f"Using the endpoint at {url}")
-        token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACEHUB_API_TOKEN")
-        yield url, SecretStr(token) if token else None
+        yield url, find_api_key()  # HF_TOKEN, HUGGINGFACEHUB_API_TOKEN, `hf auth login`
         return
     from .server import LocalEndpoint
 
@@ -155,7 +156,10 @@ def _snippet(text: str, width: int = 70) -> str:
 
 
 def run_demo(say: Callable[[str], None]) -> dict[str, Any]:
-    """Run the demo, reporting through ``say``; return the top hit ids per adapter and query."""
+    """Run the demo, reporting through ``say``; return the top hit ids per adapter and query.
+
+    Its last line says what ran, how long it took and where to go next."""
+    started = time.monotonic()
     from langchain_core.vectorstores import InMemoryVectorStore
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.ingestion import IngestionPipeline
@@ -213,4 +217,11 @@ def run_demo(say: Callable[[str], None]) -> dict[str, Any]:
             node = retriever.retrieve(query)[0].node
             hits["llama_index"][query] = node.ref_doc_id
             say(f"  {query}\n    -> {node.ref_doc_id}: {_snippet(node.get_content())}")
+    reranked = ", reranked" if hits["rerank"] else ""
+    say(
+        f"\nDone in {time.monotonic() - started:.1f} s: {len(docs)} documents chunked, embedded "
+        f"through LangChain and LlamaIndex, searched{reranked}. Next: your own endpoint "
+        "(HF_ENDPOINT_URL=... HF_TOKEN=... hf-endpoint demo), your own files "
+        "(hf-endpoint embed --help), and the notebooks in notebooks/."
+    )
     return hits

@@ -76,7 +76,43 @@ class EndpointError(HFEndpointError):
 
 
 class AuthenticationError(EndpointError):
-    """401 or 403: the API key is missing, wrong, or not allowed on this endpoint."""
+    """401 or 403: the API key is missing, wrong, or not allowed on this endpoint.
+
+    ``token`` says where the token came from (``HF_TOKEN``, the login token file, an
+    argument, a PUT body) or that none was sent, never any part of it; the message
+    says so and what to do::
+
+        HTTP 401: the endpoint refused the token from HF_TOKEN; check that ...
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        error_type: str | None = None,
+        *,
+        token: str | None = None,
+    ) -> None:
+        super().__init__(status_code, error, error_type)
+        self.token = token
+        if token is None:
+            return
+        said = f" (it said: {error})" if error and error != "(empty body)" else ""
+        if token.startswith("no token"):
+            what = f"the endpoint needs a token and {token}"
+            fix = "set HF_TOKEN, run `hf auth login`, or give api_key"
+        else:
+            what = f"the endpoint refused {token}"
+            where = (
+                "put another in service_settings.api_key"
+                if "service_settings" in token
+                else "set HF_TOKEN, run `hf auth login`, or give api_key"
+            )
+            fix = (
+                "check that the token is current and allowed to call this endpoint (an "
+                f"endpoint of an organisation needs a token of that organisation), or {where}"
+            )
+        self.args = (f"HTTP {status_code}: {what}{said}; {fix}",)
 
 
 class EndpointOverloadedError(EndpointError):

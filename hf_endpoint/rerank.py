@@ -212,7 +212,9 @@ class RerankClient(BaseClient):
         s, task = config.service_settings, config.task_settings
         kwargs.setdefault("top_n", task.top_n)
         kwargs.setdefault("return_documents", task.return_documents)
-        return cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
+        client = cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
+        client._key_source = "the token in the PUT body (service_settings.api_key)"
+        return client
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "raw_scores": self.raw_scores, "task": self.task_settings}

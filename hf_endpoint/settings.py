@@ -89,6 +89,7 @@ def _parse_chunking(data: Mapping[str, Any]) -> dict[str, Any]:
 
     if strategy == "recursive" and "max_chunk_size" not in data:
         problems.add(f"[{CHUNKING_SCOPE}] does not contain the required setting [max_chunk_size]")
+    before = len(problems.messages)
     size = problems.integer(
         data,
         "max_chunk_size",
@@ -96,6 +97,13 @@ def _parse_chunking(data: Mapping[str, Any]) -> dict[str, Any]:
         minimum=_SIZE_MINIMUM[strategy],
         default=DEFAULT_MAX_CHUNK_SIZE,
     )
+    too_small = size is None and len(problems.messages) > before
+    if too_small and "strategy" not in data and "greater than" in problems.messages[-1]:
+        # Without a strategy the bound is the default strategy's: say so, or 20 looks arbitrary.
+        problems.messages[-1] += (
+            " (the minimum of the sentence strategy, the default when no strategy is given; "
+            "the word and recursive strategies take 10)"
+        )
     result["max_chunk_size"] = size
     if strategy == "recursive":
         result.update(_parse_separators(data, problems))

@@ -16,6 +16,7 @@ Six requests: one ``GET /info`` to learn the endpoint's limits, then five batche
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 __all__ = ["ClientStats", "StatsRecorder"]
@@ -28,7 +29,9 @@ class ClientStats:
     * ``requests``: HTTP attempts sent, ``GET /info`` and retries included;
     * ``inputs``: inputs embedded (or scored);
     * ``retries``: retries by reason (``"HTTP 429"``, ``"HTTP 503"``, ``"ConnectError"``, ...);
-    * ``cold_start_seconds``: time waited for a scale-to-zero endpoint to start;
+    * ``cold_start_seconds``: time waited for a scale-to-zero endpoint to start, by the
+      clock: requests waiting at the same time count once (four batches waiting out a
+      2-second start report about 2 s, not 8);
     * ``rate_limit_seconds``: time waited for rate-limit slots;
     * ``splits``: batches split in two after HTTP 413;
     * ``failures``: calls that ended in an error.
@@ -65,6 +68,8 @@ class StatsRecorder:
         self._requests = self._inputs = self._splits = self._failures = 0
         self._retries: dict[str, int] = {}
         self._cold = self._rate = 0.0
+        # The cold-start waits as disjoint (start, end) spans, merged as they come.
+        self._cold_spans: list[tuple[float, float]] = []
 
     def request(self) -> None:
         with self._lock:
@@ -78,9 +83,19 @@ class StatsRecorder:
         with self._lock:
             self._retries[reason] = self._retries.get(reason, 0) + 1
 
-    def cold(self, seconds: float) -> None:
+    def cold(self, seconds: float, now: float | None = None) -> None:
+        """A cold-start wait of ``seconds`` that ended ``now`` (``time.monotonic()``)."""
+        end = time.monotonic() if now is None else now
         with self._lock:
-            self._cold += seconds
+            start = end - seconds
+            kept = []
+            for a, b in self._cold_spans:
+                if b < start or a > end:
+                    kept.append((a, b))
+                else:  # overlapping waits: one span
+                    start, end = min(a, start), max(b, end)
+            self._cold_spans = [*kept, (start, end)]
+            self._cold = sum(b - a for a, b in self._cold_spans)
 
     def rate_wait(self, seconds: float) -> None:
         with self._lock:

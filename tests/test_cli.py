@@ -111,7 +111,22 @@ def test_help_shows_examples_defaults_and_exit_statuses_without_markup(command):
         )
     if command == ["serve"]:
         assert re.search(r"--port PORT\s+0 picks a free port \(default: 8080\)", text)
-        assert re.search(r"--max-batch-tokens N\s+\(default: 16384\)", text)
+        assert re.search(
+            r"--max-batch-tokens N\s+the most tokens .*\(default: 16384\)", text, re.DOTALL
+        )
+
+
+def test_every_serve_option_has_help_and_no_doubled_default():
+    text = hf_endpoint("serve", "--help").stdout
+    options = text[text.index("options:") : text.index("examples:")]
+    entries = re.split(r"\n  (?=-)", options)[1:]
+    assert len(entries) > 20
+    for entry in entries:
+        flag, _, helped = entry.partition(" ")
+        assert re.search(r"[a-z]{3}", re.sub(r"\{[^}]*\}|[A-Z_]{2,}", "", helped)), entry
+        assert entry.count("(default:") <= 1, entry
+    for flag in ("--fault-429", "--max-batch-requests", "--tokenization-workers"):
+        assert re.search(rf"{flag} [A-Z]+\s+\w+ \w+", text), flag
 
 
 def test_every_exit_status_is_documented():
@@ -187,6 +202,63 @@ def test_chunk_invalid_settings_are_one_line(tmp_path):
     assert "[max_chunk_size] must be greater than or equal to [10]" in one_line_error(done, 2)
 
 
+def test_a_size_below_the_default_strategys_minimum_says_whose_minimum_it_is(tmp_path):
+    message = one_line_error(hf_endpoint("chunk", "--max-chunk-size", "0", "-", stdin="x"), 2)
+    assert "[max_chunk_size] must be greater than or equal to [20] (the minimum of the " in message
+    assert "sentence strategy, the default when no strategy is given; the word" in message
+    assert "take 10)" in message
+
+
+def records_file(path, texts, ids=None):
+    ids = ids or [f"doc-{i}" for i in range(len(texts))]
+    path.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, texts)))
+    return path
+
+
+EMPTY_AT_101 = [f"Text number {i}." if i != 100 else "" for i in range(150)]
+
+
+def test_chunk_names_an_empty_text_by_file_line_and_id_keeping_what_came_before(tmp_path):
+    source = records_file(tmp_path / "in.jsonl", EMPTY_AT_101)
+    done = hf_endpoint("chunk", source)
+    assert one_line_error(done, 2) == (
+        f'hf-endpoint: error: {source}:101: id "doc-100": the text is empty, which an endpoint '
+        "refuses: give it some text, remove the record, or pass --skip-empty to leave such "
+        "records out"
+    )
+    assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == [
+        f"doc-{i}" for i in range(100)
+    ]
+
+
+def test_embed_names_an_empty_text_the_same_way_and_writes_every_record_before_it(tmp_path, url):
+    source, output = records_file(tmp_path / "in.jsonl", EMPTY_AT_101), tmp_path / "out.jsonl"
+    message = one_line_error(embed(source, output, url), 2)
+    assert message.startswith(f'hf-endpoint: error: {source}:101: id "doc-100": the text is empty')
+    assert [r["id"] for r in rows_of(output)] == [f"doc-{i}" for i in range(100)]
+
+
+def test_skip_empty_leaves_empty_texts_out_and_counts_them(tmp_path, url):
+    source, output = records_file(tmp_path / "in.jsonl", EMPTY_AT_101), tmp_path / "out.jsonl"
+    done = hf_endpoint("embed", source, "-o", output, "--url", url, "--skip-empty")
+    assert done.returncode == 0, done.stderr
+    assert [r["id"] for r in rows_of(output)] == [f"doc-{i}" for i in range(150) if i != 100]
+    assert f"149 records (149 chunks) written to {output}" in done.stderr
+    assert f"; 1 record with an empty text skipped ({source}:101)" in done.stderr
+    chunked = hf_endpoint("chunk", "--skip-empty", source)
+    assert chunked.returncode == 0 and len(chunked.stdout.splitlines()) == 149
+    assert chunked.stderr == f"hf-endpoint: 1 record with an empty text skipped ({source}:101)\n"
+
+
+def test_chunk_refuses_a_duplicate_id_as_embed_does(tmp_path):
+    source = records_file(tmp_path / "in.jsonl", ["a.", "b.", "c."], ["x", "y", "x"])
+    done = hf_endpoint("chunk", source)
+    assert one_line_error(done, 2) == (
+        f'hf-endpoint: error: {source}:3: duplicate id "x", first on line 1: ids must be unique'
+    )
+    assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == ["x", "y"]
+
+
 MARKDOWN_DOC = (
     "# Title\n\nIntro paragraph with some words in it. Another sentence here.\n\n"
     "## Section A\n\nText of section A goes on for a while with many words to fill the chunk.\n"
@@ -241,6 +313,30 @@ def test_demo_runs_offline_and_finds_the_right_documents(monkeypatch):
     output = "\n".join(lines)
     assert "starting a local endpoint" in output and "en-tea [0:" in output
     assert "English model" in output and "multilingual" in output
+    assert re.fullmatch(
+        r"\nDone in \d+\.\d s: \d+ documents chunked, embedded through LangChain and LlamaIndex, "
+        r"searched, reranked\. Next: .*hf-endpoint embed --help.*notebooks/\.",
+        lines[-1],
+    )
+
+
+def test_the_demo_module_imports_no_framework():
+    code = (
+        "import sys, hf_endpoint.demo, hf_endpoint.cli\n"
+        "print(sorted(m for m in ('langchain_core', 'llama_index', 'matplotlib', "
+        "'langchain_hf_endpoint', 'llama_index_hf_endpoint') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_make_demo_installs_the_demo_extra_only():
+    root = Path(__file__).parent.parent
+    makefile = (root / "Makefile").read_text("utf-8")
+    demo = makefile[makefile.index("$(VENV)/.demo-installed:") :].split("\n\n")[0]
+    assert '-e ".[demo]"' in demo and "[all]" not in demo
+    assert re.search(r"^demo: \$\(VENV\)/\.demo-installed$", makefile, re.MULTILINE)
+    assert re.search(r"^test: install$", makefile, re.MULTILINE) and '-e ".[all]"' in makefile
 
 
 # --- hf-endpoint embed: the run --------------------------------------------------------
@@ -413,11 +509,159 @@ def test_an_endpoint_that_fails_is_exit_status_1(tmp_path):
     assert "401" in message and "hf_wrong" not in message
 
 
+@pytest.fixture(scope="module")
+def guarded():
+    with LocalEndpoint("hash", api_key="hf_right_token_0123") as ep:
+        yield ep
+
+
+def test_a_wrong_hf_token_is_named_as_refused_and_what_to_do_is_said(tmp_path, guarded):
+    source, output = tmp_path / "in.jsonl", tmp_path / "o"
+    write_records(source, 3)
+    env = {**no_endpoint_env(), "HF_TOKEN": "hf_wrong_token_4567"}
+    message = one_line_error(embed(source, output, guarded.url, env=env), 1)
+    assert message == (
+        "hf-endpoint: error: HTTP 401: the endpoint refused the token from HF_TOKEN; check that "
+        "the token is current and allowed to call this endpoint (an endpoint of an organisation "
+        "needs a token of that organisation), or set HF_TOKEN, run `hf auth login`, or give api_key"
+    )
+    assert not output.exists()
+
+
+def test_no_token_at_all_says_none_was_sent(tmp_path, guarded):
+    source, output = tmp_path / "in.jsonl", tmp_path / "o"
+    write_records(source, 3)
+    env = {**no_endpoint_env(), "HF_TOKEN_PATH": str(tmp_path / "no-token")}
+    message = one_line_error(embed(source, output, guarded.url, env=env), 1)
+    assert message.startswith(
+        "hf-endpoint: error: HTTP 401: the endpoint needs a token and no token was sent (none "
+        f"given, HF_TOKEN and HUGGINGFACEHUB_API_TOKEN unset, no login token file at {tmp_path}"
+    )
+
+
+def test_a_refused_token_of_an_inference_config_names_the_file(tmp_path, guarded):
+    source = tmp_path / "in.jsonl"
+    write_records(source, 3)
+    config = tmp_path / "endpoint.json"
+    body = {
+        "service": "hugging_face",
+        "service_settings": {"api_key": "hf_bad_999", "url": guarded.url},
+    }
+    config.write_text(json.dumps(body))
+    done = hf_endpoint("embed", source, "-o", tmp_path / "o", "--inference-config", config)
+    message = one_line_error(done, 1)
+    assert f"refused the token in {config} (service_settings.api_key)" in message
+    assert "put another in service_settings.api_key" in message and "999" not in message
+
+
+def test_demo_says_the_endpoint_refused_the_token(guarded):
+    env = {**no_endpoint_env(), "HF_ENDPOINT_URL": guarded.url, "HF_TOKEN": "hf_wrong_token_4567"}
+    done = hf_endpoint("demo", env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("hf-endpoint: error: HTTP 401: the endpoint refused the token from HF_TOKEN; ")
+    )
+    assert "4567" not in done.stderr + done.stdout
+
+
+def test_a_failed_run_that_wrote_nothing_leaves_nothing_behind(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 3)
+    message = one_line_error(embed(source, output, url + "/no/such/path"), 1)
+    assert "404" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    assert embed(source, output, url).returncode == 0  # no --resume needed
+    assert len(rows_of(output)) == 3
+
+
+def test_an_interrupted_run_that_wrote_nothing_leaves_nothing_behind(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 3)
+    with LocalEndpoint("hash", faults=Faults(latency=30)) as ep:
+        command = [str(COMMAND), "embed", source, "-o", output, "--url", ep.url, "--quiet"]
+        process = subprocess.Popen(
+            command, env=no_endpoint_env(), stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while not output.exists() and time.monotonic() < deadline:  # the run has started
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert (
+        stderr
+        == f"hf-endpoint: interrupted: no record was written, so {output} is not left behind\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_a_second_ctrl_c_while_stopping_adds_no_noise(tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 3000)
+    with LocalEndpoint("hash", faults=Faults(latency=0.5)) as ep:
+        process = embedding_until(source, output, ep.url, 20, 40, stderr=subprocess.PIPE)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    rows = rows_of(output)
+    assert stderr == (
+        f"hf-endpoint: interrupted: {len(rows)} records written to {output} are kept; "
+        "--resume continues from there\n"
+    )
+
+
+def serving(*args, **popen):
+    """``hf-endpoint serve`` in the background, once it says where it listens."""
+    command = [str(COMMAND), "serve", "--backend", "hash", *map(str, args)]
+    process = subprocess.Popen(
+        command, env=no_endpoint_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    line = process.stdout.readline()
+    assert line.startswith("hf-endpoint server listening on http://127.0.0.1:"), line
+    return process, line.rsplit(":", 1)[1].strip()
+
+
+def test_serve_stops_on_ctrl_c_with_one_line_and_status_130():
+    process, _ = serving("--port", 0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr == "hf-endpoint: server stopped (interrupted)\n"
+
+
+def test_serve_on_a_busy_port_is_one_line_and_status_2():
+    process, port = serving("--port", 0)
+    try:
+        done = hf_endpoint("serve", "--backend", "hash", "--port", port, timeout=60)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert one_line_error(done, 2) == (
+        f"hf-endpoint: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+
+
+def test_serve_loads_the_model_without_a_progress_bar():
+    pytest.importorskip("sentence_transformers", reason="the minilm extra is not installed")
+    command = [str(COMMAND), "serve", "--backend", "minilm", "--port", "0", "--threads", "1"]
+    process = subprocess.Popen(
+        command, env=no_endpoint_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().startswith("hf-endpoint server listening on ")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert stderr == "hf-endpoint: server stopped (interrupted)\n"  # no "Loading weights"
+
+
 def test_embed_names_a_record_whose_text_cannot_be_sent(tmp_path, url):
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text('{"id": "ok", "text": "fine"}\n{"id": "bad", "text": "x\\ud800y"}\n', "utf-8")
     message = one_line_error(embed(source, output, url), 2)
-    assert f"{source}:2: record bad: the text holds a lone surrogate" in message
+    assert f'{source}:2: id "bad": the text holds a lone surrogate' in message
     assert [r["id"] for r in rows_of(output)] == ["ok"]
 
 
@@ -585,6 +829,36 @@ def test_the_sidecar_records_what_produced_the_output(tmp_path):
     assert sidecar["dimensions"] == 384
     assert sidecar["chunking_settings"] == WORDS
     assert sidecar["hf_endpoint"] == __version__
+    assert sidecar["rate_limit"] == 3000  # the default that applied, not null
+    assert sidecar["document_prefix"] is None and sidecar["query_prefix"] is None
+
+
+def test_the_document_prefix_is_sent_recorded_and_compared_on_resume(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_records(source, 5)
+    assert embed(source, output, url, "--document-prefix", "passage: ").returncode == 0
+    texts = [json.loads(line)["text"] for line in source.read_text("utf-8").splitlines()]
+    hash_backend = HashBackend()
+    for row, text in zip(rows_of(output), texts):
+        assert [(c["start"], c["end"]) for c in row["chunks"]] == chunk_offsets(text, WORDS)
+        for c in row["chunks"]:
+            sent = "passage: " + text[c["start"] : c["end"]]
+            np.testing.assert_allclose(c["embedding"], hash_backend.vector(sent), rtol=1e-6)
+    assert sidecar_of(output)["document_prefix"] == "passage: "
+    message = one_line_error(embed(source, output, url, "--resume"), 2)
+    assert 'document_prefix "passage: " there, null now' in message
+
+
+def test_the_query_prefix_marks_the_records_as_queries(tmp_path, url):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    records_file(source, ["what is tea?"])
+    assert embed(source, output, url, "--query-prefix", "query: ").returncode == 0
+    (row,) = rows_of(output)
+    np.testing.assert_allclose(
+        row["chunks"][0]["embedding"], HashBackend().vector("query: what is tea?"), rtol=1e-6
+    )
+    both = embed(source, tmp_path / "x", url, "--query-prefix", "q", "--document-prefix", "p")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 
 def test_resume_with_other_chunking_settings_is_refused_naming_them(tmp_path, url):

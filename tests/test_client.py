@@ -394,3 +394,113 @@ def test_concurrent_async_calls_share_the_bound_on_requests_in_flight():
     assert [len(r) for r in results] == [4, 4, 4]
     assert stats["requests"] == 12 and stats["max_in_flight"] == 2
     client.close()
+
+
+# --- a refused token says where it came from, never what it is --------------------------
+
+
+def test_a_refused_token_names_its_source_and_what_to_do_never_the_token(clean, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong_from_env_1234")
+    with EmbeddingClient(clean.url, retry_policy=FAST) as client:  # the key looked up
+        with pytest.raises(AuthenticationError) as info:
+            client.embed(["x"])
+    message = str(info.value)
+    assert info.value.status_code == 401 and info.value.token == "the token from HF_TOKEN"
+    assert message.startswith("HTTP 401: the endpoint refused the token from HF_TOKEN; ")
+    assert "hf auth login" in message
+    assert "hf_wrong" not in message and "1234" not in message
+
+
+def test_a_refused_login_token_file_is_named(clean, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGINGFACEHUB_API_TOKEN", raising=False)
+    (tmp_path / "token").write_text("hf_stale_login_token\n")
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "token"))
+    with EmbeddingClient(clean.url, retry_policy=FAST) as client:
+        with pytest.raises(
+            AuthenticationError, match="refused the token from the login token file"
+        ):
+            client.embed_chunks(["x"])
+
+
+def test_no_token_at_all_says_none_was_sent(clean, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "absent"))
+    with EmbeddingClient(clean.url, None, retry_policy=FAST) as client:
+        with pytest.raises(AuthenticationError) as info:
+            client.embed(["x"])
+    assert str(info.value).startswith("HTTP 401: the endpoint needs a token and no token was sent")
+    assert "set HF_TOKEN" in str(info.value)
+
+
+def test_a_refused_token_from_a_put_body_is_named_so(clean):
+    body = {"service": "hugging_face", "service_settings": {"api_key": "hf_bad", "url": clean.url}}
+    with EmbeddingClient.from_config(body, retry_policy=FAST) as client:
+        with pytest.raises(AuthenticationError) as info:
+            client.embed(["x"])
+    assert "refused the token in the PUT body (service_settings.api_key)" in str(info.value)
+    assert "hf_bad" not in str(info.value)
+
+
+def test_a_call_refused_before_sending_is_not_a_failed_call(clean):
+    clean.reset_stats()
+    with client_for(clean) as client:
+        with pytest.raises(ConfigError, match="is empty"):
+            client.embed([""])
+        with pytest.raises(ConfigError, match="is empty"):
+            client.embed_chunks([""])
+        assert client.stats.failures == 0 and client.stats.requests == 0
+    stats = clean.stats()
+    assert stats["requests"] + stats["info_requests"] == 0
+
+
+# --- query and document prefixes ----------------------------------------------------------
+
+
+def test_the_document_prefix_is_sent_before_each_chunk_and_offsets_are_unchanged(clean):
+    text = "one two three four five six seven eight nine ten eleven twelve thirteen."
+    settings = {"strategy": "word", "max_chunk_size": 10, "overlap": 5}
+    with client_for(clean, document_prefix="passage: ", query_prefix="query: ") as client:
+        (chunks,) = client.embed_chunks([text], settings)
+        with client_for(clean) as unprefixed:
+            (plain,) = unprefixed.embed_chunks([text], settings)
+        query = client.embed(["a question"], query=True)
+        document = client.embed(["a document"])
+    assert [(c.start, c.end, c.text) for c in chunks] == [(c.start, c.end, c.text) for c in plain]
+    assert len(chunks) == 2 and all(text[c.start : c.end] == c.text for c in chunks)
+    # The server embedded what it received: the hash backend's vector of the prefixed chunk.
+    assert_vectors_of(["passage: " + c.text for c in chunks], [c.embedding for c in chunks])
+    assert_vectors_of(["query: a question"], query)
+    assert_vectors_of(["passage: a document"], document)
+
+
+async def test_prefixes_apply_to_async_calls_too(clean):
+    async with client_for(clean, query_prefix="query: ") as client:
+        rows = await client.aembed(["q"], query=True)
+        (chunks,) = await client.aembed_chunks(["a text."], {"strategy": "none"})
+    assert_vectors_of(["query: q"], rows)
+    assert_vectors_of(["a text."], [chunks[0].embedding])  # no document prefix set
+
+
+def test_a_prefix_must_be_a_string():
+    with pytest.raises(ConfigError, match=r"\[query_prefix\] must be a string"):
+        EmbeddingClient("http://127.0.0.1:9", None, query_prefix=3)
+
+
+def test_concurrent_cold_start_waits_count_once_by_the_clock():
+    from hf_endpoint.stats import StatsRecorder
+
+    recorder = StatsRecorder()
+    recorder.cold(2.0, now=12.0)  # four batches waiting out the same start, 10 s to 12 s
+    recorder.cold(1.5, now=12.0)
+    recorder.cold(2.0, now=12.5)
+    recorder.cold(0.5, now=11.0)  # inside the others
+    assert recorder.snapshot().cold_start_seconds == 2.5
+    recorder.cold(1.0, now=20.0)  # a later, separate wait adds up
+    assert recorder.snapshot().cold_start_seconds == 3.5
+
+
+def test_a_two_second_cold_start_reports_about_two_seconds_with_concurrent_batches():
+    with LocalEndpoint("hash", faults=Faults(cold_start=2.0, retry_after=0.2)) as ep:
+        with EmbeddingClient(ep.url, None, rate_limit=UNLIMITED, batch_size=2) as client:
+            client.embed([f"text {i}" for i in range(8)])  # four batches at once
+    assert 1.0 <= client.stats.cold_start_seconds <= 4.0

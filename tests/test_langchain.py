@@ -189,3 +189,27 @@ def test_splitter_offsets_on_random_multilingual_documents(text, strategy):
     splitter = HFEndpointTextSplitter(strategy=strategy, max_chunk_size=20)
     for d in splitter.create_documents([text]):
         assert d.page_content == text[d.metadata["start_index"] : d.metadata["end_index"]]
+
+
+def test_query_and_document_prefixes_are_sent_and_offsets_stay_in_the_original_text():
+    from hf_endpoint.server import HashBackend
+
+    hashed = HashBackend()  # the hash endpoint's vector of exactly what it received
+    settings = {"strategy": "word", "max_chunk_size": 10, "overlap": 2}
+    embeddings = HFEndpointEmbeddings(
+        url=local_url("hash"), api_key=None, query_prefix="query: ", document_prefix="passage: "
+    )
+    np.testing.assert_allclose(
+        embeddings.embed_query("tea"), hashed.vector("query: tea"), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        embeddings.embed_documents(["tea"])[0], hashed.vector("passage: tea"), rtol=1e-6
+    )
+    text = " ".join(DOCS.values())
+    (chunks,) = embeddings.embed_chunks([text], settings)
+    assert [(c.start, c.end) for c in chunks] == [
+        (c.start, c.end) for c in chunk_text(text, settings)
+    ]
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+        np.testing.assert_allclose(c.embedding, hashed.vector("passage: " + c.text), rtol=1e-6)

@@ -261,3 +261,31 @@ def test_node_offsets_on_random_multilingual_documents(text, strategy):
     parser = HFEndpointNodeParser(strategy=strategy, max_chunk_size=20)
     for node in parser.get_nodes_from_documents([Document(text=text)]):
         assert text[node.start_char_idx : node.end_char_idx] == node.text
+
+
+def test_query_and_document_prefixes_are_sent_and_offsets_stay_in_the_original_text():
+    hashed = HashBackend()  # the hash endpoint's vector of exactly what it received
+    embedding = HFEndpointEmbedding(
+        url=local_url("hash"), api_key=None, query_prefix="query: ", document_prefix="passage: "
+    )
+    np.testing.assert_allclose(
+        embedding.get_query_embedding("tea"), hashed.vector("query: tea"), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        embedding.get_text_embedding_batch(["tea", "moon"]),
+        [hashed.vector("passage: tea"), hashed.vector("passage: moon")],
+        rtol=1e-6,
+    )
+    assert HFEndpointEmbedding(**{
+        k: v for k, v in embedding.to_dict().items() if k != "class_name"
+    }).document_prefix == "passage: "  # fmt: skip
+    text = "One two three four five six. Seven eight nine ten eleven twelve."
+    (chunks,) = embedding.embed_chunks(
+        [text], {"strategy": "word", "max_chunk_size": 10, "overlap": 2}
+    )
+    assert [(c.start, c.end) for c in chunks] == [
+        (c.start, c.end)
+        for c in chunk_text(text, {"strategy": "word", "max_chunk_size": 10, "overlap": 2})
+    ]
+    for c in chunks:
+        np.testing.assert_allclose(c.embedding, hashed.vector("passage: " + c.text), rtol=1e-6)

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._local import READY_LINE, serve
+from ._local import READY_LINE, CannotListen, serve
 from ._protocol import VALIDATION_STATUSES
 from .app import ServerConfig
 from .backends import create_backend
@@ -47,25 +47,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: CUDA when torch sees a device, else the CPU",
     )
-    model.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    model.add_argument(
+        "--dtype",
+        choices=["float32", "float16"],
+        default="float32",
+        help="the weights' precision (float16: half the memory, on CUDA)",
+    )
     model.add_argument(
         "--threads",
         type=int,
         default=max((os.cpu_count() or 1) - 1, 1),
         metavar="N",
-        help="torch's CPU threads (default: one less than the CPUs, at least 1)",
+        help="torch's CPU threads: one less than the CPUs, at least 1, unless given",
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    model.add_argument(
+        "--progress", action="store_true", help="show the model's loading progress bar"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)"
+    )
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument(
         "--api-key", help="require 'Authorization: Bearer KEY' (default: no token needed)"
     )
     limits = parser.add_argument_group("limits (Text Embeddings Inference's options)")
-    limits.add_argument("--max-client-batch-size", type=int, default=32, metavar="N")
-    limits.add_argument("--max-batch-tokens", type=int, default=16384, metavar="N")
-    limits.add_argument("--max-batch-requests", type=int, metavar="N")
-    limits.add_argument("--max-concurrent-requests", type=int, default=512, metavar="N")
-    limits.add_argument("--tokenization-workers", type=int, metavar="N")
+    limits.add_argument(
+        "--max-client-batch-size",
+        type=int,
+        default=32,
+        metavar="N",
+        help="the most inputs one request may hold (more are refused)",
+    )
+    limits.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=16384,
+        metavar="N",
+        help="the most tokens the model runs at once, requests batched together",
+    )
+    limits.add_argument(
+        "--max-batch-requests",
+        type=int,
+        metavar="N",
+        help="the most requests batched into one model run (default: no limit)",
+    )
+    limits.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        default=512,
+        metavar="N",
+        help="requests held at once; more are answered 429",
+    )
+    limits.add_argument(
+        "--tokenization-workers",
+        type=int,
+        metavar="N",
+        help="threads that tokenize requests (default: one less than the CPUs, 1 to 64)",
+    )
     limits.add_argument(
         "--auto-truncate",
         type=_boolean,
@@ -85,21 +123,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "422 as TEI 1.9 and later, 413 as TEI before 1.9",
     )
     faults = parser.add_argument_group("fault injection (off by default)")
-    faults.add_argument("--cold-start", type=float, default=0.0, metavar="SECONDS")
-    faults.add_argument("--fault-429", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--fault-502", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--fault-503", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--fault-drop", type=float, default=0.0, metavar="RATE")
-    faults.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
+    faults.add_argument(
+        "--cold-start",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer 503 (loading) for this long after starting, as a scaled-to-zero endpoint",
+    )
+    for status, what in ((429, "Too Many Requests"), (502, "Bad Gateway"), (503, "Unavailable")):
+        faults.add_argument(
+            f"--fault-{status}",
+            type=float,
+            default=0.0,
+            metavar="RATE",
+            help=f"the share of requests (0 to 1) answered {status} {what}",
+        )
+    faults.add_argument(
+        "--fault-drop",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="the share of requests (0 to 1) whose connection is closed without an answer",
+    )
+    faults.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="extra delay before every answer",
+    )
     faults.add_argument(
         "--requests-per-minute", type=int, metavar="N", help="server-side limit, answered 429"
     )
-    faults.add_argument("--retry-after", type=float, default=1.0, metavar="SECONDS")
+    faults.add_argument(
+        "--retry-after",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="the Retry-After header of injected 429 answers",
+    )
     faults.add_argument(
         "--malformed",
         choices=["missing_row", "ragged", "token_level", "not_numbers", "html", "object"],
+        help="answer /embed with this kind of broken body",
     )
-    faults.add_argument("--seed", type=int, default=0)
+    faults.add_argument(
+        "--seed", type=int, default=0, help="the random seed that picks the faulty requests"
+    )
 
 
 def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
@@ -124,6 +194,7 @@ def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
         device=args.device,
         dtype=args.dtype,
         threads=args.threads,
+        progress=args.progress,
     )
     workers = (
         {}
@@ -145,7 +216,8 @@ def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "hf-endpoint serve") -> int:
-    """Run the server until interrupted; a bad option or model folder is one line, status 2."""
+    """Run the server until interrupted (Ctrl-C: one line, status 130); a bad option, a model
+    folder or a port in use is one line, status 2."""
     parser = argparse.ArgumentParser(prog=prog, description="Run a local embedding endpoint.")
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -162,5 +234,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "hf-endpoint serve") -> 
     def announce(url: str) -> None:
         print(READY_LINE + url, flush=True)
 
-    serve(config, host=args.host, port=args.port, on_ready=announce)
+    try:
+        serve(config, host=args.host, port=args.port, on_ready=announce)
+    except CannotListen as exc:
+        print(f"hf-endpoint: error: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        # uvicorn has shut down gracefully and re-raised the Ctrl-C it caught: the normal stop.
+        print("hf-endpoint: server stopped (interrupted)", file=sys.stderr)
+        return 130
     return 0

@@ -22,9 +22,13 @@ from .app import ServerConfig, create_app
 from .backends import Backend, create_backend
 from .faults import Faults
 
-__all__ = ["READY_LINE", "LocalEndpoint", "serve"]
+__all__ = ["READY_LINE", "CannotListen", "LocalEndpoint", "serve"]
 
 READY_LINE = "hf-endpoint server listening on "
+
+
+class CannotListen(OSError):
+    """The server cannot listen where it was told to (a port in use, an unknown host)."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -33,7 +37,11 @@ def _bind(host: str, port: int) -> socket.socket:
     # Responses go out as two writes (head, body): without this, Nagle and the
     # peer's delayed ACK hold the body back about 40 ms.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CannotListen(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 
 
@@ -80,9 +88,9 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Load the model, then serve in this thread until interrupted; ``on_ready(url)`` is
-    called once listening."""
-    config.backend.load()
+    called once listening. ``CannotListen`` when the port is taken (before the model loads)."""
     sock = _bind(host, port)
+    config.backend.load()
     server = _uvicorn_server(config)
     url = f"http://{host}:{sock.getsockname()[1]}"
 
@@ -103,8 +111,8 @@ class LocalEndpoint:
     (in process only); ``model`` serves a local sentence-transformers folder instead, on
     ``device`` (``auto``, ``cpu``, ``cuda``) in ``dtype`` (``float32``, ``float16``), with
     ``threads`` torch threads (in process: left as they are unless given; a subprocess
-    defaults to one less than the CPUs). ``in_process=True`` (default) serves from a
-    thread of this process; ``False`` starts ``python -m hf_endpoint.server`` in a
+    defaults to one less than the CPUs); ``progress=True`` shows the model's loading bar.
+    ``in_process=True`` (default) serves from a thread of this process; ``False`` starts ``python -m hf_endpoint.server`` in a
     subprocess, so that a benchmark's client and server do not share one interpreter.
     The model is loaded before the ``with`` block starts: a bad folder raises there.
 
@@ -133,6 +141,7 @@ class LocalEndpoint:
         validation_status: int = 422,
         in_process: bool = True,
         startup_timeout: float = 120.0,
+        progress: bool = False,
     ) -> None:
         self.backend = backend or ("sentence-transformers" if model is not None else "hash")
         self.model = model
@@ -147,6 +156,7 @@ class LocalEndpoint:
         self.validation_status = validation_status
         self.in_process = in_process
         self.startup_timeout = startup_timeout
+        self.progress = progress
         self.url = ""
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -171,6 +181,7 @@ class LocalEndpoint:
             device=self.device,
             dtype=self.dtype,
             threads=self.threads,
+            progress=self.progress,
         )
 
     def _start_thread(self) -> None:
@@ -213,6 +224,8 @@ class LocalEndpoint:
             "--retry-after", str(f.retry_after), "--seed", str(f.seed),
         ]  # fmt: skip
         command += ["--model", str(self.model)] if self.model else ["--backend", self.backend]
+        if self.progress:
+            command.append("--progress")
         if self.threads is not None:
             command += ["--threads", str(self.threads)]
         if f.requests_per_minute is not None:

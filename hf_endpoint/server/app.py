@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -384,6 +384,8 @@ class _EndpointApp:
         except TEIError as exc:
             answer = exc.in_era(self.config.validation_status)
             response, action = _error(answer, openai=openai), exc.error_type.lower()
+        except ClientDisconnect:
+            return  # the client left mid-request (a Ctrl-C): nobody to answer, nothing failed
         except Exception as exc:  # never a 500 with a traceback
             logger.exception("a request failed")
             failure = TEIError.core(ErrorType.BACKEND, f"Inference error: {exc}")

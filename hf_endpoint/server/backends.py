@@ -14,11 +14,12 @@ thread calls :meth:`Backend.embed`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -399,6 +400,27 @@ def _missing_extra(exc: ImportError) -> ImportError:
     )
 
 
+@contextlib.contextmanager
+def _progress_bars(shown: bool) -> Iterator[None]:
+    """transformers' progress bars (``Loading weights``) off while a model loads, unless
+    ``shown``; as they were afterwards."""
+    transformers_logging: Any = None
+    try:
+        transformers_logging = importlib.import_module("transformers.utils.logging")
+    except ImportError:
+        shown = True  # nothing to switch off
+    if shown:
+        yield
+        return
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            transformers_logging.enable_progress_bar()
+
+
 class SentenceTransformerBackend:
     """A local sentence-transformers model folder, run by PyTorch.
 
@@ -408,7 +430,8 @@ class SentenceTransformerBackend:
     and event loop: torch's threads spin and stall when the CPUs are oversubscribed).
     The model runs without its
     ``Normalize`` module, so that ``normalize: false`` returns the pooled vector as TEI
-    does; normalisation is the server's, per request.
+    does; normalisation is the server's, per request. ``progress``: show transformers'
+    ``Loading weights`` bar while the model loads (off: the weights are local files).
     """
 
     def __init__(
@@ -419,6 +442,7 @@ class SentenceTransformerBackend:
         device: str = "auto",
         dtype: str = "float32",
         threads: int | None = None,
+        progress: bool = False,
     ) -> None:
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
@@ -432,6 +456,7 @@ class SentenceTransformerBackend:
         self.dtype = dtype
         self.device = device
         self.threads = threads
+        self.progress = progress
         self._modules: list[Any] | None = None
         self._type_ids = True
 
@@ -449,12 +474,13 @@ class SentenceTransformerBackend:
             raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device")
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        model = SentenceTransformer(
-            str(self.folder.path),
-            device=self.device,
-            local_files_only=True,
-            trust_remote_code=False,
-        )
+        with _progress_bars(self.progress):
+            model = SentenceTransformer(
+                str(self.folder.path),
+                device=self.device,
+                local_files_only=True,
+                trust_remote_code=False,
+            )
         if self.dtype == "float16":
             model.half()
         model.eval()
@@ -525,17 +551,19 @@ def create_backend(
     device: str = "auto",
     dtype: str = "float32",
     threads: int | None = None,
+    progress: bool = False,
 ) -> Backend:
     """``hash`` (the default), ``minilm`` (the bundled model), or the sentence-transformers
-    folder ``model``."""
+    folder ``model``; ``progress`` shows a model's loading bar."""
+    options: dict[str, Any] = {
+        "device": device, "dtype": dtype, "threads": threads, "progress": progress
+    }  # fmt: skip
     if model is not None:
         if name not in (None, "minilm", "sentence-transformers"):
             raise ValueError(f"a model folder is served by sentence-transformers, not {name!r}")
-        return SentenceTransformerBackend(model, device=device, dtype=dtype, threads=threads)
+        return SentenceTransformerBackend(model, **options)
     if name in (None, "hash"):
         return HashBackend()
     if name == "minilm":
-        return SentenceTransformerBackend(
-            bundled_minilm_path(), model_id=MINILM_ID, device=device, dtype=dtype, threads=threads
-        )
+        return SentenceTransformerBackend(bundled_minilm_path(), model_id=MINILM_ID, **options)
     raise ValueError(f"backend must be 'hash' or 'minilm', not {name!r}")
