@@ -336,7 +336,7 @@ def test_make_demo_installs_the_demo_extra_only():
     demo = makefile[makefile.index("$(VENV)/.demo-installed:") :].split("\n\n")[0]
     assert '-e ".[demo]"' in demo and "[all]" not in demo
     assert re.search(r"^demo: \$\(VENV\)/\.demo-installed$", makefile, re.MULTILINE)
-    assert re.search(r"^test: install$", makefile, re.MULTILINE) and '-e ".[all]"' in makefile
+    assert re.search(r"^test: install\b", makefile, re.MULTILINE) and '-e ".[all]"' in makefile
 
 
 # --- hf-endpoint embed: the run --------------------------------------------------------
