@@ -29,7 +29,7 @@ from hf_endpoint import ConfigError, InferenceEndpoints
 from hf_endpoint.inference_api import InferenceAPI, MasterKey, Store, open_store
 from hf_endpoint.ratelimit import busiest_window
 from hf_endpoint.server import Faults, LocalEndpoint
-from tests.endpoints import raw_endpoint, reply
+from tests.endpoints import raw_endpoint, reply, stamping_endpoint
 
 HF_KEY = "hf_CanaryKeyThatMustNeverLeak0123"
 REPO = Path(__file__).resolve().parent.parent
@@ -376,23 +376,31 @@ RATE_TEST_WINDOW = 5.0
 
 
 def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path):
+    # The service in a process of its own, as it is deployed: in this one, the fifty callers'
+    # threads would hold the GIL between its limiter and its socket.
     rpm = RATE_TEST_RPM
-    with LocalEndpoint("hash", api_key=HF_KEY) as limited, InferenceAPI(tmp_path / "s.db") as svc:
-        body = hf_body(limited.url)
-        body["service_settings"]["rate_limit"] = {"requests_per_minute": rpm}
-        es(svc).inference.put(
-            task_type="text_embedding", inference_id="slow", inference_config=body
-        )
-        limited.reset_stats()
+    with stamping_endpoint(HF_KEY) as limited:
+        process, url = _start_service(tmp_path / "s.db")
+        try:
+            body = hf_body(limited.url)
+            body["service_settings"]["rate_limit"] = {"requests_per_minute": rpm}
+            Elasticsearch(url).inference.put(
+                task_type="text_embedding", inference_id="slow", inference_config=body
+            )
+            limited.reset_stats()
 
-        def call(i):
-            return httpx.post(
-                f"{svc.url}/_inference/slow", json={"input": [f"text {i}"]}, timeout=120
-            ).status_code
+            def call(i):
+                return httpx.post(
+                    f"{url}/_inference/slow", json={"input": [f"text {i}"]}, timeout=120
+                ).status_code
 
-        with ThreadPoolExecutor(50) as pool:
-            assert set(pool.map(call, range(50))) == {200}
-        stats = limited.stats()
+            with ThreadPoolExecutor(50) as pool:
+                assert set(pool.map(call, range(50))) == {200}
+            stats = limited.stats()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            process.stdout.close()
     # Every request that reached the endpoint (GET /info included) counts against the limit.
     assert stats["requests"] == 50
     assert busiest_window(stats["arrivals"], rpm, RATE_TEST_WINDOW).excess <= 0
@@ -400,7 +408,7 @@ def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path)
 
 def test_two_uvicorn_workers_share_one_rate_limit_per_url_and_key(tmp_path):
     rpm = RATE_TEST_RPM
-    with LocalEndpoint("hash", api_key=HF_KEY) as limited:
+    with stamping_endpoint(HF_KEY) as limited:
         process, url = _start_service(tmp_path / "s.db", "--workers", "2")
         try:
             body = hf_body(limited.url)

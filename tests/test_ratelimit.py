@@ -2,7 +2,6 @@
 processes against the local endpoint, checked on the endpoint's arrival times."""
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -36,8 +35,9 @@ from hf_endpoint.ratelimit import (
     take,
     take_leased,
 )
-from hf_endpoint.server import HashBackend, LocalEndpoint
+from hf_endpoint.server import HashBackend
 
+from .endpoints import stamping_endpoint
 from .threads import run_together
 
 PACE = Pace.for_rate(600)  # slots about 0.1 s apart
@@ -368,12 +368,7 @@ RPM = 3000
 
 @pytest.fixture(scope="module")
 def endpoint():
-    # The endpoint stamps each request as it arrives: a process of its own, so that the
-    # stamps do not wait for the GIL of the clients, and first in line for a core where
-    # that is allowed, so that they do not wait for the clients' processes either.
-    with LocalEndpoint("hash", api_key="hf_rate_test", in_process=False) as ep:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, ep._process.pid, -10)
+    with stamping_endpoint("hf_rate_test") as ep:
         yield ep
 
 
