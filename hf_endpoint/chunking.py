@@ -322,7 +322,7 @@ def _sentence_spans(
         k = fit
         if k >= len(ends):
             break
-        sentence_start = chunk_end = ends[k - 1] if k else 0
+        chunk_end = ends[k - 1] if k else 0
         sentence_end, words = ends[k], counts[k]
         prev_start, prev_words = (ends[k - 2] if k > 1 else 0, counts[k - 1]) if k else (0, 0)
         next_words = words
