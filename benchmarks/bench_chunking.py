@@ -13,15 +13,20 @@ Every splitter gets the same documents and a
 comparable chunk size: 250 words, or the number of characters / tokens that 250
 ICU words take on average in that corpus. Throughput is UTF-8 megabytes per
 second, the best of ``--repeat`` runs, the splitters taking turns (in reverse order
-every other turn) so that a busy machine slows them alike.
+every other turn) so that a busy machine slows them alike. Ratios are to our word
+strategy on the same documents. ICU's own word iterator, walked from Python and asked
+the rule status of every boundary (counting words, as a chunker needs them), is the
+plain way to find ICU words.
 
-``--baseline REV`` adds the word and sentence strategies as they are at git revision
-``REV`` (imported from a copy of that revision's ``hf_endpoint``), measured in the same
-turns, to compare a change with what came before in the same machine state.
+``--baseline REV`` adds the word, sentence and recursive strategies as they are at git
+revision ``REV`` (imported from a copy of that revision's ``hf_endpoint``), measured in
+the same turns, to compare a change with what came before in the same machine state.
 
-The scaling table chunks one document of 1, 2, 4 and 8 MB: the English with an em
-dash per paragraph, all on one line (paragraphs joined by a space), where a cost
-that grows faster than the text would show.
+The scaling tables chunk one document of 0.5 to 8 MB, the English with an em dash per
+paragraph, laid out twice: all on one line (paragraphs joined by a space) and on many
+short lines (a sentence a line, a blank line between paragraphs), where a cost that
+grows faster than the text would show. They give seconds per MB, and the largest
+÷ the smallest of them.
 """
 
 from __future__ import annotations
@@ -112,8 +117,11 @@ def markdown_corpus() -> list[str]:
     return docs
 
 
-def one_line(megabytes: int) -> str:
-    """One document of ``megabytes`` MB: English with an em dash per paragraph, on one line."""
+def long_document(megabytes: float, lines: bool) -> str:
+    """One document of ``megabytes`` MB: English with an em dash per paragraph.
+
+    All on one line, or (``lines``) a sentence a line with a blank line between paragraphs.
+    """
     from faker import Faker
 
     fake = Faker("en_US")
@@ -121,11 +129,13 @@ def one_line(megabytes: int) -> str:
     paragraphs = []
     size = 0
     while size < megabytes * MB:
-        p = fake.paragraph(nb_sentences=8).replace(" ", " — ", 1)
+        sentences = [fake.sentence() for _ in range(8)]
+        sentences[0] = sentences[0].replace(" ", " — ", 1)
+        p = ("\n" if lines else " ").join(sentences)
         paragraphs.append(p)
-        size += len(p.encode()) + 1
-    text = " ".join(paragraphs)
-    return text.encode()[: megabytes * MB].decode(errors="ignore")
+        size += len(p.encode()) + 2
+    text = ("\n\n" if lines else " ").join(paragraphs)
+    return text.encode()[: int(megabytes * MB)].decode(errors="ignore")
 
 
 def baseline(revision: str) -> ModuleType:
@@ -174,6 +184,52 @@ def _size_settings() -> tuple[dict[str, object], dict[str, object]]:
     return word, sentence
 
 
+def _recursive_settings(group: str) -> dict[str, object]:
+    return {"strategy": "recursive", "max_chunk_size": WORDS, "separator_group": group}
+
+
+def ours(
+    group: str, old: ModuleType | None, strategies: tuple[str, ...] = ("word", "sentence")
+) -> dict[str, Callable[[str], object]]:
+    """Our strategies (and those at the baseline revision) with 250-word chunks."""
+    from hf_endpoint import chunk_offsets
+
+    word, sentence = _size_settings()
+    settings = {
+        f"word ({WORDS} words, overlap 100)": word,
+        f"sentence ({WORDS} words)": sentence,
+        f"recursive, {group} ({WORDS} words)": _recursive_settings(group),
+        "none": {"strategy": "none"},
+    }
+    split: dict[str, Callable[[str], object]] = {}
+    for label, chosen in settings.items():
+        if label.split()[0].rstrip(",") not in strategies:
+            continue
+        split[f"hf_endpoint {label}"] = lambda d, s=chosen: chunk_offsets(d, s)
+        if old is not None and chosen["strategy"] != "none":
+            split[f"hf_endpoint {label.split()[0].rstrip(',')} at {old.__revision__}"] = (
+                lambda d, s=chosen: old.chunk_offsets(d, s)
+            )
+    return split
+
+
+def icu_word_count() -> Callable[[str], int]:
+    """ICU's word iterator walked from Python, counting the words (status not WORD_NONE)."""
+    import icu
+
+    iterator = icu.BreakIterator.createWordInstance(icu.Locale.getRoot())
+
+    def count(text: str) -> int:
+        iterator.setText(text)
+        words = 0
+        for _ in iterator:
+            if iterator.getRuleStatus() != 0:
+                words += 1
+        return words
+
+    return count
+
+
 def splitters(docs: list[str], old: ModuleType | None = None) -> dict[str, Callable[[str], object]]:
     """Every splitter, configured for ``docs`` at a comparable chunk size."""
     import semchunk
@@ -182,7 +238,6 @@ def splitters(docs: list[str], old: ModuleType | None = None) -> dict[str, Calla
     from llama_index.core.node_parser import SentenceSplitter
     from semantic_text_splitter import TextSplitter
 
-    from hf_endpoint import chunk_offsets
     from hf_endpoint._segment import word_ends
 
     sample = docs[: max(1, len(docs) // 10)]
@@ -191,23 +246,14 @@ def splitters(docs: list[str], old: ModuleType | None = None) -> dict[str, Calla
     encoding = tiktoken.get_encoding("cl100k_base")
     tokens_per_chunk = round(sum(len(encoding.encode(d)) for d in sample) / words * WORDS)
 
-    word, sentence = _size_settings()
     lc = RecursiveCharacterTextSplitter(chunk_size=chars_per_chunk, chunk_overlap=0)
     li = SentenceSplitter(chunk_size=tokens_per_chunk, chunk_overlap=0)
     sem_words = semchunk.chunkerify(lambda text: len(text.split()), WORDS)
     sem_chars = semchunk.chunkerify(len, chars_per_chunk)
     sts = TextSplitter(chars_per_chunk)
     spaced = " " in sample[0][:2000]
-    split: dict[str, Callable[[str], object]] = {
-        f"hf_endpoint word ({WORDS} words, overlap 100)": lambda d: chunk_offsets(d, word)
-    }
-    if old is not None:
-        split[f"hf_endpoint word at {old.__revision__}"] = lambda d: old.chunk_offsets(d, word)
-    split[f"hf_endpoint sentence ({WORDS} words)"] = lambda d: chunk_offsets(d, sentence)
-    if old is not None:
-        split[f"hf_endpoint sentence at {old.__revision__}"] = lambda d: old.chunk_offsets(
-            d, sentence
-        )
+    split = ours("plaintext", old, ("word", "sentence", "recursive"))
+    split["ICU word iterator from Python, counting words"] = icu_word_count()
     split[f"semchunk ({'250 words by split()' if spaced else f'{chars_per_chunk} characters'})"] = (
         sem_words if spaced else sem_chars
     )
@@ -219,27 +265,24 @@ def splitters(docs: list[str], old: ModuleType | None = None) -> dict[str, Calla
     return split
 
 
-def recursive_splitters(docs: list[str], markdown: bool) -> dict[str, Callable[[str], object]]:
-    """Our recursive strategy beside LangChain's recursive and markdown splitters."""
+def recursive_splitters(
+    docs: list[str], markdown: bool, old: ModuleType | None = None
+) -> dict[str, Callable[[str], object]]:
+    """Our strategies beside LangChain's recursive and markdown splitters."""
     from langchain_text_splitters import (
         Language,
         MarkdownHeaderTextSplitter,
         RecursiveCharacterTextSplitter,
     )
 
-    from hf_endpoint import chunk_offsets
     from hf_endpoint._segment import word_ends
 
     sample = docs[: max(1, len(docs) // 10)]
     words = sum(len(word_ends(d)) for d in sample)
     chars_per_chunk = round(sum(len(d) for d in sample) / words * WORDS)
     group = "markdown" if markdown else "plaintext"
-    ours = {"strategy": "recursive", "max_chunk_size": WORDS, "separator_group": group}
-    _, sentence = _size_settings()
-    split: dict[str, Callable[[str], object]] = {
-        f"hf_endpoint recursive, {group} ({WORDS} words)": lambda d: chunk_offsets(d, ours),
-        f"hf_endpoint sentence ({WORDS} words)": lambda d: chunk_offsets(d, sentence),
-    }
+    split = ours(group, old, ("word", "sentence", "recursive"))
+    split["ICU word iterator from Python, counting words"] = icu_word_count()
     if markdown:
         lc_md = RecursiveCharacterTextSplitter.from_language(
             Language.MARKDOWN, chunk_size=chars_per_chunk, chunk_overlap=0
@@ -262,28 +305,36 @@ def recursive_splitters(docs: list[str], markdown: bool) -> dict[str, Callable[[
 def scaling_splitters(old: ModuleType | None = None) -> dict[str, Callable[[str], object]]:
     import semchunk
 
-    from hf_endpoint import chunk_offsets
-
-    word, sentence = _size_settings()
-    recursive = {"strategy": "recursive", "max_chunk_size": WORDS}
-    split: dict[str, Callable[[str], object]] = {
-        "hf_endpoint word": lambda d: chunk_offsets(d, word),
-        "hf_endpoint sentence": lambda d: chunk_offsets(d, sentence),
-        "hf_endpoint recursive": lambda d: chunk_offsets(d, recursive),
-    }
-    if old is not None:
-        split[f"hf_endpoint word at {old.__revision__}"] = lambda d: old.chunk_offsets(d, word)
+    split = ours("plaintext", old, ("word", "sentence", "recursive", "none"))
     split["semchunk (250 words by split())"] = semchunk.chunkerify(lambda t: len(t.split()), WORDS)
     return split
 
 
-def print_table(name: str, rows: list[tuple[str, float]], ratio_to: str) -> None:
-    ours = rows[0][1]
+def print_table(name: str, rows: list[tuple[str, float]]) -> None:
+    word = rows[0][1]
     print(f"### {name}\n")
-    print(f"| splitter | MB/s | {ratio_to} ÷ this |")
+    print("| splitter | MB/s | this ÷ hf_endpoint word |")
     print("|---|---:|---:|")
     for label, rate in rows:
-        print(f"| {label} | {rate:.1f} | {ours / rate:.2f}× |")
+        print(f"| {label} | {rate:.1f} | {rate / word:.2f}× |")
+    print()
+
+
+def print_scaling(lines: bool, split: dict[str, Callable[[str], object]], repeat: int) -> None:
+    layout = "many short lines" if lines else "one line"
+    print(f"### One document on {layout}: English with an em dash per paragraph\n")
+    print("Seconds per MB:\n")
+    print("| MB | " + " | ".join(split) + " |")
+    print("|---:|" + "---:|" * len(split))
+    per_mb: dict[str, list[float]] = {label: [] for label in split}
+    for megabytes in (0.5, 1, 2, 4, 8):
+        rates = measure_all(split, [long_document(megabytes, lines)], repeat)
+        for label, rate in rates.items():
+            print(f"  {layout}, {megabytes} MB, {label}: {rate:.1f} MB/s", file=sys.stderr)
+            per_mb[label].append(1 / rate)
+        print(f"| {megabytes} | " + " | ".join(f"{1 / r:.4f}" for r in rates.values()) + " |")
+    cells = [f"{max(costs) / min(costs):.2f}" for costs in per_mb.values()]
+    print("| largest ÷ smallest | " + " | ".join(cells) + " |")
     print()
 
 
@@ -324,30 +375,20 @@ def main() -> None:
         )
         for name, locale, typographic in corpora:
             docs = corpus(locale, typographic)
-            print_table(
-                name, run_corpus(name, docs, splitters(docs, old), args.repeat), "hf_endpoint word"
-            )
+            print_table(name, run_corpus(name, docs, splitters(docs, old), args.repeat))
 
     if "recursive" in args.section:
         for name, docs, markdown in (
             ("Recursive strategy: English plain text", corpus("en_US"), False),
             ("Recursive strategy: English markdown", markdown_corpus(), True),
         ):
-            rows = run_corpus(name, docs, recursive_splitters(docs, markdown), args.repeat)
-            print_table(name, rows, "hf_endpoint recursive")
+            rows = run_corpus(name, docs, recursive_splitters(docs, markdown, old), args.repeat)
+            print_table(name, rows)
 
     if "scaling" in args.section:
         split = scaling_splitters(old)
-        print("### One document on one line: English with an em dash per paragraph\n")
-        print("| MB | " + " | ".join(f"{label}: s (MB/s)" for label in split) + " |")
-        print("|---:|" + "---:|" * len(split))
-        for megabytes in (1, 2, 4, 8):
-            rates = measure_all(split, [one_line(megabytes)], args.repeat)
-            for label, rate in rates.items():
-                print(f"  {megabytes} MB {label}: {rate:.1f} MB/s", file=sys.stderr)
-            cells = [f"{megabytes / rate:.2f} ({rate:.1f})" for rate in rates.values()]
-            print(f"| {megabytes} | " + " | ".join(cells) + " |")
-        print()
+        for lines in (False, True):
+            print_scaling(lines, split, args.repeat)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,16 @@ from operator import itemgetter
 
 import icu
 
-__all__ = ["WordSegmentation", "sentence_ends", "word_ends", "word_segmentation", "word_status"]
+__all__ = [
+    "WordBoundaries",
+    "WordMarks",
+    "WordSegmentation",
+    "marked_words",
+    "sentence_ends",
+    "word_ends",
+    "word_segmentation",
+    "word_status",
+]
 
 # Segments that start with one of these are words whatever follows.
 WORD_START_PATTERN = (
@@ -230,17 +239,19 @@ def word_segmentation(text: str) -> WordSegmentation:
 # per-boundary Python. tests/test_segment.py checks it against ICU on every
 # sequence of five ASCII break classes and on random ASCII text.
 _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-# Letter, Number, Underscore, MidNumLet and Single_Quote, MidNum, MidLetter (K).
+# Letter, Number, Underscore, MidNumLet and Single_Quote, MidNum, MidLetter (K); and,
+# for the segments that are not words, space, CR, LF and other (o).
 _ASCII_CLASS_NAMES = bytes.maketrans(
-    _LETTERS + b"0123456789_.',;:", b"L" * 52 + b"N" * 10 + b"UMMCCK"
-).translate(bytes(b if b in b"LNUMCK" else ord(" ") for b in range(256)))
+    _LETTERS + b"0123456789_.',;: \r\n", b"L" * 52 + b"N" * 10 + b"UMMCCKsrn"
+).translate(bytes(b if b in b"LNUMCKsrn" else ord("o") for b in range(256)))
 _ASCII_JOINS = ((b"LML", b"LLL"), (b"LKL", b"LLL"), (b"NMN", b"NNN"), (b"NCN", b"NNN"))
 _LONE_UNDERSCORE = re.compile(rb"(?<![LNU])U(?![LNU])")
-_ASCII_MARKS = bytes.maketrans(b"LNUMCK", b"www   ")
+_ASCII_MARKS = bytes.maketrans(b"LNUMCKsrno", b"www" + b" " * 7)
 
 
-def ascii_word_marks(raw: bytes) -> bytes:
-    """``w`` on every byte inside a word of ASCII ``raw``, a space elsewhere."""
+def ascii_word_classes(raw: bytes) -> bytes:
+    """One class byte per byte of ASCII ``raw``: ``L``, ``N`` or ``U`` inside a word, else
+    ``s`` (space), ``r`` (CR), ``n`` (LF) or another (``M``, ``C``, ``K``, ``o``)."""
     classes = raw.translate(_ASCII_CLASS_NAMES)
     for pattern, joined in _ASCII_JOINS:
         if pattern in classes:
@@ -248,8 +259,13 @@ def ascii_word_marks(raw: bytes) -> bytes:
             # joiner, so two passes catch the ones the first pass stepped over.
             classes = classes.replace(pattern, joined).replace(pattern, joined)
     if b"U" in classes:
-        classes = _LONE_UNDERSCORE.sub(b" ", classes)
-    return classes.translate(_ASCII_MARKS)
+        classes = _LONE_UNDERSCORE.sub(b"o", classes)
+    return classes
+
+
+def ascii_word_marks(raw: bytes) -> bytes:
+    """``w`` on every byte inside a word of ASCII ``raw``, a space elsewhere."""
+    return ascii_word_classes(raw).translate(_ASCII_MARKS)
 
 
 def _is_cut_after_space(text: str, i: int) -> bool:
@@ -316,6 +332,21 @@ _MARKED_WORD = re.compile(rb"w++|e")
 _SEPARATOR = "\u2029"
 
 
+class WordMarks:
+    """``word_marks`` of a text, with the spans that ICU segmented (sorted, disjoint).
+
+    ``classes``: ``ascii_word_classes`` of the text with ``?`` for every
+    character that is not ASCII; they hold only outside the islands.
+    """
+
+    __slots__ = ("classes", "islands", "marks")
+
+    def __init__(self, marks: bytes, classes: bytes, islands: list[tuple[int, int]]) -> None:
+        self.marks = marks
+        self.classes = classes
+        self.islands = islands
+
+
 def word_marks(text: str) -> bytes | None:
     """One byte per code point of ``text`` that marks where its words are.
 
@@ -329,8 +360,15 @@ def word_marks(text: str) -> bytes | None:
     tests/test_segment.py checks the ASCII rules against ICU on every sequence
     of five ASCII break classes, and the whole against ICU on random text.
     """
+    found = marked_words(text)
+    return None if found is None else found.marks
+
+
+def marked_words(text: str) -> WordMarks | None:
+    """``word_marks`` of ``text`` and the spans ICU segmented, or ``None``."""
     if text.isascii():
-        return ascii_word_marks(text.encode("ascii"))
+        classes = ascii_word_classes(text.encode("ascii"))
+        return WordMarks(classes.translate(_ASCII_MARKS), classes, [])
     if len(text.encode("utf-8", "surrogatepass")) > len(text) * 5 // 4:
         return None  # mostly not ASCII: not worth splitting
     # "replace" keeps one byte per code point; the islands are redone below.
@@ -338,7 +376,8 @@ def word_marks(text: str) -> bytes | None:
     islands = _islands(text, _non_ascii_runs(text, replaced))
     if sum(end - start for start, end in islands) * 2 > len(text):
         return None
-    marks = bytearray(ascii_word_marks(replaced))
+    classes = ascii_word_classes(replaced)
+    marks = bytearray(classes.translate(_ASCII_MARKS))
     joined = _SEPARATOR.join(text[start:end] for start, end in islands)
     shifts = []  # (offset in joined, offset in text) where each island starts
     position = 0
@@ -350,7 +389,48 @@ def word_marks(text: str) -> bytes | None:
     for word_end in word_segmentation(joined).word_ends():
         joined_start, start = shifts[bisect_right(island_starts, word_end - 1) - 1]
         marks[start + word_end - 1 - joined_start] = ord("e")
-    return bytes(marks)
+    return WordMarks(bytes(marks), classes, islands)
+
+
+class WordBoundaries:
+    """ICU's word boundaries of one text next to given offsets, asked one at a time.
+
+    Offsets are code points. The iterator is made on first use and is this
+    object's own: segmenting another text meanwhile does not disturb it.
+    """
+
+    __slots__ = ("_astral", "_astral_ends", "_iterator", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._iterator: icu.BreakIterator | None = None
+        self._astral: list[int] = []
+        self._astral_ends: list[int] = []
+
+    def _ready(self) -> icu.BreakIterator:
+        if self._iterator is None:
+            self._iterator = icu.BreakIterator.createWordInstance(icu.Locale.getRoot())
+            self._iterator.setText(self.text)
+            self._astral = [m.start() for m in _ASTRAL.finditer(self.text)]
+            # Astral character j (at code point index p) ends at UTF-16 offset p + j + 2.
+            self._astral_ends = [p + j + 2 for j, p in enumerate(self._astral)]
+        return self._iterator
+
+    def _unit(self, point: int) -> int:
+        return point + bisect_left(self._astral, point)
+
+    def _point(self, unit: int) -> int:
+        return unit - bisect_right(self._astral_ends, unit)
+
+    def preceding(self, point: int) -> int:
+        """The last boundary before ``point``, 0 if none."""
+        unit = self._ready().preceding(self._unit(point))
+        return 0 if unit == icu.BreakIterator.DONE else self._point(unit)
+
+    def following(self, point: int) -> int:
+        """The first boundary after ``point``, the text's end if none."""
+        unit = self._ready().following(self._unit(point))
+        return len(self.text) if unit == icu.BreakIterator.DONE else self._point(unit)
 
 
 def word_ends(text: str) -> list[int]:

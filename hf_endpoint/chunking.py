@@ -14,12 +14,16 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 from typing import Any, NamedTuple
 
 from ._recursive import compile_separator, split_starts
 from ._segment import (
+    WordBoundaries,
+    WordMarks,
     WordSegmentation,
+    marked_words,
     sentence_ends,
     word_ends,
     word_marks,
@@ -120,7 +124,7 @@ def _marked_word_spans(marks: bytes, mixed: bool, size: int, overlap: int) -> li
 
 
 class _WordCounter:
-    """``count_words`` and ``skip_words`` of Elasticsearch's sentence chunker.
+    """``count_words`` and ``skip_words`` of Elasticsearch's sentence chunker, on ICU's segments.
 
     Both start from the word boundary strictly before ``start`` and look at
     the segment ending there too; see SPEC A5 for the parity quirk this keeps.
@@ -140,6 +144,10 @@ class _WordCounter:
         j = bisect_right(self.bounds, end) - 1
         return self.before[j] - self.before[i] + self.is_word[i]
 
+    def counts(self, ends: list[int]) -> list[int]:
+        """``count`` of each span from one end to the next, the first from 0."""
+        return [self.count(s, e) for s, e in zip([0, *ends], ends)]
+
     def skip(self, start: int, n: int) -> int:
         i = self._preceding(start)
         if n == 0:
@@ -148,52 +156,198 @@ class _WordCounter:
         return self.bounds[k + 1] if k + 1 < len(self.bounds) else self.length
 
 
+_W, _E = ord("w"), ord("e")
+_SPACES = re.compile(" +")
+# For _MarkedCounter._follows_word: word characters become w, islands i; the segment
+# after a word is upper-cased, then read as 1 (after a word), 2 (ask ICU) or 0.
+_FOLLOW_CLASSES = bytes.maketrans(b"LNUMCK", b"wwwooo")
+_AFTER_WORD = ((b"wrn", b"wRN"), (b"wr", b"wR"), (b"wn", b"wN"), (b"wo", b"wO"), (b"ws", b"wS"))
+_SPACE_RUN_TAIL = re.compile(rb"Ss+")
+_FOLLOWS = bytes(1 if b in b"RNOS" else 2 if b == ord("i") else 0 for b in range(256))
+
+
+class _MarkedCounter:
+    """``_WordCounter`` from word marks: the word count of a span is a lookup, no ICU walk.
+
+    A count is the words ending in ``[start, end]`` (two ``bytes.count`` in C)
+    plus the one ending at the boundary before ``start`` if any (the quirk).
+    Outside the spans ICU segmented (``WordMarks.islands``) a segment that is
+    not a word is a run of spaces, a CR LF, or one character: a word is never
+    next to another, a space run joins (WB3d), CR LF joins (WB3), and nothing
+    else joins two ASCII characters that are not a word's (WB999). Inside
+    them, ICU is asked.
+    """
+
+    def __init__(self, text: str, found: WordMarks) -> None:
+        self.text = text
+        # A space after the last mark: every word end is a ``w`` before a space.
+        self.marks = found.marks + b" "
+        self.classes = found.classes
+        self.mixed = not text.isascii()
+        self.island_starts = [start for start, _ in found.islands]
+        self.island_ends = [end for _, end in found.islands]
+        self.icu = WordBoundaries(text)
+
+    def _in_island(self, i: int) -> bool:
+        k = bisect_right(self.island_starts, i) - 1
+        return k >= 0 and i < self.island_ends[k]
+
+    def _segment_start(self, start: int) -> int:
+        """The last word boundary before ``start``, 0 if none."""
+        if start <= 0:
+            return 0
+        i = start - 1
+        if self.marks[i] == _W:
+            return self.marks.rfind(b" ", 0, i) + 1
+        if self.island_starts and self._in_island(i):
+            return self.icu.preceding(start)
+        text = self.text
+        if text[i] == " ":
+            while i > 0 and text[i - 1] == " ":
+                i -= 1
+        elif text[i] == "\n" and i > 0 and text[i - 1] == "\r":
+            i -= 1
+        return i
+
+    def _segment_end(self, word_end: int) -> int:
+        """The first word boundary after the end of a word, the text's end if none."""
+        text = self.text
+        if word_end >= len(text):
+            return len(text)
+        if self.marks[word_end - 1] == _E:
+            return self.icu.following(word_end)
+        if text[word_end] == " ":
+            found = _SPACES.match(text, word_end)
+            assert found is not None
+            return found.end()
+        if text.startswith("\r\n", word_end):
+            return word_end + 2
+        return word_end + 1
+
+    def _ends_word(self, boundary: int) -> int:
+        if boundary == 0:
+            return 0
+        mark = self.marks[boundary - 1]
+        return int(mark == _E or (mark == _W and self.marks[boundary] != _W))
+
+    def count(self, start: int, end: int) -> int:
+        low = start - 1 if start else 0
+        words = self.marks.count(b"w ", low, end + 1)
+        if self.mixed:
+            words += self.marks.count(b"e", low, end)
+        return words + self._ends_word(self._segment_start(start))
+
+    def _follows_word(self) -> bytes:
+        """1 at each position in the segment right after a word, 2 in the islands, else 0.
+
+        ``count(s, e)`` adds one exactly when position ``s - 1`` is marked 1.
+        Done with ``bytes.replace`` over the classes, in C: a word's class
+        ``w`` is followed by a one-character segment, a CR LF or a space run.
+        """
+        classes = bytearray(self.classes.translate(_FOLLOW_CLASSES))
+        for start, end in zip(self.island_starts, self.island_ends):
+            classes[start:end] = b"i" * (end - start)
+        marked = bytes(classes)
+        for plain, after in _AFTER_WORD:
+            marked = marked.replace(plain, after)
+        if b"Ss" in marked:
+            marked = _SPACE_RUN_TAIL.sub(lambda run: b"S" * len(run[0]), marked)
+        return marked.translate(_FOLLOWS)
+
+    def counts(self, ends: list[int]) -> list[int]:
+        """``count`` of each span from one end to the next, the first from 0.
+
+        The same sums as ``count``, for all spans at once with C-level calls.
+        """
+        if not ends:
+            return []
+        inner = ends[:-1]
+        lows = [0, *(e - 1 for e in inner)]
+        highs = [e + 1 for e in ends]
+        words = list(map(self.marks.count, repeat(b"w "), lows, highs))
+        if self.mixed:
+            words = list(map(add, words, map(self.marks.count, repeat(b"e"), lows, ends)))
+        follows = self._follows_word()
+        quirks = [0, *map(follows.__getitem__, lows[1:])]
+        if 2 in quirks:
+            quirks = [
+                self._ends_word(self._segment_start(s)) if q == 2 else q
+                for s, q in zip([0, *inner], quirks)
+            ]
+        return list(map(add, words, quirks))
+
+    def skip(self, start: int, n: int) -> int:
+        boundary = self._segment_start(start)
+        if n == 0:
+            return boundary
+        ahead = n - self._ends_word(boundary)
+        if ahead == 0:
+            return self._segment_end(boundary)
+        found = _words_pattern(ahead, self.mixed).match(self.marks, boundary)
+        return len(self.text) if found is None else self._segment_end(found.end())
+
+
+def _counter(text: str) -> _WordCounter | _MarkedCounter:
+    """The word counter of ``text``: from word marks where they apply, else from ICU's segments."""
+    found = marked_words(text)
+    if found is None:
+        return _WordCounter(word_segmentation(text), len(text))
+    return _MarkedCounter(text, found)
+
+
 def _sentence_spans(
-    text: str, max_words: int, overlap: bool, counter: _WordCounter | None = None
+    text: str,
+    max_words: int,
+    overlap: bool,
+    counter: _WordCounter | _MarkedCounter | None = None,
 ) -> list[_Span]:
     """Sentence strategy: whole sentences packed greedily up to ``max_words`` words.
 
     ``counter``: the word counter of ``text``, when the caller has it already.
     """
     if counter is None:
-        counter = _WordCounter(word_segmentation(text), len(text))
+        counter = _counter(text)
     long_overlap = min(20, (max_words - 1) // 2)
     max_overlap_words = min(max_words // 2, 20)
+    ends = sentence_ends(text)
+    counts = counter.counts(ends)
+    # before[k]: the words of the sentences before sentence k. The sentences that
+    # still fit are found by one bisect: the loop runs once per chunk, not per sentence.
+    before = [0, *accumulate(counts)]
     spans: list[_Span] = []
-    chunk_start = chunk_end = sentence_start = chunk_words = 0
-    prev_start = prev_words = 0
-    for sentence_end in sentence_ends(text):
-        words = counter.count(sentence_start, sentence_end)
-        if chunk_words + words > max_words:
-            next_words = words
-            if chunk_words > 0:
-                spans.append(_Span(chunk_start, chunk_end, chunk_words))
-                if overlap:
-                    if prev_words + words > max_words:
-                        skip = (
-                            prev_words - max_overlap_words if prev_words > max_overlap_words else 0
-                        )
-                        chunk_start = counter.skip(prev_start, skip)
-                        chunk_words = prev_words - skip + words
-                    else:
-                        chunk_start = prev_start
-                        chunk_words = prev_words + words
-                    next_words = chunk_words
+    chunk_start = chunk_words = k = 0
+    while True:
+        fit = bisect_right(before, max_words - chunk_words + before[k]) - 1
+        chunk_words += before[min(fit, len(ends))] - before[k]
+        k = fit
+        if k >= len(ends):
+            break
+        chunk_end = ends[k - 1] if k else 0
+        sentence_end, words = ends[k], counts[k]
+        prev_start, prev_words = (ends[k - 2] if k > 1 else 0, counts[k - 1]) if k else (0, 0)
+        next_words = words
+        if chunk_words > 0:
+            spans.append(_Span(chunk_start, chunk_end, chunk_words))
+            if overlap:
+                if prev_words + words > max_words:
+                    skip = prev_words - max_overlap_words if prev_words > max_overlap_words else 0
+                    chunk_start = counter.skip(prev_start, skip)
+                    chunk_words = prev_words - skip + words
                 else:
-                    chunk_start = chunk_end
-                    chunk_words = words
-            if next_words > max_words:
-                pieces = _word_spans(text[chunk_start:sentence_end], max_words, long_overlap)
-                spans.extend(
-                    _Span(chunk_start + p.start, chunk_start + p.end, p.words) for p in pieces[:-1]
-                )
-                chunk_start += pieces[-1].start
-                chunk_words = pieces[-1].words
-        else:
-            chunk_words += words
-        if overlap:
-            prev_start, prev_words = sentence_start, words
-        sentence_start = chunk_end = sentence_end
+                    chunk_start = prev_start
+                    chunk_words = prev_words + words
+                next_words = chunk_words
+            else:
+                chunk_start = chunk_end
+                chunk_words = words
+        if next_words > max_words:
+            pieces = _word_spans(text[chunk_start:sentence_end], max_words, long_overlap)
+            spans.extend(
+                _Span(chunk_start + p.start, chunk_start + p.end, p.words) for p in pieces[:-1]
+            )
+            chunk_start += pieces[-1].start
+            chunk_words = pieces[-1].words
+        k += 1
     if chunk_words > 0:
         spans.append(_Span(chunk_start, len(text), chunk_words))
     if not spans:
@@ -213,7 +367,7 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
     """
     if not text:
         return [_Span(0, 0, 0)]
-    counter = _WordCounter(word_segmentation(text), len(text))
+    counter = _counter(text)
     compiled = [compile_separator(s) for s in separators]
     spans: list[_Span] = []
 

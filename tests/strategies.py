@@ -144,3 +144,32 @@ def recursive_settings(draw):
             strategy="recursive", max_chunk_size=size, separators=SEPARATOR_LISTS[choice]
         )
     return ChunkingSettings(strategy="recursive", max_chunk_size=size, separator_group=choice)
+
+
+# Long documents that make many chunks at sizes 10 to 40: hundreds of words in sentences
+# of one word to over a hundred (a long one goes through the word strategy), paragraphs
+# and the separators' markup between them, ASCII words with the multilingual pieces among
+# them. Short texts alone would be one whole-text chunk and never reach the split paths.
+LONG_WORDS = ["the", "Quick", "fox", "won't", "3.14", "1,000", "U.S.A", "e.g.", "a_b", "x:y", "_"]
+SENTENCE_ENDS = [". ", ". ", "! ", "? ", ".\n", "\n", "\r\n", ".  ", "", " ", "。", ".\u00a0"]
+MARKUP = [*STRUCTURE, "\n# Title\n", "\n## Part two\n", "\nA heading\n---\n", "\n- item\n- item\n"]
+
+
+@st.composite
+def long_sentence(draw):
+    """A sentence of 1 to 5, 6 to 25 or 26 to 120 pieces, mostly words."""
+    low, high = draw(st.sampled_from([(1, 5), (6, 25), (26, 120)]))
+    words = draw(
+        st.lists(
+            st.one_of(st.sampled_from(LONG_WORDS), st.sampled_from(PIECES)),
+            min_size=low,
+            max_size=high,
+        )
+    )
+    gap = draw(st.sampled_from([" ", " ", " ", "  ", ", ", " — ", "\t"]))
+    return gap.join(words) + draw(st.sampled_from(SENTENCE_ENDS))
+
+
+long_text = st.lists(
+    st.one_of(long_sentence(), long_sentence(), st.sampled_from(MARKUP)), min_size=6, max_size=40
+).map("".join)

@@ -8,11 +8,18 @@ from hypothesis import strategies as st
 
 from hf_endpoint import chunk_offsets, chunk_text
 from hf_endpoint._segment import word_segmentation, word_status
+from hf_endpoint.chunking import _sentence_spans, _word_spans
 
+from .reference import (
+    reference_recursive_chunks,
+    reference_sentence_chunks,
+    reference_word_chunks,
+)
 from .strategies import (
     any_text,
     ascii_text,
     chunking_settings,
+    long_text,
     mixed_text,
     multilingual_text,
     recursive_settings,
@@ -38,7 +45,7 @@ def test_fast_word_flags_equal_icu_rule_statuses(text):
     ]
 
 
-@given(st.one_of(any_text, ascii_text, mixed_text), chunking_settings())
+@given(st.one_of(any_text, ascii_text, mixed_text, long_text), chunking_settings())
 def test_chunks_are_exact_substrings_with_non_decreasing_starts(text, settings):
     chunks = chunk_text(text, settings)
     assert chunks
@@ -48,21 +55,21 @@ def test_chunks_are_exact_substrings_with_non_decreasing_starts(text, settings):
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
 
 
-@given(multilingual_text, chunking_settings())
+@given(st.one_of(multilingual_text, long_text), chunking_settings())
 def test_every_word_lies_in_some_chunk(text, settings):
     chunks = chunk_text(text, settings)
     for a, b in word_spans(text):
         assert any(c.start <= a and b <= c.end for c in chunks), (text[a:b], a, b)
 
 
-@given(multilingual_text, chunking_settings())
+@given(st.one_of(multilingual_text, long_text), chunking_settings())
 def test_no_chunk_holds_more_than_max_words(text, settings):
     spans = word_spans(text)
     for c in chunk_text(text, settings):
         assert len(words_inside(spans, c.start, c.end)) <= settings.max_chunk_size
 
 
-@given(multilingual_text, st.integers(10, 40), st.data())
+@given(st.one_of(multilingual_text, long_text), st.integers(10, 40), st.data())
 def test_word_chunks_but_the_last_hold_exactly_max_words(text, size, data):
     overlap = data.draw(st.integers(1, size // 2))
     spans = word_spans(text)
@@ -71,42 +78,35 @@ def test_word_chunks_but_the_last_hold_exactly_max_words(text, size, data):
         assert len(words_inside(spans, c.start, c.end)) == size
 
 
-def reference_word_chunks(text, size, overlap):
-    """SPEC A4 as written: one step per ICU boundary, statuses asked of ICU."""
-    out = []
-    count = since = window_start = next_start = 0
-    for b, status in word_status(text):
-        if status != 0:
-            count += 1
-            since += 1
-            if count >= size:
-                out.append((window_start, b))
-                count = overlap
-                if overlap == 0:
-                    next_start = b
-                window_start = next_start
-            if since == size - overlap:
-                next_start = b
-                since = 0
-    if count > overlap or not out:
-        out.append((window_start, len(text)))
-    return out
-
-
-@given(st.one_of(any_text, ascii_text, mixed_text), st.integers(1, 12), st.data())
+@given(st.one_of(any_text, ascii_text, mixed_text, long_text), st.integers(1, 40), st.data())
 def test_word_strategy_equals_the_boundary_walk(text, size, data):
-    from hf_endpoint.chunking import _word_spans
-
     overlap = data.draw(st.integers(0, size // 2))
-    assert [(s.start, s.end) for s in _word_spans(text, size, overlap)] == reference_word_chunks(
-        text, size, overlap
+    assert _word_spans(text, size, overlap) == reference_word_chunks(text, size, overlap)
+
+
+@given(
+    st.one_of(long_text, any_text, mixed_text, multilingual_text, structured_text),
+    st.integers(10, 40),
+    st.booleans(),
+)
+def test_sentence_strategy_equals_the_boundary_walk(text, max_words, overlap):
+    # Word counts too: the recursive strategy carries them on.
+    assert _sentence_spans(text, max_words, overlap) == reference_sentence_chunks(
+        text, max_words, overlap
     )
 
 
 # --- the recursive strategy (invariants of Elasticsearch's RecursiveChunker) -----------
 
 
-@given(st.one_of(structured_text, multilingual_text, any_text), recursive_settings())
+@given(st.one_of(long_text, structured_text, any_text, mixed_text), recursive_settings())
+def test_recursive_strategy_equals_the_boundary_walk(text, settings):
+    assert chunk_offsets(text, settings) == reference_recursive_chunks(
+        text, settings.max_chunk_size, settings.separators
+    )
+
+
+@given(st.one_of(long_text, structured_text, multilingual_text, any_text), recursive_settings())
 def test_recursive_chunks_cover_the_text_in_document_order(text, settings):
     # Splitting tiles a span; merging joins neighbours; the sentence strategy, last
     # resort, covers its span from start to end with increasing starts.
@@ -116,20 +116,20 @@ def test_recursive_chunks_cover_the_text_in_document_order(text, settings):
         assert start < next_start <= end <= next_end
 
 
-@given(st.one_of(structured_text, multilingual_text), recursive_settings())
+@given(st.one_of(long_text, structured_text, multilingual_text), recursive_settings())
 def test_no_recursive_chunk_holds_more_than_max_words(text, settings):
     spans = word_spans(text)
     for c in chunk_text(text, settings):
         assert len(words_inside(spans, c.start, c.end)) <= settings.max_chunk_size
 
 
-@given(st.one_of(structured_text, multilingual_text), recursive_settings())
+@given(st.one_of(long_text, structured_text, multilingual_text), recursive_settings())
 def test_a_text_of_at_most_max_words_is_one_recursive_chunk(text, settings):
     if len(word_spans(text)) <= settings.max_chunk_size:
         assert chunk_offsets(text, settings) == [(0, len(text))]
 
 
-@given(st.one_of(structured_text, multilingual_text), st.integers(20, 40))
+@given(st.one_of(long_text, structured_text, multilingual_text), st.integers(20, 40))
 def test_with_no_separator_match_the_recursive_strategy_is_the_sentence_strategy(text, size):
     recursive = {"strategy": "recursive", "max_chunk_size": size, "separators": ["(?!)"]}
     sentence = {"strategy": "sentence", "max_chunk_size": size, "sentence_overlap": 0}

@@ -150,12 +150,14 @@ def test_a_word_joined_to_an_emoji_is_no_word():
 
 # Offsets from Elasticsearch 9.4's RecursiveChunker, WordBoundaryChunker and
 # SentenceBoundaryChunker run unchanged (tests/data/README.md).
-ES94 = [
-    json.loads(line)
-    for line in (Path(__file__).parent / "data" / "es94_public.jsonl")
-    .read_text("utf-8")
-    .splitlines()
-]
+def golden_rows(name):
+    # Split on line feeds only: JSON strings may hold U+2028 and other line breaks raw.
+    lines = (Path(__file__).parent / "data" / name).read_text("utf-8").split("\n")
+    return [json.loads(line) for line in lines if line]
+
+
+ES94 = golden_rows("es94_public.jsonl")
+ES_WORD_SENTENCE = golden_rows("es_word_sentence_public.jsonl")
 
 
 def test_the_elasticsearch_9_4_vectors_are_all_there():
@@ -165,6 +167,20 @@ def test_the_elasticsearch_9_4_vectors_are_all_there():
 
 @pytest.mark.parametrize("row", ES94, ids=[f"es94-{i}" for i in range(len(ES94))])
 def test_elasticsearch_9_4_vectors(row):
+    expected = [tuple(chunk) for chunk in row["chunks"]]
+    assert chunk_offsets(row["text"], row["chunking_settings"]) == expected
+
+
+def test_the_word_and_sentence_vectors_are_all_there():
+    strategies = [row["chunking_settings"]["strategy"] for row in ES_WORD_SENTENCE]
+    assert strategies.count("word") == 180 and strategies.count("sentence") == 180
+    assert sum(len(row["chunks"]) > 1 for row in ES_WORD_SENTENCE) == 300
+
+
+@pytest.mark.parametrize(
+    "row", ES_WORD_SENTENCE, ids=[f"es-word-sentence-{i}" for i in range(len(ES_WORD_SENTENCE))]
+)
+def test_elasticsearch_word_and_sentence_vectors(row):
     expected = [tuple(chunk) for chunk in row["chunks"]]
     assert chunk_offsets(row["text"], row["chunking_settings"]) == expected
 
