@@ -7,7 +7,8 @@ A flow is a generator. It yields what it needs and receives the answers:
 * ``Wait(seconds, cold, reason)``: back off before the next attempt;
 * ``Send(method, url, body, max_bytes)``: send one HTTP request; the driver
   answers with an ``Outcome``;
-* ``Halved(inputs)``: a batch of ``inputs`` was split in two after HTTP 413.
+* ``Halved(inputs)``: a batch of ``inputs`` was split in two after a refusal for its
+  size (413, or 422 naming the batch size or a token count).
 
 ``batch_flow`` is the one batch loop; ``embed_flow`` (vectors) and
 ``rerank_flow`` (scores) differ only in how they read a successful answer.
@@ -302,7 +303,8 @@ def batch_flow(
             if isinstance(decision, Split):
                 half = len(indices) // 2
                 logger.info(
-                    "HTTP 413 from %s on %d inputs: sending halves of %d and %d",
+                    "%s from %s on %d inputs: sending halves of %d and %d",
+                    decision.reason or "refused as too large",
                     url,
                     len(indices),
                     half,

@@ -156,9 +156,16 @@ class ClientOptions:
 
     @property
     def server_options(self) -> ServerOptions:
-        return ServerOptions(
-            self.truncate, self.normalize, self.prompt_name, self.truncation_direction
-        )
+        """The TEI options every request carries.
+
+        ``truncate`` unset is sent as ``false``, unlike the other options: TEI >= 1.9
+        truncates by default (``--auto-truncate``), so a request that says nothing
+        would have an over-long input cut without the caller knowing. ``false``
+        makes the endpoint refuse it instead, and the client reports it or chunks
+        it again, smaller, as it does against TEI < 1.9 (where ``false`` is the default).
+        """
+        truncate = False if self.truncate is None else self.truncate
+        return ServerOptions(truncate, self.normalize, self.prompt_name, self.truncation_direction)
 
     def headers(self, api_key: str | None) -> dict[str, str]:
         """The headers of every request."""

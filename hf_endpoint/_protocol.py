@@ -150,12 +150,37 @@ class ServerError:
     estimated_time: float | None = None
 
 
+def _detail(detail: Any) -> str:
+    """FastAPI's ``detail``: a string, or a list of ``{"loc", "msg"}`` validation errors."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict) and "msg" in item:
+                loc = ".".join(str(p) for p in item.get("loc") or ())
+                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
 def parse_error(content: bytes) -> ServerError:
-    """Read an error body; anything that is not TEI's JSON is quoted (shortened)."""
+    """Read an error body; anything that is not a known JSON shape is quoted (shortened).
+
+    Known shapes: TEI's ``{"error", "error_type"}``; OpenAI's and vLLM's
+    ``{"error": {"message", "type", "code"}}``; TEI's OpenAI route's flat
+    ``{"message", "type", "code"}``; FastAPI's (Infinity's) ``{"detail": ...}``.
+    """
     try:
         data = orjson.loads(content)
     except orjson.JSONDecodeError:
         data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        data = data["error"]
+    if isinstance(data, dict) and "error" not in data and "message" in data:
+        data = {"error": data["message"], "error_type": data.get("type")}
+    if isinstance(data, dict) and "error" not in data and "detail" in data:
+        data = {"error": _detail(data["detail"])}
     if isinstance(data, dict) and "error" in data:
         error = data["error"]
         if isinstance(error, list):
