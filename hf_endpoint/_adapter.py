@@ -195,6 +195,17 @@ class EndpointAdapter(AdapterBase):
     query_prompt_name: str | None = Field(
         default=None, description="The endpoint's prompt for queries."
     )
+    protocol: Literal["auto", "tei", "openai"] = Field(
+        default="auto",
+        description=(
+            "tei (POST /embed), openai (POST /v1/embeddings: vLLM, Infinity, TEI's OpenAI route), "
+            "or auto: openai when the URL ends in /embeddings."
+        ),
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model the OpenAI route asks for; default: the first of GET /v1/models.",
+    )
 
     def _normalise(self) -> None:
         if self.chunking_settings:
@@ -208,6 +219,8 @@ class EndpointAdapter(AdapterBase):
             normalize=self.normalize,
             prompt_name=prompt_name,
             chunking_settings=self.chunking_settings or None,
+            protocol=self.protocol,
+            model=self.model,
         )
 
     def _make_clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:

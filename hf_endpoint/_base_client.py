@@ -244,6 +244,16 @@ class BaseClient:
 
     options: ClientOptions
 
+    @property
+    def _openai(self) -> bool:
+        """Whether this client speaks the OpenAI API (its endpoint has no ``GET /info``)."""
+        return False
+
+    @property
+    def _target(self) -> str:
+        """Where the requests go: the URL as given, unless a subclass's protocol says."""
+        return self.url
+
     @classmethod
     def from_options(
         cls,
@@ -381,7 +391,9 @@ class BaseClient:
             limits: ServerLimits | None = None
             settled = False
             try:
-                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                flow = discovery_flow(
+                    self._target, first_contact=not self._connection.contacted, openai=self._openai
+                )
                 limits, settled = self._sync.run(flow, gate)
             finally:
                 self._discovery.finish(future, limits, settled)
@@ -402,7 +414,9 @@ class BaseClient:
             limits: ServerLimits | None = None
             settled = False
             try:
-                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                flow = discovery_flow(
+                    self._target, first_contact=not self._connection.contacted, openai=self._openai
+                )
                 limits, settled = await self._async.run(flow, gate)
             finally:
                 self._discovery.finish(future, limits, settled)
@@ -426,7 +440,7 @@ class BaseClient:
         policy = self.options.policy
         retry_connect = self._connection.contacted
         return [
-            make(self.url, b, policy, self._random.random, retry_connect=retry_connect)
+            make(self._target, b, policy, self._random.random, retry_connect=retry_connect)
             for b in batches
         ]
 

@@ -28,7 +28,13 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from ._protocol import parse_embeddings, parse_error, parse_scores
+from ._protocol import (
+    parse_embeddings,
+    parse_error,
+    parse_models,
+    parse_openai_embeddings,
+    parse_scores,
+)
 from .errors import AuthenticationError, EndpointConnectionError
 from .retry import Fail, Outcome, Parser, Retry, RetryPolicy, Split, Success, decide
 
@@ -45,6 +51,8 @@ __all__ = [
     "discovery_flow",
     "embed_flow",
     "info_url",
+    "models_url",
+    "openai_embed_flow",
     "rerank_flow",
 ]
 
@@ -133,6 +141,13 @@ def info_url(url: str) -> str:
     return base + "/info" + sep + query
 
 
+def models_url(url: str) -> str:
+    """``GET /v1/models`` beside an OpenAI embeddings route; a query string stays."""
+    base, sep, query = url.partition("?")
+    base = base.rstrip("/").removesuffix("/embeddings")
+    return base + "/models" + sep + query
+
+
 @dataclass(frozen=True)
 class Batch:
     """Inputs ``indices`` of a call, JSON-encoded once (``encoded``), and the body's tail.
@@ -162,8 +177,11 @@ def request_tail(fields: dict[str, Any]) -> bytes:
     return b"," + orjson.dumps(fields)[1:]
 
 
-def discovery_flow(url: str, *, first_contact: bool) -> Flow[tuple[ServerLimits, bool]]:
-    """Ask ``GET /info`` once: the limits, and whether they are settled.
+def discovery_flow(
+    url: str, *, first_contact: bool, openai: bool = False
+) -> Flow[tuple[ServerLimits, bool]]:
+    """Ask ``GET /info`` once (``GET /v1/models`` for the OpenAI API): the limits (the
+    served model), and whether they are settled.
 
     An endpoint that is starting, overloaded or slow settles nothing: the
     configured values serve this call and the next call asks again. On the
@@ -171,7 +189,7 @@ def discovery_flow(url: str, *, first_contact: bool) -> Flow[tuple[ServerLimits,
     """
     yield Gate()
     yield Slot()
-    target = info_url(url)
+    target = models_url(url) if openai else info_url(url)
     outcome = yield Send("GET", target, None, INFO_MAX_BYTES)
     assert outcome is not None
     if outcome.status in (401, 403):
@@ -183,7 +201,9 @@ def discovery_flow(url: str, *, first_contact: bool) -> Flow[tuple[ServerLimits,
             + (f" ({outcome.detail})" if outcome.detail else "")
         )
     limits = ServerLimits()
-    if outcome.status == 200:
+    if outcome.status == 200 and openai:
+        limits = ServerLimits(model_id=parse_models(outcome.content))
+    elif outcome.status == 200:
         try:
             limits = ServerLimits.from_info(orjson.loads(outcome.content))
         except orjson.JSONDecodeError:
@@ -208,6 +228,21 @@ def embed_flow(
 ) -> Flow[list[list[float]]]:
     """``batch_flow`` for ``POST /embed``: one vector per input, in input order."""
     return batch_flow(url, batch, policy, draw, parse=parse_embeddings, retry_connect=retry_connect)
+
+
+def openai_embed_flow(
+    url: str,
+    batch: Batch,
+    policy: RetryPolicy,
+    draw: Callable[[], float],
+    *,
+    retry_connect: bool = True,
+) -> Flow[list[Any]]:
+    """``batch_flow`` for ``POST /v1/embeddings``: one vector per input, in input order
+    (float32 arrays for base64 answers, lists for JSON floats)."""
+    return batch_flow(
+        url, batch, policy, draw, parse=parse_openai_embeddings, retry_connect=retry_connect
+    )
 
 
 def rerank_flow(

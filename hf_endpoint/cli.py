@@ -580,6 +580,8 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
         max_input_tokens=endpoint.max_input_tokens,
         truncate=args.truncate,
         normalize=args.normalize,
+        protocol=args.protocol,
+        model=args.model,
     )
 
 
@@ -970,6 +972,17 @@ def _parser() -> argparse.ArgumentParser:
         "--normalize",
         action=argparse.BooleanOptionalAction,
         help="ask for unit-length vectors, or not (default: the endpoint's, usually yes)",
+    )
+    endpoint.add_argument(
+        "--protocol",
+        choices=["auto", "tei", "openai"],
+        default="auto",
+        help="tei: POST /embed; openai: POST /v1/embeddings (vLLM, Infinity, TEI's OpenAI route); "
+        "auto (default): openai when the URL ends in /embeddings",
+    )
+    endpoint.add_argument(
+        "--model",
+        help="the model the OpenAI route asks for (default: the first of GET /v1/models)",
     )
     run = embed.add_argument_group("the run")
     run.add_argument(

@@ -17,6 +17,7 @@ async web apps.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,14 +29,15 @@ from ._base_client import (
     FROM_ENVIRONMENT,
     OFFLOAD_CHARS,
     BaseClient,
+    RequestShape,
     _encode,
     check_texts,
     lone_surrogate,
     plan_call,
 )
 from ._drivers import Limiter, RequestGate
-from ._flows import Batch, ServerLimits, embed_flow
-from ._options import ClientOptions
+from ._flows import Batch, ServerLimits, embed_flow, openai_embed_flow
+from ._options import ClientOptions, openai_route
 from .chunking import chunk_offsets
 from .errors import ConfigError, InputTooLargeError, ResponseFormatError
 from .retry import RetryPolicy
@@ -134,8 +136,9 @@ class _Rows:
             except TypeError:
                 raise ConfigError(f"[dtype] must be a numpy float type, not {dtype!r}") from None
 
-    def keep(self, i: int, rows: list[list[float]]) -> None:
+    def keep(self, i: int, rows: list[Any]) -> None:
         width = len(rows[0])
+        packed = isinstance(rows[0], array.array)  # float32 from base64 (the OpenAI route)
         with self.lock:
             if self.width is None:
                 self.width = width
@@ -145,14 +148,21 @@ class _Rows:
                     f"{self.batches[i].indices[0]}..; earlier vectors have {self.width}"
                 )
             if self.dtype is None:
-                self.rows[i] = rows
+                self.rows[i] = [row.tolist() for row in rows] if packed else rows
                 return
             if self.array is None:
                 import numpy
 
                 self.array = numpy.empty((self.total, width), dtype=self.numpy_dtype)
         r = self.batches[i].indices
-        self.array[r[0] : r[-1] + 1] = rows
+        if packed:
+            import numpy
+
+            # The decoded float32 go into the array as they are: no Python float per value.
+            block = numpy.frombuffer(b"".join(rows), dtype=numpy.float32)
+            self.array[r[0] : r[-1] + 1] = block.reshape(len(rows), width)
+        else:
+            self.array[r[0] : r[-1] + 1] = rows
 
     def result(self, truncated: list[int]) -> Any:
         if self.dtype is not None:
@@ -252,7 +262,21 @@ class EmbeddingClient(BaseClient):
     * ``scale_up_timeout``: sends ``X-Scale-Up-Timeout`` so that a
       scale-to-zero endpoint holds the request while it starts.
     * ``max_response_bytes``: the most bytes one answer may have (default
-      1 MiB per input); ``dimensions``: the width every vector must have.
+      1 MiB per input); ``dimensions``: the width every vector must have (sent
+      as ``dimensions`` on the OpenAI route, for models that can shorten).
+    * ``protocol``: ``"tei"`` (``POST /embed`` with ``{"inputs"}``, Text
+      Embeddings Inference and Hugging Face Inference Endpoints), ``"openai"``
+      (``POST /v1/embeddings`` with ``{"input", "model", "encoding_format"}``:
+      vLLM, Infinity, TEI's own ``/v1/embeddings``; a base URL gets
+      ``/v1/embeddings``, a URL ending in ``/v1`` gets ``/embeddings``), or
+      ``"auto"`` (default): ``openai`` when the URL's path ends in
+      ``/embeddings``, else ``tei``. On the OpenAI route ``model`` (default: the
+      first of ``GET /v1/models``) is sent, and ``encoding_format`` (default
+      ``"base64"``: float32 decoded in C, straight into the array for
+      ``dtype="float32"``; ``"float"`` for JSON numbers). The OpenAI API has no
+      ``truncate``: the server's own rule applies to an over-long input (TEI:
+      ``--auto-truncate``; Infinity cuts to the model's length; vLLM refuses it,
+      and the client then reports it or chunks it again, as with TEI).
 
     Every option is validated at construction (``ConfigError`` lists every
     problem). Safe to share between threads and tasks; pickles (the key
@@ -282,6 +306,9 @@ class EmbeddingClient(BaseClient):
         max_body_bytes: int = 2_000_000,
         max_response_bytes: int | None = None,
         dimensions: int | None = None,
+        protocol: Literal["auto", "tei", "openai"] = "auto",
+        model: str | None = None,
+        encoding_format: Literal["base64", "float"] = "base64",
         limiter: Limiter | None = None,
     ) -> None:
         options = ClientOptions(
@@ -303,6 +330,9 @@ class EmbeddingClient(BaseClient):
             max_body_bytes,
             max_response_bytes,
             dimensions,
+            protocol,
+            model,
+            encoding_format,
         )
         self._setup(options, self._find_key(api_key), limiter, None)
 
@@ -319,6 +349,23 @@ class EmbeddingClient(BaseClient):
     @property
     def chunking_settings(self) -> ChunkingSettings | None:
         return self.options.chunking_settings
+
+    @property
+    def _openai(self) -> bool:
+        return self.options.openai
+
+    @property
+    def _target(self) -> str:
+        return openai_route(self.url) if self._openai else self.url
+
+    def _shape(self, limits: ServerLimits) -> RequestShape | None:
+        """The OpenAI route's body (``input``, ``model``, ...); ``None``: TEI's ``/embed``."""
+        if not self._openai:
+            return None
+        return RequestShape(key=b"input", fields=self.options.openai_fields(limits.model_id))
+
+    def _embed_flows(self, batches: list[Batch]) -> list[Any]:
+        return self._flows(batches, openai_embed_flow if self._openai else embed_flow)
 
     @classmethod
     def from_config(
@@ -360,9 +407,10 @@ class EmbeddingClient(BaseClient):
         if not checked:
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
-            batches, truncated = plan_call(checked, self.options, self.server_limits(gate))
+            limits = self.server_limits(gate)
+            batches, truncated = plan_call(checked, self.options, limits, self._shape(limits))
             rows = self._rows(batches, len(checked), dtype)
-            self._sync.map(self._flows(batches, embed_flow), gate, rows.keep)
+            self._sync.map(self._embed_flows(batches), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     async def aembed(
@@ -374,9 +422,9 @@ class EmbeddingClient(BaseClient):
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
             limits = await self.aserver_limits(gate)
-            batches, truncated = await self._aplan(checked, limits)
+            batches, truncated = await self._aplan(checked, limits, self._shape(limits))
             rows = self._rows(batches, len(checked), dtype)
-            await self._async.map(self._flows(batches, embed_flow), gate, rows.keep)
+            await self._async.map(self._embed_flows(batches), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     def _chunk_job(
