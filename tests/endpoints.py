@@ -9,24 +9,31 @@ import pytest
 
 from hf_endpoint.server import LocalEndpoint
 
-_started: dict[str, LocalEndpoint] = {}
+# LocalEndpoint options for a server as Text Embeddings Inference before 1.9: no
+# auto-truncation (router/src/main.rs) and 413 for a validation error (router/src/http/server.rs;
+# 422 since 1.9.0, PR #818). The local endpoint's defaults are TEI v1.9.3's.
+TEI_1_8 = {"auto_truncate": False, "validation_status": 413}
+
+_started: dict[tuple, LocalEndpoint] = {}
 _lock = threading.Lock()
 
 
-def local_url(backend: str) -> str:
+def local_url(backend: str, **options) -> str:
     """The URL of a local ``backend`` endpoint (no token) that lives as long as the test run.
 
-    ``minilm`` skips the test when the minilm extra is not installed.
+    ``options`` are :class:`LocalEndpoint`'s (e.g. ``**TEI_1_8``); ``minilm`` skips the test
+    when the minilm extra is not installed.
     """
     if backend == "minilm":
         pytest.importorskip("sentence_transformers", reason="the minilm extra is not installed")
     with _lock:
-        if backend not in _started:
-            endpoint = LocalEndpoint(backend)
+        key = (backend, *sorted(options.items()))
+        if key not in _started:
+            endpoint = LocalEndpoint(backend, **options)
             endpoint.__enter__()
             atexit.register(endpoint.close)
-            _started[backend] = endpoint
-        return _started[backend].url
+            _started[key] = endpoint
+        return _started[key].url
 
 
 class _Quiet(http.server.BaseHTTPRequestHandler):

@@ -20,7 +20,7 @@ from hf_endpoint.cli import EXIT_STATUSES, IdIndex
 from hf_endpoint.demo import run_demo
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
-from .endpoints import local_url
+from .endpoints import TEI_1_8, local_url
 
 COMMAND = Path(sys.executable).parent / "hf-endpoint"
 WORDS = {"strategy": "word", "max_chunk_size": 10, "overlap": 3}
@@ -468,7 +468,8 @@ def test_rate_limit_spaces_the_requests(tmp_path):
     assert sidecar_of(output)["rate_limit"] == 300
 
 
-def test_normalize_and_truncate_reach_the_endpoint(tmp_path, url):
+def test_normalize_and_truncate_reach_the_endpoint(tmp_path):
+    url = local_url("hash", **TEI_1_8)  # a server that cuts nothing it is not asked to
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": "long", "text": "word " * 600}) + "\n", "utf-8")
     whole = ["--strategy", "none"]

@@ -19,6 +19,8 @@ from hf_endpoint import (
 from hf_endpoint.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
+from .endpoints import TEI_1_8
+
 CANARY = "hf_CANARY_client_5e1d9a"
 FAST = RetryPolicy(max_retries=25, initial_backoff=0.005, max_backoff=0.05)
 UNLIMITED = 10_000_000  # requests per minute: the rate limit is tested on its own
@@ -163,7 +165,7 @@ def test_a_ten_second_cold_start_is_waited_out():
 
 
 def test_a_server_limit_of_8_inputs_is_discovered():
-    with LocalEndpoint("hash", max_client_batch_size=8) as ep:
+    with LocalEndpoint("hash", max_client_batch_size=8, **TEI_1_8) as ep:
         with EmbeddingClient(ep.url, rate_limit=UNLIMITED, batch_size=20) as client:
             rows = client.embed(TEXTS[:50])
         stats = ep.stats()
@@ -173,7 +175,7 @@ def test_a_server_limit_of_8_inputs_is_discovered():
 
 
 def test_a_server_limit_of_8_inputs_is_handled_by_splitting_when_not_discovered():
-    with LocalEndpoint("hash", max_client_batch_size=8) as ep:
+    with LocalEndpoint("hash", max_client_batch_size=8, **TEI_1_8) as ep:
         with EmbeddingClient(
             ep.url, rate_limit=UNLIMITED, batch_size=20, discover_limits=False
         ) as client:
@@ -185,7 +187,7 @@ def test_a_server_limit_of_8_inputs_is_handled_by_splitting_when_not_discovered(
 
 def test_a_single_input_the_server_refuses_as_too_long_is_named():
     texts = ["short", "also short", "word " * 600, "short again"]
-    with LocalEndpoint("hash") as ep:
+    with LocalEndpoint("hash", **TEI_1_8) as ep:
         with EmbeddingClient(ep.url, rate_limit=UNLIMITED, discover_limits=False) as client:
             with pytest.raises(InputTooLargeError) as info:
                 client.embed(texts)
@@ -197,7 +199,10 @@ def test_a_single_input_the_server_refuses_as_too_long_is_named():
 
 def test_an_input_over_the_token_limit_is_refused_by_the_endpoint_not_predicted(caplog):
     # An estimate plans batches; only the endpoint says what it refuses, and nothing is warned.
-    with LocalEndpoint("hash") as ep, EmbeddingClient(ep.url, rate_limit=UNLIMITED) as client:
+    with (
+        LocalEndpoint("hash", **TEI_1_8) as ep,
+        EmbeddingClient(ep.url, rate_limit=UNLIMITED) as client,
+    ):
         with caplog.at_level(logging.WARNING, logger="hf_endpoint"):
             with pytest.raises(InputTooLargeError) as info:
                 client.embed(["fine", "word " * 700])

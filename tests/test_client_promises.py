@@ -31,7 +31,7 @@ from hf_endpoint.server import Faults, HashBackend, LocalEndpoint, ServerConfig,
 from langchain_hf_endpoint import HFEndpointEmbeddings, HFEndpointTextSplitter
 from llama_index_hf_endpoint import HFEndpointEmbedding
 
-from .endpoints import local_url, raw_endpoint, reply
+from .endpoints import TEI_1_8, local_url, raw_endpoint, reply
 
 CANARY = "hf_CANARY_promises_4f2b7c"
 FAST = RetryPolicy(max_retries=25, initial_backoff=0.002, max_backoff=0.02)
@@ -75,7 +75,7 @@ def small_batches():
 @pytest.fixture(scope="module")
 def endpoint_256():
     """A hash endpoint whose /info reports max_input_length 256 and that refuses longer inputs."""
-    config = ServerConfig(backend=HashBackend(max_input_length=256))
+    config = ServerConfig(backend=HashBackend(max_input_length=256), **TEI_1_8)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", lifespan="on"))

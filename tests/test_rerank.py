@@ -24,7 +24,7 @@ from hf_endpoint.rerank import rank
 from hf_endpoint.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
-from .endpoints import raw_endpoint, reply
+from .endpoints import TEI_1_8, raw_endpoint, reply
 
 CANARY = "hf_CANARY_rerank_3a9e61"
 FAST = RetryPolicy(max_retries=25, initial_backoff=0.002, max_backoff=0.02)
@@ -65,7 +65,7 @@ def faulty():
 
 @pytest.fixture(scope="module")
 def clean():
-    with LocalEndpoint("hash", api_key=CANARY, max_client_batch_size=8) as ep:
+    with LocalEndpoint("hash", api_key=CANARY, max_client_batch_size=8, **TEI_1_8) as ep:
         yield ep
 
 
@@ -177,7 +177,7 @@ def test_a_batch_refused_as_too_large_is_halved_until_it_fits(clean):
         result = client.rerank(QUERY, big)
         assert_scores_of(big, result.scores)
         assert client.stats.splits == 0
-    with LocalEndpoint("hash", max_client_batch_size=4) as small:
+    with LocalEndpoint("hash", max_client_batch_size=4, **TEI_1_8) as small:
         with client_for(small, batch_size=16, discover_limits=False) as client:
             result = client.rerank(QUERY, DOCS[:16])
             assert client.stats.splits == 3  # 16 -> 8+8 -> 4+4+4+4

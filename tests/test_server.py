@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import httpx
 import numpy as np
@@ -33,6 +34,31 @@ def endpoint():
 def client(endpoint):
     with httpx.Client(base_url=endpoint.url, headers=AUTH, timeout=30) as c:
         yield c
+
+
+# A server from before TEI 1.9: --auto-truncate was off by default (router/src/main.rs) and a
+# Validation error was 413 PAYLOAD_TOO_LARGE (router/src/http/server.rs, changed by PR #818).
+TEI_1_8 = {"auto_truncate": False, "validation_status": 413}
+
+
+@pytest.fixture(scope="module")
+def endpoint_1_8():
+    with LocalEndpoint("hash", api_key=KEY, **TEI_1_8) as ep:
+        yield ep
+
+
+@dataclass
+class Era:
+    client: httpx.Client
+    validation_status: int
+
+
+@pytest.fixture(params=["1.9.3", "1.8"])
+def era(request, endpoint, endpoint_1_8):
+    """A client of a server as TEI v1.9.3 (Validation 422) and as TEI before 1.9 (413)."""
+    server, status = (endpoint, 422) if request.param == "1.9.3" else (endpoint_1_8, 413)
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
+        yield Era(c, status)
 
 
 def tei_error(response, status, error_type, error=None):
@@ -88,10 +114,10 @@ def test_prompt_name_prefixes_the_prompt(client):
     np.testing.assert_allclose(with_prompt, HASH.vector("query: x"), rtol=1e-6)
 
 
-def test_unknown_prompt_name_is_refused_as_tei_words_it(client):
+def test_unknown_prompt_name_is_refused_as_tei_words_it(era):
     """core/src/tokenization.rs ``prepare_pre_prompt``."""
-    response = client.post("/", json={"inputs": ["a"], "prompt_name": "unknown"})
-    error = tei_error(response, 413, "Validation")
+    response = era.client.post("/", json={"inputs": ["a"], "prompt_name": "unknown"})
+    error = tei_error(response, era.validation_status, "Validation")
     assert error == (
         "Input validation error: `default-prompt-name` is set to `unknown` but it was not "
         'found in the Sentence Transformers prompts. Available prompts: ["query", "passage"]'
@@ -166,32 +192,50 @@ def test_an_empty_text_is_refused(client, inputs):
     tei_error(response, 400, "Empty", "Input validation error: `inputs` cannot be empty")
 
 
-def test_the_first_refused_input_names_the_error(client):
+def test_the_first_refused_input_names_the_error(era):
     """router/src/http/server.rs ``embed`` joins the inputs' results in order: the first
     error in input order is the answer, whichever check found it."""
     too_many_tokens = "word " * 600
-    response = client.post("/", json={"inputs": ["ok", too_many_tokens, ""]})
-    tei_error(response, 413, "Validation")
+    body = {"inputs": ["ok", too_many_tokens, ""], "truncate": False}
+    response = era.client.post("/", json=body)
+    tei_error(response, era.validation_status, "Validation")
     assert "must have less than 512 tokens" in response.json()["error"]
-    response = client.post("/", json={"inputs": ["ok", "", too_many_tokens]})
-    tei_error(response, 400, "Empty")
+    body = {"inputs": ["ok", "", too_many_tokens], "truncate": False}
+    tei_error(era.client.post("/", json=body), 400, "Empty")
 
 
-def test_more_inputs_than_max_client_batch_size_is_413(client):
-    """router/src/http/server.rs: ``batch size {n} > maximum allowed batch size {max}``."""
-    response = client.post("/", json={"inputs": ["a"] * 33})
-    tei_error(response, 413, "Validation", "batch size 33 > maximum allowed batch size 32")
-    assert client.post("/", json={"inputs": ["a"] * 32}).status_code == 200
+def test_more_inputs_than_max_client_batch_size_is_a_validation_error(era):
+    """router/src/http/server.rs: ``batch size {n} > maximum allowed batch size {max}``,
+    422 since TEI 1.9 and 413 before."""
+    response = era.client.post("/", json={"inputs": ["a"] * 33})
+    tei_error(
+        response,
+        era.validation_status,
+        "Validation",
+        "batch size 33 > maximum allowed batch size 32",
+    )
+    assert era.client.post("/", json={"inputs": ["a"] * 32}).status_code == 200
 
 
-def test_input_over_max_input_length_is_413_unless_truncated(client):
+def test_validation_errors_are_422_as_tei_1_9_3_and_413_before(endpoint, endpoint_1_8):
+    """router/src/http/server.rs ``impl From<&ErrorType> for StatusCode``: v1.9.3 answers
+    Validation with UNPROCESSABLE_ENTITY, v1.8.3 with PAYLOAD_TOO_LARGE (PR #818)."""
+    body = {"inputs": ["a"] * 33}
+    assert httpx.post(endpoint.url, json=body, headers=AUTH).status_code == 422
+    assert httpx.post(endpoint_1_8.url, json=body, headers=AUTH).status_code == 413
+    for server in (endpoint, endpoint_1_8):  # the other types are the same in both
+        assert httpx.post(server.url, json={"inputs": []}, headers=AUTH).status_code == 400
+
+
+def test_input_over_max_input_length_is_refused_unless_truncated(era):
     """core/src/tokenization.rs ``encode_input``: more tokens than ``max_input_length``
-    without ``truncate`` is a validation error; with it, the input is cut on the side
+    without truncation is a validation error; with it, the input is cut on the side
     ``truncation_direction`` names."""
     long = "word " * 600  # 602 tokens with the two special ones
+    client = era.client
     tei_error(
-        client.post("/", json={"inputs": ["short", long]}),
-        413,
+        client.post("/", json={"inputs": ["short", long], "truncate": False}),
+        era.validation_status,
         "Validation",
         "Input validation error: `inputs` must have less than 512 tokens. Given: 602",
     )
@@ -204,13 +248,27 @@ def test_input_over_max_input_length_is_413_unless_truncated(client):
     np.testing.assert_allclose(left, HASH.vector(" ".join(numbered.split()[90:])), rtol=1e-6)
 
 
-def test_inputs_over_250_characters_per_token_are_refused_before_tokenizing(client):
+def test_truncate_unset_follows_the_servers_auto_truncate(client, endpoint_1_8):
+    """router/src/http/server.rs ``embed``: ``req.truncate.unwrap_or(info.auto_truncate)``;
+    ``--auto-truncate`` defaults to true since TEI 1.9.0 (router/src/main.rs, PR #829)."""
+    long = "word " * 600
+    cut = client.post("/", json={"inputs": [long]})
+    assert cut.status_code == 200
+    np.testing.assert_allclose(cut.json()[0], HASH.vector(" ".join(["word"] * 510)), rtol=1e-6)
+    assert cut.headers["x-compute-tokens"] == "512"
+    old = httpx.post(endpoint_1_8.url, json={"inputs": [long]}, headers=AUTH)
+    message = "Input validation error: `inputs` must have less than 512 tokens. Given: 602"
+    tei_error(old, 413, "Validation", message)
+
+
+def test_inputs_over_250_characters_per_token_are_refused_before_tokenizing(era):
     """core/src/tokenization.rs ``tokenize_input``: more than ``max_input_length * 250``
     characters is refused without ``truncate`` and cut to that many bytes with it."""
     huge = "x" * (512 * 250 + 1)
+    client = era.client
     tei_error(
-        client.post("/", json={"inputs": huge}),
-        413,
+        client.post("/", json={"inputs": huge, "truncate": False}),
+        era.validation_status,
         "Validation",
         f"Input validation error: `inputs` must have less than 128000 characters. Given: {len(huge)}",
     )
@@ -252,18 +310,18 @@ def test_dimensions_cut_the_vector_then_normalise_it(client):
     np.testing.assert_allclose(full, HASH.vector("x"), rtol=1e-6)
 
 
-def test_dimensions_out_of_range_are_refused(client):
+def test_dimensions_out_of_range_are_refused(era):
     """core/src/infer.rs ``embed_pooled``: 0 and more than the model's width are validation
     errors."""
     tei_error(
-        client.post("/", json={"inputs": ["x"], "dimensions": 0}),
-        413,
+        era.client.post("/", json={"inputs": ["x"], "dimensions": 0}),
+        era.validation_status,
         "Validation",
         "Input validation error: `dimensions` should be positive",
     )
     tei_error(
-        client.post("/", json={"inputs": ["x"], "dimensions": 385}),
-        413,
+        era.client.post("/", json={"inputs": ["x"], "dimensions": 385}),
+        era.validation_status,
         "Validation",
         "Input validation error: `dimensions` should be smaller than the maximum embedding dimension.",
     )
@@ -295,16 +353,74 @@ def test_openai_route_takes_dimensions_and_base64(client):
     np.testing.assert_allclose(row, expected, rtol=1e-6)
 
 
-def test_openai_route_errors_are_openais_shape(client):
-    """router/src/http/server.rs: ``OpenAICompatErrorResponse`` ``{message, code, type}``."""
+def test_openai_base64_is_the_float_answer_bit_for_bit(client):
+    """router/src/http/server.rs ``openai_embed``: ``encode_embedding`` writes the f32 vector's
+    bytes (little-endian on every platform TEI ships for) as standard base64; the float answer
+    is the same f32 values."""
+    texts = ["one", "two words", "three words here"]
+    floats = client.post("/v1/embeddings", json={"input": texts}).json()
+    packed = client.post("/v1/embeddings", json={"input": texts, "encoding_format": "base64"})
+    for f, b in zip(floats["data"], packed.json()["data"]):
+        assert isinstance(b["embedding"], str) and b["index"] == f["index"]
+        row = np.frombuffer(base64.b64decode(b["embedding"], validate=True), dtype="<f4")
+        assert row.tobytes() == np.array(f["embedding"], dtype="<f4").tobytes()
+    assert packed.json()["usage"] == floats["usage"]
+
+
+def test_openai_request_fields_are_teis(client):
+    """types.rs ``OpenAICompatRequest``: ``model`` and ``user`` are optional strings, read and
+    ignored (the answer names the served model); ``encoding_format`` is ``float`` or
+    ``base64`` (serde's ``rename_all = "snake_case"``), anything else is axum's 422."""
+    body = {"input": ["a"], "model": "some/other-model", "user": "u-1", "encoding_format": "float"}
+    answer = client.post("/v1/embeddings", json=body).json()
+    assert answer["model"] == "hf-endpoint/hash"
+    assert client.post("/v1/embeddings", json={"input": "a", "model": None}).status_code == 200
+    for bad in ({"encoding_format": "int8"}, {"encoding_format": "Base64"}, {"model": 5}):
+        response = client.post("/v1/embeddings", json={"input": "a", **bad})
+        plain_error(response, 422, "Failed to deserialize the JSON body into the target type: ")
+
+
+def test_there_is_no_models_route_as_in_tei(client):
+    """router/src/http/server.rs (v1.9.3) routes ``/embeddings`` and ``/v1/embeddings`` only:
+    no ``GET /v1/models``; OpenAI clients that list models get 404 from TEI too."""
+    assert client.get("/v1/models").status_code == 404
+
+
+def test_openai_route_errors_are_openais_shape(era):
+    """router/src/http/server.rs: ``OpenAICompatErrorResponse`` ``{message, code, type}``,
+    ``code`` being the answer's status."""
+    client = era.client
     response = client.post("/v1/embeddings", json={"input": []})
     assert response.status_code == 400
     assert response.json() == {"message": "`inputs` cannot be empty", "code": 400, "type": "Empty"}
-    response = client.post("/v1/embeddings", json={"input": "word " * 600})  # no truncation
-    assert response.status_code == 413 and response.json()["type"] == "Validation"
+    response = client.post("/v1/embeddings", json={"input": ["a"] * 33})
+    assert response.status_code == era.validation_status
+    assert response.json() == {
+        "message": "batch size 33 > maximum allowed batch size 32",
+        "code": era.validation_status,
+        "type": "Validation",
+    }
     plain_error(
         post_raw(client, "/v1/embeddings", b'{"inputs": "x"}'), 422, "Failed to deserialize"
     )
+
+
+def test_openai_route_truncates_as_the_server_does(client, endpoint_1_8):
+    """router/src/http/server.rs ``openai_embed``: ``truncate = info.auto_truncate`` (a request
+    cannot ask otherwise), so a 1.9 server cuts a long input and an older one refuses it."""
+    long = "word " * 600
+    cut = client.post("/v1/embeddings", json={"input": long}).json()
+    np.testing.assert_allclose(
+        cut["data"][0]["embedding"], HASH.vector(" ".join(["word"] * 510)), rtol=1e-6
+    )
+    assert cut["usage"]["prompt_tokens"] == 512
+    old = httpx.post(endpoint_1_8.url + "/v1/embeddings", json={"input": long}, headers=AUTH)
+    assert old.status_code == 413
+    assert old.json() == {
+        "message": "Input validation error: `inputs` must have less than 512 tokens. Given: 602",
+        "code": 413,
+        "type": "Validation",
+    }
 
 
 # --- POST /rerank ------------------------------------------------------------------------------
@@ -347,8 +463,9 @@ def test_rerank_is_deterministic(client):
     assert client.post("/rerank", json=body).json() == client.post("/rerank", json=body).json()
 
 
-def test_rerank_refuses_what_tei_refuses(client):
+def test_rerank_refuses_what_tei_refuses(era):
     """router/src/http/server.rs ``rerank`` and core/src/tokenization.rs for the pair."""
+    client = era.client
     tei_error(
         client.post("/rerank", json={"query": "q", "texts": []}),
         400,
@@ -357,7 +474,7 @@ def test_rerank_refuses_what_tei_refuses(client):
     )
     tei_error(
         client.post("/rerank", json={"query": "q", "texts": ["t"] * 33}),
-        413,
+        era.validation_status,
         "Validation",
         "batch size 33 > maximum allowed batch size 32",
     )
@@ -368,9 +485,8 @@ def test_rerank_refuses_what_tei_refuses(client):
         "Input validation error: `inputs` cannot be empty",
     )
     long = "word " * 300
-    error = tei_error(
-        client.post("/rerank", json={"query": long, "texts": [long]}), 413, "Validation"
-    )
+    body = {"query": long, "texts": [long], "truncate": False}
+    error = tei_error(client.post("/rerank", json=body), era.validation_status, "Validation")
     assert error == "Input validation error: `inputs` must have less than 512 tokens. Given: 603"
     body = {"query": long, "texts": [long], "truncate": True}
     assert client.post("/rerank", json=body).status_code == 200
@@ -410,7 +526,8 @@ def test_tokenize_does_not_cut_long_inputs(client):
     assert len(tokens) == 602
 
 
-def test_tokenize_refuses_what_tei_refuses(client):
+def test_tokenize_refuses_what_tei_refuses(era):
+    client = era.client
     tei_error(
         client.post("/tokenize", json={"inputs": []}), 400, "Empty", "`inputs` cannot be empty"
     )
@@ -420,10 +537,48 @@ def test_tokenize_refuses_what_tei_refuses(client):
         "Empty",
         "Input validation error: `inputs` cannot be empty",
     )
-    tei_error(client.post("/tokenize", json={"inputs": ["a"] * 33}), 413, "Validation")
+    tei_error(
+        client.post("/tokenize", json={"inputs": ["a"] * 33}), era.validation_status, "Validation"
+    )
 
 
 # --- GET /info, /health ----------------------------------------------------------------------
+
+
+# router/src/lib.rs (v1.9.3) ``Info``: its fields in order, with their JSON types.
+INFO_FIELDS = {
+    "model_id": str,
+    "model_sha": type(None),  # Option<String>: a hub revision; a local folder has none
+    "model_dtype": str,
+    "served_model_name": str,
+    "model_type": dict,
+    "max_concurrent_requests": int,
+    "max_input_length": int,
+    "max_batch_tokens": int,
+    "max_batch_requests": type(None),  # Option<usize>, null unless --max-batch-requests
+    "max_client_batch_size": int,
+    "auto_truncate": bool,
+    "tokenization_workers": int,
+    "version": str,
+    "sha": type(None),  # option_env!("VERGEN_GIT_SHA"): set by TEI's build only
+    "docker_label": type(None),  # option_env!("DOCKER_LABEL"): likewise
+}
+
+
+def test_info_has_every_field_of_teis_info_struct(client, endpoint_1_8):
+    """router/src/lib.rs ``Info`` and ``ModelType`` (``#[serde(rename_all = "lowercase")]``,
+    an externally tagged enum: ``{"embedding": {"pooling": ...}}``); ``version`` is the TEI
+    release the server follows (CARGO_PKG_VERSION, 1.9.3)."""
+    info = client.get("/info").json()
+    assert list(info) == list(INFO_FIELDS)
+    for name, kind in INFO_FIELDS.items():
+        assert type(info[name]) is kind, (name, info[name])
+    assert info["model_type"] == {"embedding": {"pooling": "mean"}}
+    assert info["model_dtype"] == "float32"
+    assert info["tokenization_workers"] >= 1
+    assert (info["version"], info["auto_truncate"]) == ("1.9.3", True)
+    old = httpx.get(endpoint_1_8.url + "/info", headers=AUTH).json()
+    assert (old["version"], old["auto_truncate"]) == ("1.8.3", False)
 
 
 def test_info_and_health(client):
@@ -435,7 +590,7 @@ def test_info_and_health(client):
     assert info["max_batch_tokens"] == 16384
     assert info["max_concurrent_requests"] == 512
     assert info["model_type"] == {"embedding": {"pooling": "mean"}}
-    assert info["auto_truncate"] is False
+    assert info["auto_truncate"] is True
     for path in ("/health", "/", "/ping"):
         assert client.get(path).status_code == 200
 
@@ -444,7 +599,7 @@ def test_max_input_length_over_max_batch_tokens_needs_auto_truncate():
     """router/src/lib.rs: the router refuses to start, unless ``--auto-truncate`` cuts the
     limit to ``max_batch_tokens``."""
     with pytest.raises(ValueError, match=r"The maximum input length is `512` which exceeds"):
-        ServerConfig(backend=HashBackend(), max_batch_tokens=64)
+        ServerConfig(backend=HashBackend(), max_batch_tokens=64, auto_truncate=False)
     assert (
         ServerConfig(HashBackend(), max_batch_tokens=64, auto_truncate=True).max_input_length == 64
     )
@@ -712,6 +867,57 @@ def test_runs_as_a_subprocess():
         assert httpx.post(ep.url, json={"inputs": "x"}, headers=AUTH).status_code == 200
 
 
+def test_a_subprocess_serves_either_era():
+    """The options travel to ``python -m hf_endpoint.server``: TEI 1.9.3's defaults, or a
+    server from before 1.9."""
+    with LocalEndpoint("hash", in_process=False) as new:
+        info = httpx.get(new.url + "/info").json()
+        assert info["auto_truncate"] is True
+        assert httpx.post(new.url, json={"inputs": ["a"] * 33}).status_code == 422
+    with LocalEndpoint("hash", in_process=False, **TEI_1_8) as old:
+        assert httpx.get(old.url + "/info").json()["auto_truncate"] is False
+        assert httpx.post(old.url, json={"inputs": ["a"] * 33}).status_code == 413
+        assert httpx.post(old.url, json={"inputs": "word " * 600}).status_code == 413
+
+
+@pytest.mark.parametrize(
+    "argv,auto_truncate,validation_status",
+    [
+        ([], True, 422),
+        (["--auto-truncate"], True, 422),
+        (["--auto-truncate", "true"], True, 422),
+        (["--auto-truncate", "false"], False, 422),
+        (["--auto-truncate", "false", "--validation-status", "413"], False, 413),
+    ],
+)
+def test_auto_truncate_and_validation_status_options(argv, auto_truncate, validation_status):
+    """router/src/main.rs: ``--auto-truncate`` takes an optional ``true``/``false`` and
+    defaults to true; ``--validation-status 413`` is the status TEI gave before 1.9."""
+    import argparse
+
+    from hf_endpoint.server import add_arguments, config_from_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_arguments(parser.parse_args(["--backend", "hash", *argv]))
+    assert (config.auto_truncate, config.validation_status) == (auto_truncate, validation_status)
+
+
+@pytest.mark.parametrize("argv", [["--auto-truncate", "no"], ["--validation-status", "400"]])
+def test_bad_era_options_are_refused(argv, capsys):
+    import argparse
+
+    from hf_endpoint.server import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(argv)
+    assert argv[0] in capsys.readouterr().err
+    with pytest.raises(ValueError, match="validation_status must be 422 .* or 413 .*, not 400"):
+        ServerConfig(HashBackend(), validation_status=400)
+
+
 def test_command_line_serves_and_announces_its_url():
     process = subprocess.Popen(
         [sys.executable, "-m", "hf_endpoint.cli", "serve", "--backend", "hash", "--port", "0"],
@@ -734,7 +940,10 @@ def test_command_line_serves_and_announces_its_url():
     [
         (["--model", "/nonexistent/model"], "model folder /nonexistent/model does not exist"),
         (["--backend", "hash", "--model", "/tmp"], "--model serves a sentence-transformers model"),
-        (["--backend", "hash", "--max-batch-tokens", "100"], "The maximum input length is `512`"),
+        (
+            ["--backend", "hash", "--max-batch-tokens", "100", "--auto-truncate", "false"],
+            "The maximum input length is `512`",
+        ),
     ],
 )
 def test_bad_server_options_are_one_line_errors(args, message):

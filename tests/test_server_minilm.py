@@ -60,12 +60,16 @@ def test_normalize_false_returns_the_mean_pooled_vector(endpoint, reference):
     np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1)[:, None], expected, atol=1e-5)
 
 
-def test_inputs_over_256_tokens_need_truncate(endpoint, reference):
+def test_inputs_over_256_tokens_are_cut_unless_truncate_is_false(endpoint, reference):
+    """core/src/tokenization.rs ``encode_input``: refused (422 since TEI 1.9) when not
+    truncating; a request that leaves ``truncate`` unset gets ``--auto-truncate``, on by
+    default since TEI 1.9.0 (router/src/main.rs, PR #829)."""
     long = "tokens " * 300 + "the end"
-    response = httpx.post(endpoint.url, json={"inputs": [long]}, timeout=120)
-    assert response.status_code == 413
+    response = httpx.post(endpoint.url, json={"inputs": [long], "truncate": False}, timeout=120)
+    assert response.status_code == 422
     assert "must have less than 256 tokens" in response.json()["error"]
     right = embed(endpoint, [long], truncate=True)
+    np.testing.assert_allclose(embed(endpoint, [long]), right, atol=1e-6)
     left = embed(endpoint, [long], truncate=True, truncation_direction="Left")
     np.testing.assert_allclose(
         right[0], reference.encode([long], normalize_embeddings=True)[0], atol=1e-5

@@ -140,8 +140,9 @@ def test_serve_model_reports_its_limits_and_downloads_nothing(short_model, tmp_p
         assert info["model_id"] == info["served_model_name"] == str(short_model)
         assert info["max_input_length"] == 128
         assert info["model_dtype"] == "float32"
-        too_long = httpx.post(url, json={"inputs": "word " * 200}, timeout=60)
-        assert too_long.status_code == 413
+        body = {"inputs": "word " * 200, "truncate": False}
+        too_long = httpx.post(url, json=body, timeout=60)
+        assert too_long.status_code == 422
         assert "must have less than 128 tokens. Given: 202" in too_long.json()["error"]
         # the folder's prompts, and no default prompt applied (TEI reads only `prompts`)
         prompted = httpx.post(url, json={"inputs": "x", "prompt_name": "query"}).json()

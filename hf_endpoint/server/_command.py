@@ -13,11 +13,19 @@ import sys
 from collections.abc import Sequence
 
 from ._local import READY_LINE, serve
+from ._protocol import VALIDATION_STATUSES
 from .app import ServerConfig
 from .backends import create_backend
 from .faults import Faults
 
 __all__ = ["add_arguments", "config_from_arguments", "main"]
+
+
+def _boolean(value: str) -> bool:
+    """``true`` or ``false``, as TEI's clap parses a boolean option."""
+    if value not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+    return value == "true"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +67,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-concurrent-requests", type=int, default=512, metavar="N")
     limits.add_argument("--tokenization-workers", type=int, metavar="N")
     limits.add_argument(
-        "--auto-truncate", action="store_true", help="truncate long inputs unless told otherwise"
+        "--auto-truncate",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="true|false",
+        help="cut inputs over the model's limit unless a request says truncate=false "
+        "(default: true, as TEI 1.9; --auto-truncate false refuses them)",
+    )
+    limits.add_argument(
+        "--validation-status",
+        type=int,
+        choices=VALIDATION_STATUSES,
+        default=422,
+        help="the status of a validation error (input too long, batch too large): "
+        "422 as TEI 1.9 and later (default), 413 as TEI before 1.9",
     )
     faults = parser.add_argument_group("fault injection (off by default)")
     faults.add_argument("--cold-start", type=float, default=0.0, metavar="SECONDS")
@@ -115,6 +138,7 @@ def config_from_arguments(args: argparse.Namespace) -> ServerConfig:
         max_batch_requests=args.max_batch_requests,
         max_concurrent_requests=args.max_concurrent_requests,
         auto_truncate=args.auto_truncate,
+        validation_status=args.validation_status,
         faults=faults,
         **workers,
     )

@@ -108,6 +108,10 @@ class LocalEndpoint:
     subprocess, so that a benchmark's client and server do not share one interpreter.
     The model is loaded before the ``with`` block starts: a bad folder raises there.
 
+    The server follows TEI v1.9.3: ``auto_truncate=True`` and ``validation_status=422``;
+    ``auto_truncate=False, validation_status=413`` is a server from before TEI 1.9
+    (see :class:`ServerConfig`).
+
     >>> with LocalEndpoint(backend="hash") as endpoint:   # doctest: +SKIP
     ...     endpoint.url
     'http://127.0.0.1:41234'
@@ -125,7 +129,8 @@ class LocalEndpoint:
         faults: Faults | None = None,
         max_client_batch_size: int = 32,
         max_batch_tokens: int = 16384,
-        auto_truncate: bool = False,
+        auto_truncate: bool = True,
+        validation_status: int = 422,
         in_process: bool = True,
         startup_timeout: float = 120.0,
     ) -> None:
@@ -139,6 +144,7 @@ class LocalEndpoint:
         self.max_client_batch_size = max_client_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.auto_truncate = auto_truncate
+        self.validation_status = validation_status
         self.in_process = in_process
         self.startup_timeout = startup_timeout
         self.url = ""
@@ -174,6 +180,7 @@ class LocalEndpoint:
             max_client_batch_size=self.max_client_batch_size,
             max_batch_tokens=self.max_batch_tokens,
             auto_truncate=self.auto_truncate,
+            validation_status=self.validation_status,
             faults=self.faults,
         )
         config.backend.load()
@@ -199,13 +206,13 @@ class LocalEndpoint:
             "--device", self.device, "--dtype", self.dtype,
             "--max-client-batch-size", str(self.max_client_batch_size),
             "--max-batch-tokens", str(self.max_batch_tokens),
+            "--auto-truncate", str(self.auto_truncate).lower(),
+            "--validation-status", str(self.validation_status),
             "--cold-start", str(f.cold_start), "--fault-429", str(f.rate_429), "--fault-502", str(f.rate_502),
             "--fault-503", str(f.rate_503), "--fault-drop", str(f.rate_drop), "--latency", str(f.latency),
             "--retry-after", str(f.retry_after), "--seed", str(f.seed),
         ]  # fmt: skip
         command += ["--model", str(self.model)] if self.model else ["--backend", self.backend]
-        if self.auto_truncate:
-            command.append("--auto-truncate")
         if self.threads is not None:
             command += ["--threads", str(self.threads)]
         if f.requests_per_minute is not None:

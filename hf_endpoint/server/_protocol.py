@@ -3,8 +3,9 @@
 Everything a client can see is mirrored from TEI's router (huggingface/text-embeddings-inference):
 
 * error bodies ``{"error", "error_type"}`` with ``error_type`` spelled as TEI's Rust enum
-  serialises it (``"Validation"``, ``"Empty"``, ...) and the status of each type
-  (``router/src/http/server.rs``: ``impl From<&ErrorType> for StatusCode``);
+  serialises it (``"Validation"``, ``"Empty"``, ...) and the status of each type as TEI
+  v1.9.3 gives it (``router/src/http/server.rs``: ``impl From<&ErrorType> for StatusCode``;
+  Validation is 422 since v1.9.0, PR #818, and was 413 before: :meth:`TEIError.in_era`);
 * messages of core errors prefixed as ``TextEmbeddingsError`` displays them
   (``core/src/lib.rs``: ``"Input validation error: {0}"``);
 * request bodies read as axum's ``Json`` extractor reads them: 415 without a JSON
@@ -19,13 +20,14 @@ reproduced) are named where they happen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 __all__ = [
     "PAYLOAD_LIMIT",
+    "VALIDATION_STATUSES",
     "EmbedRequest",
     "ErrorType",
     "OpenAIRequest",
@@ -50,15 +52,19 @@ class ErrorType:
     EMPTY = "Empty"
 
 
-# router/src/http/server.rs: impl From<&ErrorType> for StatusCode
+# router/src/http/server.rs (v1.9.3): impl From<&ErrorType> for StatusCode
 _STATUS = {
     ErrorType.UNHEALTHY: 503,
     ErrorType.BACKEND: 424,
     ErrorType.OVERLOADED: 429,
     ErrorType.TOKENIZER: 422,
-    ErrorType.VALIDATION: 413,
+    ErrorType.VALIDATION: 422,
     ErrorType.EMPTY: 400,
 }
+
+# The statuses a Validation error has had: 422 since TEI v1.9.0 (PR #818), 413
+# (PAYLOAD_TOO_LARGE) in every release before it.
+VALIDATION_STATUSES = (422, 413)
 
 
 @dataclass
@@ -95,6 +101,14 @@ class TEIError(Exception):
             ErrorType.TOKENIZER: "tokenizer error ",
         }.get(error_type, "")
         return cls.of(error_type, prefix + error)
+
+    def in_era(self, validation_status: int) -> TEIError:
+        """This error as a server answering Validation errors with ``validation_status``
+        gives it (413 before TEI v1.9.0); other errors, and axum's plain rejections, are the
+        same in every release."""
+        if self.plain or self.error_type != ErrorType.VALIDATION:
+            return self
+        return replace(self, status=validation_status)
 
     def body(self, *, openai: bool = False) -> bytes:
         """The response body: TEI's ``ErrorResponse``, or ``OpenAICompatErrorResponse``."""

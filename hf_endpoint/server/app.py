@@ -43,6 +43,7 @@ from starlette.types import Receive, Scope, Send
 from ._engine import Embedded, Engine, default_tokenization_workers
 from ._protocol import (
     PAYLOAD_LIMIT,
+    VALIDATION_STATUSES,
     EmbedRequest,
     ErrorType,
     OpenAIRequest,
@@ -59,12 +60,20 @@ __all__ = ["ServerConfig", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = "hf-endpoint-local"
+# /info's ``version``: the TEI release whose HTTP protocol the server speaks (TEI reports its
+# CARGO_PKG_VERSION); a server answering Validation with 413 speaks the last release before 1.9.
+TEI_VERSIONS = {422: "1.9.3", 413: "1.8.3"}
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """How the local endpoint behaves; the limits are TEI's options of the same names."""
+    """How the local endpoint behaves; the limits are TEI's options of the same names.
+
+    The defaults are TEI v1.9.3's: ``auto_truncate`` is on (``--auto-truncate`` defaults to
+    true since v1.9.0, PR #829: an input over ``max_input_length`` is cut unless the request
+    says ``"truncate": false``) and a Validation error is answered 422. A server from before
+    v1.9 is ``auto_truncate=False, validation_status=413``.
+    """
 
     backend: Backend
     api_key: str | None = field(default=None, repr=False)
@@ -72,7 +81,8 @@ class ServerConfig:
     max_batch_tokens: int = 16384
     max_batch_requests: int | None = None
     max_concurrent_requests: int = 512
-    auto_truncate: bool = False
+    auto_truncate: bool = True
+    validation_status: int = 422
     tokenization_workers: int = field(default_factory=default_tokenization_workers)
     payload_limit: int = PAYLOAD_LIMIT
     faults: Faults = field(default_factory=Faults)
@@ -87,6 +97,11 @@ class ServerConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.validation_status not in VALIDATION_STATUSES:
+            raise ValueError(
+                f"validation_status must be 422 (TEI 1.9 and later) or 413 (before 1.9), "
+                f"not {self.validation_status}"
+            )
         if self.max_batch_requests is not None and self.max_batch_requests < 1:
             raise ValueError(
                 f"max_batch_requests must be at least 1, not {self.max_batch_requests}"
@@ -113,6 +128,7 @@ def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None
 
 
 def _error(exc: TEIError, *, openai: bool = False) -> Response:
+    """The answer for ``exc``, already in the server's era (:meth:`TEIError.in_era`)."""
     return Response(
         exc.body(openai=openai),
         status_code=exc.status,
@@ -228,7 +244,8 @@ class _EndpointApp:
             return _error(self._cold(cold))
         b, c = self.backend, self.config
         self.stats.answered(200, "info")
-        # router/src/lib.rs: Info
+        # router/src/lib.rs (v1.9.3): Info, every field in its order; no git sha or docker
+        # label (TEI's come from its build)
         return _json(
             {
                 "model_id": b.model_id,
@@ -243,7 +260,7 @@ class _EndpointApp:
                 "max_client_batch_size": c.max_client_batch_size,
                 "auto_truncate": c.auto_truncate,
                 "tokenization_workers": c.tokenization_workers,
-                "version": VERSION,
+                "version": TEI_VERSIONS[c.validation_status],
                 "sha": None,
                 "docker_label": None,
             }
@@ -362,7 +379,8 @@ class _EndpointApp:
             )
             response, inputs = await handler(data)
         except TEIError as exc:
-            response, action = _error(exc, openai=openai), exc.error_type.lower()
+            answer = exc.in_era(self.config.validation_status)
+            response, action = _error(answer, openai=openai), exc.error_type.lower()
         except Exception as exc:  # never a 500 with a traceback
             logger.exception("a request failed")
             failure = TEIError.core(ErrorType.BACKEND, f"Inference error: {exc}")
@@ -372,7 +390,7 @@ class _EndpointApp:
 
     def _check_batch(self, texts: list[str], field: str) -> None:
         """router/src/http/server.rs: a batch is not empty (400) and holds at most
-        ``max_client_batch_size`` inputs (413)."""
+        ``max_client_batch_size`` inputs (a Validation error)."""
         if not texts:
             raise TEIError.of(ErrorType.EMPTY, f"`{field}` cannot be empty")
         limit = self.config.max_client_batch_size
