@@ -167,7 +167,9 @@ _BATCH_TOO_LARGE = re.compile(r"batch size \d+ > maximum allowed batch size \d+"
 _INPUT_TOO_LARGE = re.compile(
     r"must have less than \d+ (?:tokens|characters)"
     # vLLM's OpenAI server (400): "This model's maximum context length is 512 tokens. ..."
-    r"|maximum context length is \d+ tokens",
+    r"|maximum context length is \d+ tokens"
+    # pydantic's limit on a string (Infinity's FastAPI, 422): "String should have at most ..."
+    r"|should have at most \d+ characters",
     re.IGNORECASE,
 )
 

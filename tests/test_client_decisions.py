@@ -146,6 +146,16 @@ TEI_CHARS = {
     "error": "`inputs` must have less than 10240 characters. Given: 12000",
     "error_type": "Validation",
 }
+# Infinity 0.0.78 (FastAPI, pydantic): a string over its 122,880 characters.
+INFINITY_CHARS = {
+    "detail": [
+        {
+            "type": "string_too_long",
+            "loc": ["body", "text", "input", "list[constrained-str]", 0],
+            "msg": "String should have at most 122880 characters",
+        }
+    ]
+}
 VLLM_CONTEXT = {
     "error": {
         "message": "This model's maximum context length is 512 tokens. However, you requested "
@@ -158,14 +168,28 @@ VLLM_CONTEXT = {
 
 @pytest.mark.parametrize(
     "status, body",
-    [(422, TEI_BATCH), (422, TEI_TOKENS), (422, TEI_CHARS), (400, VLLM_CONTEXT), (413, TEI_TOKENS)],
+    [
+        (422, TEI_BATCH),
+        (422, TEI_TOKENS),
+        (422, TEI_CHARS),
+        (400, VLLM_CONTEXT),
+        (422, INFINITY_CHARS),
+        (413, TEI_TOKENS),
+    ],
 )
 def test_a_batch_refused_for_its_size_is_split_before_and_after_tei_1_9(status, body):
     assert step(outcome(status, body), batch_size=4) == Split()
 
 
 @pytest.mark.parametrize(
-    "status, body", [(422, TEI_TOKENS), (422, TEI_CHARS), (400, VLLM_CONTEXT), (413, TEI_TOKENS)]
+    "status, body",
+    [
+        (422, TEI_TOKENS),
+        (422, TEI_CHARS),
+        (400, VLLM_CONTEXT),
+        (422, INFINITY_CHARS),
+        (413, TEI_TOKENS),
+    ],
 )
 def test_a_single_input_refused_as_too_long_is_named_before_and_after_tei_1_9(status, body):
     decision = step(outcome(status, body), batch_size=1, first_index=9)
