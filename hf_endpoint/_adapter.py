@@ -83,6 +83,18 @@ class AdapterBase(BaseModel):
         default=None, description="Which end truncate cuts."
     )
     scale_up_timeout: float | None = Field(default=None, description="Sent as X-Scale-Up-Timeout.")
+    protocol: Literal["auto", "tei", "openai"] = Field(
+        default="auto",
+        description=(
+            "tei: Text Embeddings Inference (POST /embed, /rerank); openai: the OpenAI-compatible "
+            "servers' API (vLLM, Infinity, TEI's /v1/embeddings; Cohere-style /v1/rerank); "
+            "auto: openai when the URL ends in /embeddings (/v1/rerank for rerank), else tei."
+        ),
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model the openai protocol asks for; default: the first of GET /v1/models.",
+    )
 
     # The Elasticsearch task type of the endpoints this adapter serves.
     _task_type: ClassVar[str] = "text_embedding"
@@ -125,6 +137,8 @@ class AdapterBase(BaseModel):
             "truncate": self.truncate,
             "truncation_direction": self.truncation_direction,
             "scale_up_timeout": self.scale_up_timeout,
+            "protocol": self.protocol,
+            "model": self.model,
         }
 
     def _built(self) -> tuple[BaseClient, ...]:
@@ -195,17 +209,6 @@ class EndpointAdapter(AdapterBase):
     query_prompt_name: str | None = Field(
         default=None, description="The endpoint's prompt for queries."
     )
-    protocol: Literal["auto", "tei", "openai"] = Field(
-        default="auto",
-        description=(
-            "tei (POST /embed), openai (POST /v1/embeddings: vLLM, Infinity, TEI's OpenAI route), "
-            "or auto: openai when the URL ends in /embeddings."
-        ),
-    )
-    model: str | None = Field(
-        default=None,
-        description="The model the OpenAI route asks for; default: the first of GET /v1/models.",
-    )
 
     def _normalise(self) -> None:
         if self.chunking_settings:
@@ -219,8 +222,6 @@ class EndpointAdapter(AdapterBase):
             normalize=self.normalize,
             prompt_name=prompt_name,
             chunking_settings=self.chunking_settings or None,
-            protocol=self.protocol,
-            model=self.model,
         )
 
     def _make_clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:

@@ -142,9 +142,12 @@ def info_url(url: str) -> str:
 
 
 def models_url(url: str) -> str:
-    """``GET /v1/models`` beside an OpenAI embeddings route; a query string stays."""
+    """``GET /v1/models`` beside an OpenAI-compatible route (``/embeddings``, ``/rerank``);
+    a query string stays."""
     base, sep, query = url.partition("?")
-    base = base.rstrip("/").removesuffix("/embeddings")
+    base = base.rstrip("/")
+    for route in ("/embeddings", "/rerank"):
+        base = base.removesuffix(route)
     return base + "/models" + sep + query
 
 

@@ -195,7 +195,8 @@ def parse_scores(content: bytes, expected: int) -> list[float]:
 
     The answer is a list of ``{"index", "score"}`` objects in any order (TEI
     sorts them by score); ``relevance_score`` may stand for ``score``, as
-    Elasticsearch accepts. Other fields (``text``, ``document``) are ignored:
+    Elasticsearch accepts, and the list may be the ``results`` of an object
+    (the Cohere/Jina-style answer of vLLM and Infinity). Other fields (``text``, ``document``) are ignored:
     the texts are the ones that were sent. Raises ``ResponseFormatError``
     naming the problem when the body is not JSON, an entry is not such an
     object, or the indices are not each of ``0..expected-1`` exactly once.
@@ -204,6 +205,8 @@ def parse_scores(content: bytes, expected: int) -> list[float]:
         data = orjson.loads(content)
     except orjson.JSONDecodeError:
         raise UnparsableResponse(f"the response is not JSON: {content[:80]!r}") from None
+    if isinstance(data, dict) and "results" in data:
+        data = data["results"]
     if not isinstance(data, list):
         raise ResponseFormatError(
             f"expected a list of {{index, score}} objects, received {_describe(data)}"
