@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "MAX_CHUNKS",
     "EmbeddedChunk",
     "EmbeddingClient",
     "EmbeddingResult",
@@ -54,9 +55,13 @@ __all__ = [
     "ServerLimits",
     "fitted_chunking",
     "lone_surrogate",
+    "merge_chunks",
     "plan_call",
     "pool_chunks",
 ]
+
+# Elasticsearch keeps at most this many chunks per input (EmbeddingRequestChunker.MAX_CHUNKS).
+MAX_CHUNKS = 512
 
 
 class EmbeddedChunk(NamedTuple):
@@ -82,6 +87,37 @@ def pool_chunks(chunks: Sequence[EmbeddedChunk]) -> list[float]:
     mean = [sum(w * v for w, v in zip(weights, column)) / total for column in zip(*vectors)]
     norm = sum(x * x for x in mean) ** 0.5
     return [x / norm for x in mean] if norm else mean
+
+
+def merge_chunks(
+    offsets: Sequence[tuple[int, int]],
+    vectors: Sequence[list[float]],
+    max_chunks: int = MAX_CHUNKS,
+) -> list[tuple[int, int, list[float]]]:
+    """At most ``max_chunks`` chunks of one input, as Elasticsearch keeps them (PR #123150).
+
+    Every chunk was embedded on its own; beyond ``max_chunks``, chunk ``i`` of ``n`` goes
+    to merged chunk ``i * max_chunks // n``, whose offsets widen from its first chunk's
+    start to its last chunk's end and whose vector is the mean of its chunks' vectors,
+    accumulated in order as ``EmbeddingRequestChunker`` does
+    (``(n * mean + m * v) / (n + m)``). ``n <= max_chunks``: the chunks as they are.
+    """
+    n = len(offsets)
+    if n <= max_chunks:
+        return [(s, e, v) for (s, e), v in zip(offsets, vectors)]
+    merged: list[tuple[int, int, list[float]]] = []
+    counts: list[int] = []
+    for i, ((start, end), vector) in enumerate(zip(offsets, vectors)):
+        target = i * max_chunks // n
+        if target == len(merged):
+            merged.append((start, end, list(vector)))
+            counts.append(1)
+            continue
+        first, _, mean = merged[target]
+        k = counts[target]
+        merged[target] = (first, end, [(k * a + b) / (k + 1) for a, b in zip(mean, vector)])
+        counts[target] = k + 1
+    return merged
 
 
 class EmbeddingResult(list[list[float]]):
@@ -220,9 +256,13 @@ class _ChunkJob:
 
     def result(self, vectors: Sequence[list[float]]) -> list[list[EmbeddedChunk]]:
         out: list[list[EmbeddedChunk]] = []
-        it = iter(vectors)
+        at = 0
         for text, offsets in zip(self.texts, self.spans):
-            out.append([EmbeddedChunk(text[s:e], s, e, next(it)) for s, e in offsets])
+            mine = vectors[at : at + len(offsets)]
+            at += len(offsets)
+            out.append(
+                [EmbeddedChunk(text[s:e], s, e, v) for s, e, v in merge_chunks(offsets, mine)]
+            )
         return out
 
 
@@ -453,7 +493,9 @@ class EmbeddingClient(BaseClient):
         default fitted to the endpoint (``fitted_chunking``; a text whose chunk the
         endpoint still refuses is chunked again, smaller). A chunk that explicit
         settings make too large raises ``InputTooLargeError`` naming the text, the
-        chunk and the setting to change. Nothing is cut silently.
+        chunk and the setting to change. Nothing is cut silently. A text of more
+        than 512 chunks gets 512, neighbouring chunks merged as Elasticsearch
+        merges them (``merge_chunks``): every chunk is embedded, none is dropped.
         """
         job = self._chunk_job(texts, chunking_settings, self.server_limits(gate))
         while True:
