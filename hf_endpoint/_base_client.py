@@ -436,12 +436,14 @@ class BaseClient:
             return await asyncio.to_thread(plan_call, texts, self.options, limits, shape)
         return plan_call(texts, self.options, limits, shape)
 
-    def _flows(self, batches: list[Batch], make: FlowMaker) -> list[Flow[list[Any]]]:
+    def _flows(
+        self, batches: list[Batch], make: FlowMaker, target: str | None = None
+    ) -> list[Flow[list[Any]]]:
         policy = self.options.policy
         retry_connect = self._connection.contacted
+        url = target or self._target
         return [
-            make(self._target, b, policy, self._random.random, retry_connect=retry_connect)
-            for b in batches
+            make(url, b, policy, self._random.random, retry_connect=retry_connect) for b in batches
         ]
 
     @contextlib.contextmanager

@@ -54,6 +54,7 @@ __all__ = [
     "models_url",
     "openai_embed_flow",
     "rerank_flow",
+    "tei_root",
 ]
 
 logger = logging.getLogger("hf_endpoint.client")
@@ -106,12 +107,19 @@ Flow = Generator[Step, Outcome | None, T]
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What ``GET /info`` told about the endpoint (``None`` where it said nothing)."""
+    """What ``GET /info`` told about the endpoint (``None`` where it said nothing).
+
+    ``tei``: the answer was Text Embeddings Inference's ``Info`` (it has
+    ``max_client_batch_size`` and ``max_input_length``); ``auto_truncate``: whether
+    that server cuts over-long inputs when a request does not say ``truncate``.
+    """
 
     max_client_batch_size: int | None = None
     max_batch_tokens: int | None = None
     max_input_length: int | None = None
     model_id: str | None = None
+    tei: bool = False
+    auto_truncate: bool | None = None
 
     @classmethod
     def from_info(cls, info: Any) -> ServerLimits:
@@ -124,11 +132,15 @@ class ServerLimits:
             )
 
         model_id = info.get("model_id") if isinstance(info, dict) else None
+        auto_truncate = info.get("auto_truncate") if isinstance(info, dict) else None
         return cls(
             positive("max_client_batch_size"),
             positive("max_batch_tokens"),
             positive("max_input_length"),
             model_id if isinstance(model_id, str) else None,
+            tei=isinstance(info, dict)
+            and {"max_client_batch_size", "max_input_length"} <= set(info),
+            auto_truncate=auto_truncate if isinstance(auto_truncate, bool) else None,
         )
 
 
@@ -139,6 +151,14 @@ def info_url(url: str) -> str:
     for route in ("/embed", "/rerank"):
         base = base.removesuffix(route)
     return base + "/info" + sep + query
+
+
+def tei_root(url: str) -> str:
+    """The root of a server whose OpenAI route is ``url`` (``.../v1/embeddings``); a query
+    string stays. TEI serves ``/embed`` and ``/info`` there."""
+    base, sep, query = url.partition("?")
+    base = base.rstrip("/").removesuffix("/embeddings").removesuffix("/v1")
+    return base + sep + query
 
 
 def models_url(url: str) -> str:
@@ -183,8 +203,9 @@ def request_tail(fields: dict[str, Any]) -> bytes:
 def discovery_flow(
     url: str, *, first_contact: bool, openai: bool = False
 ) -> Flow[tuple[ServerLimits, bool]]:
-    """Ask ``GET /info`` once (``GET /v1/models`` for the OpenAI API): the limits (the
-    served model), and whether they are settled.
+    """Ask ``GET /info`` once (``GET /v1/models`` for the OpenAI API: the served model;
+    where that is missing, as on TEI, ``GET /info`` at the root): the limits, and whether
+    they are settled.
 
     An endpoint that is starting, overloaded or slow settles nothing: the
     configured values serve this call and the next call asks again. On the
@@ -204,6 +225,14 @@ def discovery_flow(
             + (f" ({outcome.detail})" if outcome.detail else "")
         )
     limits = ServerLimits()
+    if outcome.status == 404 and openai:
+        # No GET /v1/models: TEI's OpenAI route (v1.9.3 has none) tells its limits at /info.
+        yield Gate()
+        yield Slot()
+        target = info_url(tei_root(url))
+        outcome = yield Send("GET", target, None, INFO_MAX_BYTES)
+        assert outcome is not None
+        openai = False
     if outcome.status == 200 and openai:
         limits = ServerLimits(model_id=parse_models(outcome.content))
     elif outcome.status == 200:

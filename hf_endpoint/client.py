@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -36,7 +37,7 @@ from ._base_client import (
     plan_call,
 )
 from ._drivers import Limiter, RequestGate
-from ._flows import Batch, ServerLimits, embed_flow, openai_embed_flow
+from ._flows import Batch, ServerLimits, embed_flow, openai_embed_flow, tei_root
 from ._options import ClientOptions, openai_route
 from .chunking import chunk_offsets
 from .errors import ConfigError, InputTooLargeError, ResponseFormatError
@@ -45,6 +46,8 @@ from .settings import ChunkingSettings, InferenceConfig, RateLimit
 
 if TYPE_CHECKING:
     import numpy as np
+
+logger = logging.getLogger("hf_endpoint.client")
 
 __all__ = [
     "MAX_CHUNKS",
@@ -316,7 +319,11 @@ class EmbeddingClient(BaseClient):
       ``dtype="float32"``; ``"float"`` for JSON numbers). The OpenAI API has no
       ``truncate``: the server's own rule applies to an over-long input (TEI:
       ``--auto-truncate``; Infinity cuts to the model's length; vLLM refuses it,
-      and the client then reports it or chunks it again, as with TEI).
+      and the client then reports it or chunks it again, as with TEI). An
+      ``auto`` URL whose server turns out to be TEI (no ``GET /v1/models``, TEI's
+      ``GET /info`` at the root) is sent to TEI's ``/embed`` there, which can be
+      asked not to truncate; ``protocol="openai"`` keeps the OpenAI route and
+      logs a warning when that server auto-truncates.
 
     Every option is validated at construction (``ConfigError`` lists every
     problem). Safe to share between threads and tasks; pickles (the key
@@ -385,6 +392,7 @@ class EmbeddingClient(BaseClient):
     ) -> None:
         super()._setup(options, api_key, limiter, limits)
         self._width: int | None = None
+        self._warned = False
 
     @property
     def chunking_settings(self) -> ChunkingSettings | None:
@@ -398,13 +406,34 @@ class EmbeddingClient(BaseClient):
     def _target(self) -> str:
         return openai_route(self.url) if self._openai else self.url
 
+    def _via_tei(self, limits: ServerLimits) -> bool:
+        """Whether an OpenAI URL of ``protocol="auto"`` turned out to be TEI's, whose own
+        ``/embed`` beside it is used: only there can the client ask it not to truncate."""
+        return self._openai and self.options.protocol == "auto" and limits.tei
+
+    def _speaks_openai(self, limits: ServerLimits) -> bool:
+        if not self._openai or self._via_tei(limits):
+            return False
+        if limits.auto_truncate and self.options.truncate is None and not self._warned:
+            self._warned = True
+            logger.warning(
+                "%s is Text Embeddings Inference with auto-truncate on: its OpenAI route cuts "
+                "inputs over %s tokens without saying so (the OpenAI API cannot ask it not to); "
+                'protocol="tei" (or "auto") sends them to its /embed, which refuses them instead',
+                self._target,
+                limits.max_input_length,
+            )
+        return True
+
     def _shape(self, limits: ServerLimits) -> RequestShape | None:
         """The OpenAI route's body (``input``, ``model``, ...); ``None``: TEI's ``/embed``."""
-        if not self._openai:
+        if not self._speaks_openai(limits):
             return None
         return RequestShape(key=b"input", fields=self.options.openai_fields(limits.model_id))
 
-    def _embed_flows(self, batches: list[Batch]) -> list[Any]:
+    def _embed_flows(self, batches: list[Batch], limits: ServerLimits) -> list[Any]:
+        if self._via_tei(limits):
+            return self._flows(batches, embed_flow, tei_root(self._target) + "/embed")
         return self._flows(batches, openai_embed_flow if self._openai else embed_flow)
 
     @classmethod
@@ -450,7 +479,7 @@ class EmbeddingClient(BaseClient):
             limits = self.server_limits(gate)
             batches, truncated = plan_call(checked, self.options, limits, self._shape(limits))
             rows = self._rows(batches, len(checked), dtype)
-            self._sync.map(self._embed_flows(batches), gate, rows.keep)
+            self._sync.map(self._embed_flows(batches, limits), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     async def aembed(
@@ -464,7 +493,7 @@ class EmbeddingClient(BaseClient):
             limits = await self.aserver_limits(gate)
             batches, truncated = await self._aplan(checked, limits, self._shape(limits))
             rows = self._rows(batches, len(checked), dtype)
-            await self._async.map(self._embed_flows(batches), gate, rows.keep)
+            await self._async.map(self._embed_flows(batches, limits), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     def _chunk_job(

@@ -154,7 +154,8 @@ def test_the_openai_route_gives_the_vectors_of_the_tei_route(tei_vectors, encodi
     np.testing.assert_allclose(np.array(rows), tei_vectors, atol=1e-7)
     assert array.dtype == np.float32 and array.shape == tei_vectors.shape
     np.testing.assert_allclose(array, tei_vectors, atol=1e-7)
-    assert stats.requests == 2 * 6 + 1  # 45 inputs in batches of 8, twice, and GET /v1/models
+    # 45 inputs in batches of 8, twice; GET /v1/models (404: TEI has none), then GET /info
+    assert stats.requests == 2 * 6 + 2
 
 
 def test_base64_and_float_answers_agree_exactly_in_float32():
@@ -167,7 +168,7 @@ def test_base64_and_float_answers_agree_exactly_in_float32():
 
 def test_aembed_on_the_openai_route(tei_vectors):
     async def run():
-        async with client(local_url("hash") + "/v1/embeddings", batch_size=4) as c:
+        async with client(local_url("hash"), protocol="openai", batch_size=4) as c:
             return await c.aembed(TEXTS)
 
     np.testing.assert_allclose(np.array(asyncio.run(run())), tei_vectors, atol=1e-7)
@@ -189,7 +190,9 @@ def test_a_batch_over_the_servers_limit_is_split_on_the_openai_route(
 def test_both_adapters_on_the_openai_route(tei_vectors):
     url = local_url("hash")
     langchain = HFEndpointEmbeddings(url=url, api_key=None, protocol="openai", rate_limit=10**7)
-    llama = HFEndpointEmbedding(url=url + "/v1/embeddings", api_key=None, rate_limit=10**7)
+    llama = HFEndpointEmbedding(
+        url=url + "/v1/embeddings", api_key=None, protocol="openai", rate_limit=10**7
+    )
     np.testing.assert_allclose(np.array(langchain.embed_documents(TEXTS)), tei_vectors, atol=1e-7)
     np.testing.assert_allclose(
         np.array(llama.get_text_embedding_batch(TEXTS)), tei_vectors, atol=1e-7
@@ -213,6 +216,59 @@ def test_the_command_line_embeds_over_the_openai_route(tmp_path):
         np.testing.assert_allclose(
             [c["embedding"] for c in a["chunks"]], [c["embedding"] for c in b["chunks"]], atol=1e-7
         )
+
+
+# -- TEI's own OpenAI route: it auto-truncates, and the OpenAI API cannot ask it not to ----------
+
+
+def test_an_auto_url_that_turns_out_to_be_tei_uses_its_embed_which_refuses_long_inputs():
+    texts = ["short", "word " * 600]  # over the hash backend's 512 tokens
+    with LocalEndpoint("hash", auto_truncate=True) as ep:
+        with client(ep.url + "/v1/embeddings") as c:
+            with pytest.raises(InputTooLargeError) as info:
+                c.embed(texts)
+            assert len(c.embed(texts[:1])) == 1
+        seen = ep.stats()
+    # Refused, not cut: the request went to /embed with "truncate": false (the OpenAI route
+    # would have cut it and answered 200), after GET /v1/models (404: TEI 1.9.3 has none)
+    # and one GET /info.
+    assert info.value.index == 1
+    assert seen["info_requests"] == 1
+
+
+def test_tei_behind_an_openai_url_is_found_at_its_info_and_sent_to_embed():
+    paths = []
+
+    def tei(handler, body):
+        paths.append((handler.command, handler.path))
+        if handler.path == "/info":
+            info = {"model_id": "m", "max_client_batch_size": 4, "max_input_length": 512,
+                    "auto_truncate": True}  # fmt: skip
+            return reply(handler, 200, json.dumps(info).encode())
+        if handler.path == "/embed":
+            n = len(json.loads(body)["inputs"])
+            return reply(handler, 200, json.dumps([[1.0, 0.0]] * n).encode())
+        reply(handler, 404, b"")
+
+    with raw_endpoint(tei) as url, client(url + "/v1/embeddings") as c:
+        assert len(c.embed(["t"] * 6)) == 6
+    assert paths == [
+        ("GET", "/v1/models"),
+        ("GET", "/info"),
+        ("POST", "/embed"),
+        ("POST", "/embed"),
+    ]
+
+
+def test_the_openai_route_of_an_auto_truncating_tei_is_used_when_asked_and_warned_about(caplog):
+    texts = ["short", "word " * 600]
+    with LocalEndpoint("hash", auto_truncate=True) as ep:
+        with client(ep.url + "/v1/embeddings", protocol="openai") as c:
+            rows = c.embed(texts)
+            c.embed(texts)
+    assert len(rows) == 2  # the server cut the long one: the API has no way to refuse
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "cuts inputs over 512 tokens without saying so" in warnings[0]
 
 
 # -- errors ----------------------------------------------------------------------------------
