@@ -98,6 +98,18 @@ def test_embed_returns_one_vector_per_input_in_order(client, path):
         np.testing.assert_allclose(vector, HASH.vector(text), rtol=1e-6)
 
 
+def test_token_ids_need_a_vocabulary_the_hash_backend_lacks(client):
+    """router/src/http/types.rs ``InputType::Ids``: a list of integers is one input of token
+    ids, read back with the model's tokenizer (the minilm tests embed them); the hash
+    backend's word ids are hashes, so it answers TEI's Tokenizer error (422)."""
+    for body in ({"inputs": [101, 7592, 102]}, {"inputs": ["text", [7592]]}):
+        error = tei_error(client.post("/", json=body), 422, "Tokenizer")
+        assert (
+            error
+            == "tokenizer error the hash backend has no vocabulary: token ids cannot be decoded"
+        )
+
+
 def test_a_single_string_gives_one_row(client):
     assert len(client.post("/", json={"inputs": "alone"}).json()) == 1
 
@@ -140,7 +152,10 @@ def test_missing_or_wrong_token_is_an_empty_401(endpoint):
         (b"{not json", 400, "Failed to parse the request body as JSON: "),
         (b"", 400, "Failed to parse the request body as JSON: "),
         (b"[1, 2]", 422, "Failed to deserialize the JSON body into the target type: "),
-        (b'{"inputs": [1, 2]}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
+        (b'{"inputs": [1, -2]}', 422, "Failed to deserialize the JSON body into the target type: inputs: data did not match any variant of untagged enum Input"),
+        (b'{"inputs": [1, 4294967296]}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
+        (b'{"inputs": [true]}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
+        (b'{"inputs": ["a", [1, "b"]]}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
         (b'{"inputs": {"a": 1}}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
         (b'{"inputs": null}', 422, "Failed to deserialize the JSON body into the target type: inputs: "),
         (b'{"texts": ["a"]}', 422, "Failed to deserialize the JSON body into the target type: missing field `inputs`"),
@@ -179,9 +194,16 @@ def test_truncation_direction_takes_either_case(client):
         np.testing.assert_allclose(row, HASH.vector(" ".join(long.split()[-510:])), rtol=1e-6)
 
 
-def test_an_empty_batch_is_400_empty(client):
-    """router/src/http/server.rs ``embed``: an empty batch is ``ErrorType::Empty``."""
-    tei_error(client.post("/", json={"inputs": []}), 400, "Empty", "`inputs` cannot be empty")
+def test_an_empty_list_is_400_empty(client):
+    """router/src/http/types.rs: the untagged ``Input`` tries ``Single(InputType)`` first, and
+    ``[]`` is an empty ``Vec<u32>``: one input of no token ids, refused by the core's
+    ``encode`` as Empty with its prefix (the router's empty-batch check never sees it)."""
+    tei_error(
+        client.post("/", json={"inputs": []}),
+        400,
+        "Empty",
+        "Input validation error: `inputs` cannot be empty",
+    )
 
 
 @pytest.mark.parametrize("inputs", ["", ["fine", "", "fine"]])
@@ -392,7 +414,11 @@ def test_openai_route_errors_are_openais_shape(era):
     client = era.client
     response = client.post("/v1/embeddings", json={"input": []})
     assert response.status_code == 400
-    assert response.json() == {"message": "`inputs` cannot be empty", "code": 400, "type": "Empty"}
+    assert response.json() == {
+        "message": "Input validation error: `inputs` cannot be empty",
+        "code": 400,
+        "type": "Empty",
+    }
     response = client.post("/v1/embeddings", json={"input": ["a"] * 33})
     assert response.status_code == era.validation_status
     assert response.json() == {
@@ -968,5 +994,13 @@ def test_serve_help_lists_the_server_options():
         timeout=60,
     )
     assert result.returncode == 0
-    for option in ("--model", "--device", "--dtype", "--max-batch-tokens", "--fault-429"):
+    for option in (
+        "--model",
+        "--device",
+        "--dtype",
+        "--max-batch-tokens",
+        "--auto-truncate",
+        "--validation-status",
+        "--fault-429",
+    ):
         assert option in result.stdout

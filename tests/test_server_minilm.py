@@ -160,3 +160,20 @@ def test_sixteen_concurrent_clients_get_no_errors_and_the_serial_vectors(endpoin
     for position, rows in results.items():
         np.testing.assert_allclose(rows, alone[order[position]], atol=2e-5)
     assert max(int(s) for s in endpoint.stats()["batch_sizes"]) > 5  # they were batched
+
+
+def test_token_ids_are_read_back_with_the_models_vocabulary(endpoint):
+    """core/src/tokenization.rs ``tokenize_input``: ``EncodingInput::Ids`` are decoded (special
+    tokens kept) and encoded again without adding any, so a text's own ids embed as the text;
+    router/src/http/types.rs ``Input`` takes them alone, in a batch beside texts, and on the
+    OpenAI route."""
+    tokens = httpx.post(endpoint.url + "/tokenize", json={"inputs": SENTENCES[0]}).json()[0]
+    ids = [t["id"] for t in tokens]
+    assert ids[0] == 101 and ids[-1] == 102  # [CLS] ... [SEP]
+    text = embed(endpoint, [SENTENCES[0]])
+    np.testing.assert_allclose(embed(endpoint, ids), text, atol=1e-6)
+    mixed = embed(endpoint, [ids, SENTENCES[1]])
+    np.testing.assert_allclose(mixed, embed(endpoint, SENTENCES[:2]), atol=1e-6)
+    answer = httpx.post(endpoint.url + "/v1/embeddings", json={"input": [ids]}, timeout=120)
+    np.testing.assert_allclose([answer.json()["data"][0]["embedding"]], text, atol=1e-6)
+    assert answer.json()["usage"]["prompt_tokens"] == len(ids)

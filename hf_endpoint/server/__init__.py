@@ -1,9 +1,11 @@
 """A local Hugging Face Inference Endpoint: the embedded default and the test peer.
 
-It speaks Text Embeddings Inference's protocol (what Hugging Face endpoints run) over a
-local sentence-transformers model (the bundled all-MiniLM-L6-v2 by default, or any folder
-given with ``--model``), on the CPU or a CUDA device, or over hashed vectors (``hash``); and
-it can misbehave on purpose (cold starts, 429/502/503, dropped connections, latency, a
+It speaks Text Embeddings Inference's protocol as TEI v1.9.3 does (what Hugging Face
+endpoints run: auto-truncation on, validation errors answered 422; ``--auto-truncate false
+--validation-status 413`` for a server from before TEI 1.9), OpenAI's ``/v1/embeddings``
+included, over a local sentence-transformers model (the bundled all-MiniLM-L6-v2 by
+default, or any folder given with ``--model``), on the CPU or a CUDA device, or over hashed
+vectors (``hash``); and it can misbehave on purpose (cold starts, 429/502/503, dropped connections, latency, a
 requests-per-minute limit) to exercise clients.
 
 Start it from the command line::

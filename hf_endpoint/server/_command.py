@@ -73,8 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=True,
         default=True,
         metavar="true|false",
-        help="cut inputs over the model's limit unless a request says truncate=false "
-        "(default: true, as TEI 1.9; --auto-truncate false refuses them)",
+        help="cut inputs over the model's limit unless a request says truncate=false, "
+        "as TEI 1.9 does; false refuses them",
     )
     limits.add_argument(
         "--validation-status",
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=VALIDATION_STATUSES,
         default=422,
         help="the status of a validation error (input too long, batch too large): "
-        "422 as TEI 1.9 and later (default), 413 as TEI before 1.9",
+        "422 as TEI 1.9 and later, 413 as TEI before 1.9",
     )
     faults = parser.add_argument_group("fault injection (off by default)")
     faults.add_argument("--cold-start", type=float, default=0.0, metavar="SECONDS")

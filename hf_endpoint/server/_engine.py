@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import os
 import threading
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ._protocol import ErrorType, TEIError
+from ._protocol import ErrorType, Input, TEIError
 from .backends import Backend, Batch, Rows, Tokenizer
 from .faults import Stats
 
@@ -215,46 +216,64 @@ class Engine:
         return prompts[prompt_name], None
 
     def _prepare(
-        self, texts: Sequence[str], prompt_name: str | None, *, cut: bool, allow_empty: bool
-    ) -> tuple[list[str], TEIError | None]:
-        """TEI's checks before tokenizing, input by input: empty, prompt, characters.
+        self,
+        inputs: Sequence[Input],
+        prompt_name: str | None,
+        *,
+        cut: bool,
+        allow_empty: bool,
+    ) -> tuple[list[tuple[str, bool]], TEIError | None]:
+        """TEI's checks before tokenizing, input by input: empty, prompt, characters (a token
+        id counts as one).
 
-        Returns the texts up to the first one refused, and that refusal.
+        Returns ``(text, add_special_tokens)`` for the inputs up to the first one refused,
+        and that refusal. Token ids become text as core/src/tokenization.rs
+        ``tokenize_input`` makes them: decoded with their special tokens and encoded without
+        adding any; with a prompt, decoded without them and encoded with them.
         """
         prompt, prompt_error = self._prompt(prompt_name)
         limit = self.max_input_length * MAX_CHAR_MULTIPLIER
-        ready: list[str] = []
-        for text in texts:
-            if not text and not allow_empty:
+        ready: list[tuple[str, bool]] = []
+        for item in inputs:
+            if not item and not allow_empty:
                 return ready, TEIError.core(ErrorType.EMPTY, "`inputs` cannot be empty")
             if prompt_error is not None:
                 return ready, prompt_error
-            if len(text) > limit:
+            if len(item) > limit:
                 if not cut:
                     return ready, TEIError.core(
                         ErrorType.VALIDATION,
-                        f"`inputs` must have less than {limit} characters. Given: {len(text)}",
+                        f"`inputs` must have less than {limit} characters. Given: {len(item)}",
                     )
-                text = _cut(text, limit)
-            ready.append(prompt + text)
+                if isinstance(item, str):  # TEI's apply_limit leaves token ids as they are
+                    item = _cut(item, limit)
+            if isinstance(item, str):
+                ready.append((prompt + item, True))
+            else:
+                text = self._tokenizer().decode(item, skip_special_tokens=bool(prompt_name))
+                ready.append((prompt + text, bool(prompt_name)))
         return ready, None
 
     def _encode(
         self,
-        texts: Sequence[str],
+        inputs: Sequence[Input],
         truncate: bool,
         left: bool,
         prompt_name: str | None,
         allow_empty: bool,
     ) -> list[Any]:
         """core/src/tokenization.rs ``encode_input``: the first refusal in input order wins."""
-        ready, refusal = self._prepare(texts, prompt_name, cut=truncate, allow_empty=allow_empty)
+        ready, refusal = self._prepare(inputs, prompt_name, cut=truncate, allow_empty=allow_empty)
         limit = self.max_input_length
-        encodings = (
-            self._tokenizer().encode(ready, max_length=limit if truncate else None, left=left)
-            if ready
-            else []
-        )
+        tokenizer = self._tokenizer()
+        encodings: list[Any] = []
+        for special, run in itertools.groupby(ready, key=lambda pair: pair[1]):
+            encodings += tokenizer.encode(
+                [text for text, _ in run],
+                add_special_tokens=special,
+                max_length=limit if truncate else None,
+                left=left,
+            )
         for encoding in encodings:
             if len(encoding) > limit:
                 raise TEIError.core(
@@ -267,7 +286,7 @@ class Engine:
 
     async def encode(
         self,
-        texts: Sequence[str],
+        texts: Sequence[Input],
         *,
         truncate: bool,
         left: bool = False,
@@ -285,8 +304,9 @@ class Engine:
         ready, refusal = self._prepare(texts, prompt_name, cut=False, allow_empty=False)
         if refusal is not None:
             raise refusal
-        encodings = self._tokenizer().encode(ready, add_special_tokens=add_special_tokens)
-        return list(zip(ready, encodings))
+        prompted = [text for text, _ in ready]
+        encodings = self._tokenizer().encode(prompted, add_special_tokens=add_special_tokens)
+        return list(zip(prompted, encodings))
 
     async def tokenize(
         self, texts: Sequence[str], *, add_special_tokens: bool, prompt_name: str | None

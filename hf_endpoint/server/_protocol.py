@@ -14,8 +14,9 @@ Everything a client can see is mirrored from TEI's router (huggingface/text-embe
 * the request structs and their defaults (``router/src/http/types.rs``: ``EmbedRequest``,
   ``RerankRequest``, ``TokenizeRequest``, ``OpenAICompatRequest``).
 
-Deviations (token-id inputs are not accepted; serde's `` at line L column C`` suffix is not
-reproduced) are named where they happen.
+An input of ``/embed`` and ``/v1/embeddings`` is a string or a list of token ids, as TEI's
+untagged ``Input`` reads it. Deviation: serde's `` at line L column C`` suffix is not
+reproduced.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ __all__ = [
     "TokenizeRequest",
     "parse_json_body",
 ]
+
+# One input: a text, or token ids (TEI's ``InputType``: ``String(String)`` | ``Ids(Vec<u32>)``).
+Input = str | list[int]
 
 # TEI's --payload-limit default (router/src/main.rs), enforced by axum's DefaultBodyLimit.
 PAYLOAD_LIMIT = 2_000_000
@@ -190,15 +194,32 @@ def _required(data: dict[str, Any], key: str) -> Any:
 
 
 def _texts(value: Any, key: str, enum: str) -> tuple[list[str], bool]:
-    """A string or a list of strings (TEI's untagged ``Input``); ``True`` when a single string.
-
-    Deviation: TEI also takes token ids (``[101, 2023, 102]``); they are refused here.
-    """
+    """A string or a list of strings (TEI's untagged ``TokenizeInput``); ``True`` when a
+    single string."""
     if isinstance(value, str):
         return [value], True
     if isinstance(value, list) and all(isinstance(t, str) for t in value):
         return value, False
     raise _data_error(key, f"data did not match any variant of untagged enum {enum}")
+
+
+def _is_ids(value: Any) -> bool:
+    """A ``Vec<u32>``: integers (not booleans) from 0 to 2**32 - 1."""
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in value
+    )
+
+
+def _inputs(value: Any, key: str) -> tuple[list[Input], bool]:
+    """TEI's untagged ``Input`` (router/src/http/types.rs): ``Single(InputType)`` is tried
+    before ``Batch(Vec<InputType>)``, so a list of integers is one input of token ids and
+    ``[]`` is one empty input (the router's empty-batch check never sees it; the core refuses
+    it as Empty). ``True`` when a single input."""
+    if isinstance(value, str) or _is_ids(value):
+        return [value], True
+    if isinstance(value, list) and all(isinstance(v, str) or _is_ids(v) for v in value):
+        return value, False
+    raise _data_error(key, "data did not match any variant of untagged enum Input")
 
 
 def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
@@ -265,7 +286,7 @@ def _left(data: dict[str, Any]) -> bool:
 class EmbedRequest:
     """``POST /embed`` (and ``POST /``): router/src/http/types.rs ``EmbedRequest``."""
 
-    inputs: list[str]
+    inputs: list[Input]
     single: bool
     truncate: bool | None
     left: bool
@@ -275,7 +296,7 @@ class EmbedRequest:
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> EmbedRequest:
-        inputs, single = _texts(_required(data, "inputs"), "inputs", "EmbeddingInput")
+        inputs, single = _inputs(_required(data, "inputs"), "inputs")
         return cls(
             inputs=inputs,
             single=single,
@@ -294,14 +315,14 @@ class OpenAIRequest:
     ``model`` and ``user`` are read and ignored, as TEI does; the answer names the served model.
     """
 
-    inputs: list[str]
+    inputs: list[Input]
     single: bool
     base64: bool
     dimensions: int | None
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> OpenAIRequest:
-        inputs, single = _texts(_required(data, "input"), "input", "EmbeddingInput")
+        inputs, single = _inputs(_required(data, "input"), "input")
         _optional_str(data, "model")
         _optional_str(data, "user")
         encoding = data.get("encoding_format", "float")

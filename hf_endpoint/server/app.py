@@ -1,8 +1,9 @@
 """The ASGI app: Text Embeddings Inference's HTTP protocol over a backend.
 
-Routes, as TEI's router serves them (router/src/http/server.rs):
+Routes, as TEI v1.9.3's router serves them (router/src/http/server.rs); an input is a text
+or a list of token ids:
 
-* ``POST /`` and ``POST /embed``: ``{"inputs": str | [str], "normalize", "truncate",
+* ``POST /`` and ``POST /embed``: ``{"inputs": input | [input], "normalize", "truncate",
   "truncation_direction", "prompt_name", "dimensions"}`` -> ``[[float, ...], ...]``;
 * ``POST /v1/embeddings`` (and ``/embeddings``): OpenAI's ``{"input", "model",
   "encoding_format", "dimensions"}`` -> ``{"object": "list", "data": [...], "model", "usage"}``;
@@ -46,6 +47,7 @@ from ._protocol import (
     VALIDATION_STATUSES,
     EmbedRequest,
     ErrorType,
+    Input,
     OpenAIRequest,
     RerankRequest,
     TEIError,
@@ -388,7 +390,7 @@ class _EndpointApp:
         self.stats.answered(response.status_code, action, inputs)
         await response(scope, receive, send)
 
-    def _check_batch(self, texts: list[str], field: str) -> None:
+    def _check_batch(self, texts: list[Input] | list[str], field: str) -> None:
         """router/src/http/server.rs: a batch is not empty (400) and holds at most
         ``max_client_batch_size`` inputs (a Validation error)."""
         if not texts:
@@ -402,7 +404,7 @@ class _EndpointApp:
 
     async def _pooled(
         self,
-        texts: list[str],
+        texts: list[Input],
         single: bool,
         *,
         truncate: bool | None,

@@ -75,6 +75,9 @@ class Tokenizer(Protocol):
     def pair_length(self, first: str, second: str) -> int:
         """Tokens the pair takes when encoded together (what a cross-encoder sees)."""
 
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool) -> str:
+        """The text of token ids; ``ValueError`` when they cannot be decoded."""
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -211,6 +214,10 @@ class _WordTokenizer:
 
     def pair_length(self, first: str, second: str) -> int:
         return len(first.split()) + len(second.split()) + 3
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool) -> str:
+        # A word's id is a hash of it: there is no vocabulary to read ids back with.
+        raise ValueError("the hash backend has no vocabulary: token ids cannot be decoded")
 
 
 class HashBackend:
@@ -379,6 +386,10 @@ class _FastTokenizer:
     def pair_length(self, first: str, second: str) -> int:
         self._truncation(None, False)
         return len(self._tokenizer.encode(first, second).ids)
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool) -> str:
+        text: str = self._tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+        return text
 
 
 def _missing_extra(exc: ImportError) -> ImportError:
