@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("HF_ENDPOINT_INFINITY_VENV", ROOT / ".venv-infinity"))
 READY_WITHIN = 300.0  # seconds: loading torch and the model on a busy 2-core machine
 
-_server: dict[str, str] = {}
+_servers: dict[str | None, str] = {}
 
 
 def _free_port() -> int:
@@ -30,10 +30,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def infinity_url() -> str:
-    """The base URL (``http://127.0.0.1:PORT/v1``) of the session's Infinity server."""
-    if "url" in _server:
-        return _server["url"]
+def infinity_url(api_key: str | None = None) -> str:
+    """The base URL (``http://127.0.0.1:PORT/v1``) of the session's Infinity server that
+    wants ``api_key`` as its Bearer token (``None``: no key), started on first use."""
+    if api_key in _servers:
+        return _servers[api_key]
     command = VENV / "bin" / "infinity_emb"
     if not command.exists():
         message = f"no Infinity environment at {VENV}: run `make infinity`"
@@ -61,11 +62,13 @@ def infinity_url() -> str:
             "--engine", "torch", "--device", "cpu", "--host", "127.0.0.1", "--port", str(port),
             "--url-prefix", "/v1", "--no-bettertransformer", "--no-model-warmup",
             "--no-vector-disk-cache", "--log-level", "warning",
+            *(["--api-key", api_key] if api_key else []),
         ],
         cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     atexit.register(_stop, process)
     url = f"http://127.0.0.1:{port}/v1"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = time.monotonic() + READY_WITHIN
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -74,8 +77,8 @@ def infinity_url() -> str:
                 + (Path(workdir) / "infinity.log").read_text(errors="replace")[-2000:]
             )
         try:
-            if httpx.get(url + "/models", timeout=2).status_code == 200:
-                _server["url"] = url
+            if httpx.get(url + "/models", headers=headers, timeout=2).status_code == 200:
+                _servers[api_key] = url
                 return url
         except httpx.TransportError:
             pass

@@ -8,14 +8,19 @@ import httpx
 import numpy as np
 import pytest
 
-from hf_endpoint import EmbeddingClient, InputRejectedError, InputTooLargeError
+from hf_endpoint import (
+    AuthenticationError,
+    EmbeddingClient,
+    InputRejectedError,
+    InputTooLargeError,
+)
 from hf_endpoint._protocol import parse_error
 from langchain_hf_endpoint import HFEndpointEmbeddings
 from llama_index_hf_endpoint import HFEndpointEmbedding
 
 from .endpoints import local_url
 from .infinity import infinity_url
-from .test_cli import hf_endpoint, rows_of, write_records
+from .test_cli import hf_endpoint, no_endpoint_env, rows_of, write_records
 
 TEXTS = [
     "The river flooded the valley after a week of rain.",
@@ -25,11 +30,12 @@ TEXTS = [
     "She plays the violin in the city orchestra.",
 ] * 5 + [f"sentence number {i} about trains and weather" for i in range(20)]
 WITHIN = 1e-5
+KEY = "hf_infinity_test_key_3f1c"  # Infinity started with --api-key: the key travels as Bearer
 
 
 @pytest.fixture(scope="module")
 def infinity():
-    return infinity_url()
+    return infinity_url(KEY)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,7 @@ def minilm_vectors():
 
 
 def client(url, **kwargs):
-    return EmbeddingClient(url, None, rate_limit=100_000, **kwargs)
+    return EmbeddingClient(url, KEY, rate_limit=100_000, **kwargs)
 
 
 def test_embed_gives_the_local_minilm_endpoints_vectors(infinity, minilm_vectors):
@@ -75,8 +81,8 @@ def test_base64_and_float_answers_agree(infinity):
 
 
 def test_both_adapters_give_the_local_minilm_endpoints_vectors(infinity, minilm_vectors):
-    langchain = HFEndpointEmbeddings(url=infinity + "/embeddings", api_key=None)
-    llama = HFEndpointEmbedding(url=infinity, api_key=None, protocol="openai")
+    langchain = HFEndpointEmbeddings(url=infinity + "/embeddings", api_key=KEY)
+    llama = HFEndpointEmbedding(url=infinity, api_key=KEY, protocol="openai")
     np.testing.assert_allclose(
         np.array(langchain.embed_documents(TEXTS)), minilm_vectors, atol=WITHIN
     )
@@ -93,8 +99,9 @@ def test_the_command_line_gives_the_local_minilm_endpoints_vectors(infinity, tmp
     done = hf_endpoint("embed", source, "-o", ours, "--url", local_url("minilm"))
     assert done.returncode == 0, done.stderr
     done = hf_endpoint(
-        "embed", source, "-o", theirs, "--url", infinity, "--protocol", "openai", "--quiet"
-    )
+        "embed", source, "-o", theirs, "--url", infinity, "--protocol", "openai", "--quiet",
+        env={**no_endpoint_env(), "HF_TOKEN": KEY},
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     for a, b in zip(rows_of(ours), rows_of(theirs), strict=True):
         assert [(c["start"], c["end"]) for c in a["chunks"]] == [
@@ -130,6 +137,19 @@ def test_infinitys_422_for_a_long_string_names_the_input(infinity):
 
 
 def test_infinitys_fastapi_detail_is_read_as_its_message(infinity):
-    answer = httpx.post(infinity + "/embeddings", json={"input": ["x"], "encoding_format": "int8"})
+    answer = httpx.post(
+        infinity + "/embeddings",
+        json={"input": ["x"], "encoding_format": "int8"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
     assert answer.status_code == 422 and "detail" in json.loads(answer.content)
     assert "Input should be 'float' or 'base64'" in parse_error(answer.content).error
+
+
+def test_a_wrong_key_is_an_authentication_error_after_one_request(infinity):
+    with EmbeddingClient(infinity + "/embeddings", "hf_wrong_key") as c:
+        with pytest.raises(AuthenticationError) as info:
+            c.embed(TEXTS[:2])
+        assert c.stats.requests == 1  # GET /v1/models refused: no retry, no embedding request
+    assert info.value.status_code in (401, 403)
+    assert "hf_wrong_key" not in str(info.value)
