@@ -5,7 +5,12 @@ PY := $(VENV)/bin/python
 # PyTorch for the local embedding server: a CPU build (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test bench install clean js
+# Infinity (infinity-emb) for the tests against a third-party server: its own environment,
+# since it pins sentence-transformers<4 and an older huggingface_hub (tests/infinity.py).
+INFINITY_VENV ?= .venv-infinity
+INFINITY ?= infinity-emb[server,torch]==0.0.78
+
+.PHONY: demo test bench install infinity js clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +37,18 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 
 js: tests/js/node_modules/.installed
 
+$(INFINITY_VENV)/.installed:
+	$(PYTHON) -m venv $(INFINITY_VENV)
+	$(INFINITY_VENV)/bin/python -m pip install -q $(TORCH)
+	$(INFINITY_VENV)/bin/python -m pip install -q "$(INFINITY)"
+	touch $@
+
+infinity: $(INFINITY_VENV)/.installed
+
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/hf-endpoint demo
 
-test: install js
+test: install js infinity
 	$(VENV)/bin/ruff check hf_endpoint langchain_hf_endpoint llama_index_hf_endpoint tests benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
@@ -46,4 +59,4 @@ bench: install
 	$(PY) benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info tests/js/node_modules
+	rm -rf $(VENV) $(INFINITY_VENV) build *.egg-info tests/js/node_modules

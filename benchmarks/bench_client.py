@@ -17,6 +17,14 @@ fixed seed) in batches of 20 where it batches at all:
 Throughput is texts per second of wall time; CPU is the client process's CPU
 seconds (``time.process_time``) per 10,000 embeddings; the server's CPU is not
 counted (it is another process).
+
+Then, in the same run, the OpenAI embeddings route (``POST /v1/embeddings``), base64 beside
+JSON floats, against the local endpoint (``hash``) and against Infinity (infinity-emb 0.0.78
+serving the bundled all-MiniLM-L6-v2 from ``.venv-infinity``, ``make infinity``; left out
+when that is absent): a raw httpx loop (JSON floats; base64 decoded with numpy), the
+``openai`` client's ``embeddings.create`` (``float``, and its default: base64 decoded to
+lists), and ours (``protocol="openai"``, ``encoding_format`` float and base64, as lists and
+as ``dtype="float32"`` arrays), beside ours over TEI's ``/embed`` (JSON).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -152,9 +161,123 @@ CLIENTS = {
 }
 
 
-def measure(
-    run: Callable[[list[str]], list[list[float]]], inputs: list[str]
-) -> tuple[float, float]:
+# -- the OpenAI route: base64 beside JSON ---------------------------------------------------
+
+
+def raw_openai(base: str, model: str, encoding: str) -> Callable[[list[str]], Any]:
+    import base64
+
+    import numpy as np
+
+    def run(inputs: list[str]) -> Any:
+        out: list[Any] = []
+        with httpx.Client(timeout=300) as client:
+            for i in range(0, len(inputs), BATCH):
+                body = {"input": inputs[i : i + BATCH], "model": model, "encoding_format": encoding}
+                response = client.post(base + "/v1/embeddings", json=body)
+                response.raise_for_status()
+                data = response.json()["data"]
+                if encoding == "base64":
+                    out.extend(
+                        np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in data
+                    )
+                else:
+                    out.extend(d["embedding"] for d in data)
+        return out
+
+    return run
+
+
+def openai_client(base: str, model: str, encoding: str | None) -> Callable[[list[str]], Any]:
+    import openai
+
+    def run(inputs: list[str]) -> Any:
+        client = openai.OpenAI(base_url=base + "/v1", api_key="unused", timeout=300)
+        extra = {} if encoding is None else {"encoding_format": encoding}
+        out: list[Any] = []
+        for i in range(0, len(inputs), BATCH):
+            answer = client.embeddings.create(input=inputs[i : i + BATCH], model=model, **extra)
+            out.extend(d.embedding for d in answer.data)
+        client.close()
+        return out
+
+    return run
+
+
+def ours_openai(base: str, encoding: str, dtype: str | None) -> Callable[[list[str]], Any]:
+    def run(inputs: list[str]) -> Any:
+        with EmbeddingClient(
+            base, None, protocol="openai", encoding_format=encoding,  # type: ignore[arg-type]
+            batch_size=BATCH, rate_limit=1_000_000, timeout=300,
+        ) as client:  # fmt: skip
+            return client.embed(inputs, dtype=dtype)
+
+    return run
+
+
+def ours_tei(base: str, dtype: str | None) -> Callable[[list[str]], Any]:
+    def run(inputs: list[str]) -> Any:
+        with EmbeddingClient(
+            base, None, batch_size=BATCH, rate_limit=1_000_000, timeout=300
+        ) as client:
+            return client.embed(inputs, dtype=dtype)
+
+    return run
+
+
+def openai_clients(base: str, model: str, tei: bool) -> dict[str, Callable[[list[str]], Any]]:
+    clients = {
+        "raw httpx loop, JSON floats": raw_openai(base, model, "float"),
+        "raw httpx loop, base64 (numpy frombuffer)": raw_openai(base, model, "base64"),
+        "openai embeddings.create, float": openai_client(base, model, "float"),
+        "openai embeddings.create, default (base64, decoded to lists)": openai_client(
+            base, model, None
+        ),
+        "hf_endpoint embed, openai float": ours_openai(base, "float", None),
+        "hf_endpoint embed, openai base64": ours_openai(base, "base64", None),
+        "hf_endpoint embed float32, openai float": ours_openai(base, "float", "float32"),
+        "hf_endpoint embed float32, openai base64": ours_openai(base, "base64", "float32"),
+    }
+    if tei:
+        clients["hf_endpoint embed, TEI /embed (JSON)"] = ours_tei(base, None)
+        clients["hf_endpoint embed float32, TEI /embed (JSON)"] = ours_tei(base, "float32")
+    return clients
+
+
+def infinity_server() -> Any:
+    """Infinity from ``.venv-infinity`` (see tests/infinity.py), or ``None`` without it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    try:
+        import pytest
+
+        from tests.infinity import infinity_url
+
+        try:
+            return infinity_url().removesuffix("/v1")
+        except pytest.skip.Exception:
+            return None
+    finally:
+        sys.path.remove(root)
+
+
+def openai_table(label: str, base: str, model: str, n: int, tei: bool) -> None:
+    inputs = texts(n)
+    rows = []
+    for name, make in openai_clients(base, model, tei).items():
+        rate, cpu = measure(make, inputs)
+        print(f"{label}: {name}: {rate:.0f} texts/s, {cpu:.2f} CPU s / 10k", file=sys.stderr)
+        rows.append((name, rate, cpu))
+    raw_cpu = rows[0][2]
+    print(f"#### OpenAI route, {label}, {n} texts\n")
+    print("| client | texts/s | client CPU s / 10k | CPU ÷ raw JSON loop |")
+    print("|---|---:|---:|---:|")
+    for name, rate, cpu in rows:
+        print(f"| {name} | {rate:.0f} | {cpu:.2f} | {cpu / raw_cpu:.2f} |")
+    print()
+
+
+def measure(run: Callable[[list[str]], Any], inputs: list[str]) -> tuple[float, float]:
     run(inputs[:BATCH])  # warm up: imports, connections
     wall, cpu = time.perf_counter(), time.process_time()
     rows = run(inputs)
@@ -170,6 +293,9 @@ def main() -> None:
     parser.add_argument(
         "--backends", default="minilm,hash", help="which local backends to measure against"
     )
+    parser.add_argument("--openai-texts", type=int, default=10_000, help="against the local hash")
+    parser.add_argument("--infinity-texts", type=int, default=1000)
+    parser.add_argument("--no-openai", action="store_true", help="leave the OpenAI route out")
     args = parser.parse_args()
     tables = []
     counts = {"minilm": args.minilm_texts, "hash": args.hash_texts}
@@ -216,6 +342,16 @@ def main() -> None:
             name = next(n for n in by_name if n.startswith(f"hf_endpoint {adapter}"))
             print(f"{adapter} adapter CPU ÷ core client CPU: {by_name[name][1] / core:.2f}")
         print()
+    if args.no_openai:
+        return
+    with LocalEndpoint("hash", in_process=False, max_client_batch_size=64) as endpoint:
+        openai_table("local endpoint (hash)", endpoint.url, "local", args.openai_texts, True)
+    infinity = infinity_server()
+    if infinity is None:
+        print("(Infinity left out: no .venv-infinity; `make infinity`)\n")
+        return
+    model = httpx.get(infinity + "/v1/models").json()["data"][0]["id"]
+    openai_table("Infinity 0.0.78, all-MiniLM-L6-v2", infinity, model, args.infinity_texts, False)
 
 
 if __name__ == "__main__":

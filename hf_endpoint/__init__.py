@@ -10,6 +10,7 @@ from .errors import (
     EndpointError,
     EndpointOverloadedError,
     HFEndpointError,
+    InputRejectedError,
     InputTooLargeError,
     ResponseFormatError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "HFEndpointError",
     "InferenceConfig",
     "InferenceEndpoints",
+    "InputRejectedError",
     "InputTooLargeError",
     "RankedDocument",
     "RateLimit",

@@ -84,6 +84,18 @@ class AdapterBase(BaseModel):
         default=None, description="Which end truncate cuts."
     )
     scale_up_timeout: float | None = Field(default=None, description="Sent as X-Scale-Up-Timeout.")
+    protocol: Literal["auto", "tei", "openai"] = Field(
+        default="auto",
+        description=(
+            "tei: Text Embeddings Inference (POST /embed, /rerank); openai: the OpenAI-compatible "
+            "servers' API (vLLM, Infinity, TEI's /v1/embeddings; Cohere-style /v1/rerank); "
+            "auto: openai when the URL ends in /embeddings (/v1/rerank for rerank), else tei."
+        ),
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model the openai protocol asks for; default: the first of GET /v1/models.",
+    )
 
     # The Elasticsearch task type of the endpoints this adapter serves.
     _task_type: ClassVar[str] = "text_embedding"
@@ -128,6 +140,8 @@ class AdapterBase(BaseModel):
             "truncate": self.truncate,
             "truncation_direction": self.truncation_direction,
             "scale_up_timeout": self.scale_up_timeout,
+            "protocol": self.protocol,
+            "model": self.model,
         }
 
     def _built(self) -> tuple[BaseClient, ...]:

@@ -247,6 +247,16 @@ class BaseClient:
 
     options: ClientOptions
 
+    @property
+    def _openai(self) -> bool:
+        """Whether this client speaks the OpenAI API (its endpoint has no ``GET /info``)."""
+        return False
+
+    @property
+    def _target(self) -> str:
+        """Where the requests go: the URL as given, unless a subclass's protocol says."""
+        return self.url
+
     @classmethod
     def from_options(
         cls,
@@ -388,7 +398,9 @@ class BaseClient:
             limits: ServerLimits | None = None
             settled = False
             try:
-                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                flow = discovery_flow(
+                    self._target, first_contact=not self._connection.contacted, openai=self._openai
+                )
                 limits, settled = self._sync.run(flow, gate)
             except AuthenticationError as exc:
                 raise self._refused(exc) from None
@@ -411,7 +423,9 @@ class BaseClient:
             limits: ServerLimits | None = None
             settled = False
             try:
-                flow = discovery_flow(self.url, first_contact=not self._connection.contacted)
+                flow = discovery_flow(
+                    self._target, first_contact=not self._connection.contacted, openai=self._openai
+                )
                 limits, settled = await self._async.run(flow, gate)
             except AuthenticationError as exc:
                 raise self._refused(exc) from None
@@ -433,12 +447,14 @@ class BaseClient:
             return await asyncio.to_thread(plan_call, texts, self.options, limits, shape)
         return plan_call(texts, self.options, limits, shape)
 
-    def _flows(self, batches: list[Batch], make: FlowMaker) -> list[Flow[list[Any]]]:
+    def _flows(
+        self, batches: list[Batch], make: FlowMaker, target: str | None = None
+    ) -> list[Flow[list[Any]]]:
         policy = self.options.policy
         retry_connect = self._connection.contacted
+        url = target or self._target
         return [
-            make(self.url, b, policy, self._random.random, retry_connect=retry_connect)
-            for b in batches
+            make(url, b, policy, self._random.random, retry_connect=retry_connect) for b in batches
         ]
 
     def _refused(self, exc: AuthenticationError) -> AuthenticationError:

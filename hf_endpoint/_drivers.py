@@ -50,6 +50,10 @@ class _TooLate(Exception):
     """The attempt ran past the client's ``timeout``."""
 
 
+class _Stopped(Exception):
+    """Another flow of the same call failed for good: this one ends before its next step."""
+
+
 @dataclass
 class Connection:
     """What both drivers share: where, how, and the client's counters."""
@@ -153,17 +157,26 @@ class SyncDriver:
             return conn.failure(exc)
         return conn.outcome(response, content)
 
-    def _slot(self) -> None:
+    def _slot(self, stop: threading.Event | None) -> None:
         limiter = self.connection.limiter
         waited = 0.0
         while (seconds := limiter.try_acquire()) > 0:
-            time.sleep(seconds)
+            if stop is None:
+                time.sleep(seconds)
+            elif stop.wait(seconds):
+                return  # the next step sees the stop
             waited += seconds
         if waited:
             self.connection.stats.rate_wait(waited)
 
-    def run(self, flow: Flow[T], gate: RequestGate | None = None) -> T:
-        """Drive one flow to its end in this thread."""
+    def run(
+        self, flow: Flow[T], gate: RequestGate | None = None, stop: threading.Event | None = None
+    ) -> T:
+        """Drive one flow to its end in this thread.
+
+        Once ``stop`` is set (another flow of the call failed), the flow ends
+        before its next step with ``_Stopped``: no further request, no more waiting.
+        """
         stats = self.connection.stats
         http = self.client()  # before any slot: making a pool takes a while
         answer: Outcome | None = None
@@ -171,15 +184,21 @@ class SyncDriver:
             while True:
                 step = flow.send(answer)
                 answer = None
+                if stop is not None and stop.is_set():
+                    flow.close()
+                    raise _Stopped
                 if isinstance(step, Send):
                     answer = self.send(http, step)
                 elif isinstance(step, Slot):
-                    self._slot()
+                    self._slot(stop)
                 elif isinstance(step, Gate):
                     if gate is not None:
                         gate.acquire()
                 elif isinstance(step, Wait):
-                    time.sleep(step.seconds)
+                    if stop is None:
+                        time.sleep(step.seconds)
+                    elif stop.wait(step.seconds):
+                        continue
                     if step.cold:
                         stats.cold(step.seconds)
                     else:
@@ -195,23 +214,32 @@ class SyncDriver:
     ) -> None:
         """Drive every flow, ``max_concurrency`` at once, handing ``keep(i, result)`` each result.
 
-        The first error is raised once the flows in flight have ended; flows not
-        started yet are cancelled.
+        When a flow fails for good, the call stops: flows not started yet are
+        cancelled, flows in flight end before their next step (a request already
+        sent is answered first, within ``timeout``), and then the error is raised.
+        Nothing of the call goes on in the background once the caller has the error.
         """
         if len(flows) == 1 or self.connection.max_concurrency == 1:
             for i, flow in enumerate(flows):
                 keep(i, self.run(flow, gate))
             return
         pool = self.executor()
+        stop = threading.Event()
         futures: list[Future[None]] = [
-            pool.submit(lambda i, f: keep(i, self.run(f, gate)), i, f) for i, f in enumerate(flows)
+            pool.submit(lambda i, f: keep(i, self.run(f, gate, stop)), i, f)
+            for i, f in enumerate(flows)
         ]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        if any(f.exception() is not None for f in done):
-            for f in futures:
-                f.cancel()
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if not failed:
+            return
+        stop.set()
         for f in futures:
-            f.result()
+            f.cancel()
+        wait(futures)
+        error = failed[0].exception()
+        assert error is not None
+        raise error
 
 
 class AsyncDriver:
@@ -246,9 +274,17 @@ class AsyncDriver:
             self._bounds[id(loop)] = (weakref.ref(loop), bound)
         return bound
 
-    async def _send(self, http: httpx.Client, step: Send) -> Outcome:
+    async def _send(
+        self, http: httpx.Client, step: Send, sends: set[asyncio.Future[Outcome]] | None
+    ) -> Outcome:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.sync.executor(), self.sync.send, http, step)
+        exchange = loop.run_in_executor(self.sync.executor(), self.sync.send, http, step)
+        if sends is None:
+            return await exchange
+        # Shielded, so that a call that stops can wait for the requests it already sent.
+        sends.add(exchange)
+        exchange.add_done_callback(sends.discard)
+        return await asyncio.shield(exchange)
 
     async def _slot(self) -> None:
         limiter = self.connection.limiter
@@ -259,8 +295,16 @@ class AsyncDriver:
         if waited:
             self.connection.stats.rate_wait(waited)
 
-    async def run(self, flow: Flow[T], gate: RequestGate | None = None) -> T:
-        """Drive one flow to its end; at most ``max_concurrency`` flows send at once per loop."""
+    async def run(
+        self,
+        flow: Flow[T],
+        gate: RequestGate | None = None,
+        sends: set[asyncio.Future[Outcome]] | None = None,
+    ) -> T:
+        """Drive one flow to its end; at most ``max_concurrency`` flows send at once per loop.
+
+        ``sends`` collects the HTTP exchanges in flight (see ``map``).
+        """
         stats = self.connection.stats
         http = self.sync.client()
         answer: Outcome | None = None
@@ -270,7 +314,7 @@ class AsyncDriver:
                     step = flow.send(answer)
                     answer = None
                     if isinstance(step, Send):
-                        answer = await self._send(http, step)
+                        answer = await self._send(http, step, sends)
                     elif isinstance(step, Slot):
                         await self._slot()
                     elif isinstance(step, Gate):
@@ -291,18 +335,32 @@ class AsyncDriver:
     async def map(
         self, flows: Sequence[Flow[T]], gate: RequestGate | None, keep: Callable[[int, T], None]
     ) -> None:
-        """Drive every flow concurrently on this loop, handing ``keep(i, result)`` each result."""
+        """Drive every flow concurrently on this loop, handing ``keep(i, result)`` each result.
+
+        When a flow fails for good, the others are cancelled and the requests
+        already sent are answered (within ``timeout``) before the error is raised:
+        nothing of the call goes on once the caller has the error. A cancelled
+        call cancels its flows and does not wait.
+        """
         if len(flows) == 1:
             keep(0, await self.run(flows[0], gate))
             return
+        sends: set[asyncio.Future[Outcome]] = set()
 
         async def one(i: int, flow: Flow[T]) -> None:
-            keep(i, await self.run(flow, gate))
+            keep(i, await self.run(flow, gate, sends))
 
         tasks = [asyncio.ensure_future(one(i, f)) for i, f in enumerate(flows)]
         try:
             await asyncio.gather(*tasks)
-        except BaseException:
+        except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
+            raise
+        except Exception:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            if sends:
+                await asyncio.wait(list(sends))
             raise

@@ -7,7 +7,8 @@ A flow is a generator. It yields what it needs and receives the answers:
 * ``Wait(seconds, cold, reason)``: back off before the next attempt;
 * ``Send(method, url, body, max_bytes)``: send one HTTP request; the driver
   answers with an ``Outcome``;
-* ``Halved(inputs)``: a batch of ``inputs`` was split in two after HTTP 413.
+* ``Halved(inputs)``: a batch of ``inputs`` was split in two after a refusal for its
+  size (413, or 422 naming the batch size or a token count).
 
 ``batch_flow`` is the one batch loop; ``embed_flow`` (vectors) and
 ``rerank_flow`` (scores) differ only in how they read a successful answer.
@@ -27,7 +28,13 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from ._protocol import parse_embeddings, parse_error, parse_scores
+from ._protocol import (
+    parse_embeddings,
+    parse_error,
+    parse_models,
+    parse_openai_embeddings,
+    parse_scores,
+)
 from .errors import AuthenticationError, EndpointConnectionError
 from .retry import Fail, Outcome, Parser, Retry, RetryPolicy, Split, Success, decide
 
@@ -44,7 +51,10 @@ __all__ = [
     "discovery_flow",
     "embed_flow",
     "info_url",
+    "models_url",
+    "openai_embed_flow",
     "rerank_flow",
+    "tei_root",
 ]
 
 logger = logging.getLogger("hf_endpoint.client")
@@ -97,12 +107,19 @@ Flow = Generator[Step, Outcome | None, T]
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What ``GET /info`` told about the endpoint (``None`` where it said nothing)."""
+    """What ``GET /info`` told about the endpoint (``None`` where it said nothing).
+
+    ``tei``: the answer was Text Embeddings Inference's ``Info`` (it has
+    ``max_client_batch_size`` and ``max_input_length``); ``auto_truncate``: whether
+    that server cuts over-long inputs when a request does not say ``truncate``.
+    """
 
     max_client_batch_size: int | None = None
     max_batch_tokens: int | None = None
     max_input_length: int | None = None
     model_id: str | None = None
+    tei: bool = False
+    auto_truncate: bool | None = None
 
     @classmethod
     def from_info(cls, info: Any) -> ServerLimits:
@@ -115,11 +132,15 @@ class ServerLimits:
             )
 
         model_id = info.get("model_id") if isinstance(info, dict) else None
+        auto_truncate = info.get("auto_truncate") if isinstance(info, dict) else None
         return cls(
             positive("max_client_batch_size"),
             positive("max_batch_tokens"),
             positive("max_input_length"),
             model_id if isinstance(model_id, str) else None,
+            tei=isinstance(info, dict)
+            and {"max_client_batch_size", "max_input_length"} <= set(info),
+            auto_truncate=auto_truncate if isinstance(auto_truncate, bool) else None,
         )
 
 
@@ -130,6 +151,24 @@ def info_url(url: str) -> str:
     for route in ("/embed", "/rerank"):
         base = base.removesuffix(route)
     return base + "/info" + sep + query
+
+
+def tei_root(url: str) -> str:
+    """The root of a server whose OpenAI route is ``url`` (``.../v1/embeddings``); a query
+    string stays. TEI serves ``/embed`` and ``/info`` there."""
+    base, sep, query = url.partition("?")
+    base = base.rstrip("/").removesuffix("/embeddings").removesuffix("/v1")
+    return base + sep + query
+
+
+def models_url(url: str) -> str:
+    """``GET /v1/models`` beside an OpenAI-compatible route (``/embeddings``, ``/rerank``);
+    a query string stays."""
+    base, sep, query = url.partition("?")
+    base = base.rstrip("/")
+    for route in ("/embeddings", "/rerank"):
+        base = base.removesuffix(route)
+    return base + "/models" + sep + query
 
 
 @dataclass(frozen=True)
@@ -161,8 +200,12 @@ def request_tail(fields: dict[str, Any]) -> bytes:
     return b"," + orjson.dumps(fields)[1:]
 
 
-def discovery_flow(url: str, *, first_contact: bool) -> Flow[tuple[ServerLimits, bool]]:
-    """Ask ``GET /info`` once: the limits, and whether they are settled.
+def discovery_flow(
+    url: str, *, first_contact: bool, openai: bool = False
+) -> Flow[tuple[ServerLimits, bool]]:
+    """Ask ``GET /info`` once (``GET /v1/models`` for the OpenAI API: the served model;
+    where that is missing, as on TEI, ``GET /info`` at the root): the limits, and whether
+    they are settled.
 
     An endpoint that is starting, overloaded or slow settles nothing: the
     configured values serve this call and the next call asks again. On the
@@ -170,7 +213,7 @@ def discovery_flow(url: str, *, first_contact: bool) -> Flow[tuple[ServerLimits,
     """
     yield Gate()
     yield Slot()
-    target = info_url(url)
+    target = models_url(url) if openai else info_url(url)
     outcome = yield Send("GET", target, None, INFO_MAX_BYTES)
     assert outcome is not None
     if outcome.status in (401, 403):
@@ -182,7 +225,17 @@ def discovery_flow(url: str, *, first_contact: bool) -> Flow[tuple[ServerLimits,
             + (f" ({outcome.detail})" if outcome.detail else "")
         )
     limits = ServerLimits()
-    if outcome.status == 200:
+    if outcome.status == 404 and openai:
+        # No GET /v1/models: TEI's OpenAI route (v1.9.3 has none) tells its limits at /info.
+        yield Gate()
+        yield Slot()
+        target = info_url(tei_root(url))
+        outcome = yield Send("GET", target, None, INFO_MAX_BYTES)
+        assert outcome is not None
+        openai = False
+    if outcome.status == 200 and openai:
+        limits = ServerLimits(model_id=parse_models(outcome.content))
+    elif outcome.status == 200:
         try:
             limits = ServerLimits.from_info(orjson.loads(outcome.content))
         except orjson.JSONDecodeError:
@@ -207,6 +260,21 @@ def embed_flow(
 ) -> Flow[list[list[float]]]:
     """``batch_flow`` for ``POST /embed``: one vector per input, in input order."""
     return batch_flow(url, batch, policy, draw, parse=parse_embeddings, retry_connect=retry_connect)
+
+
+def openai_embed_flow(
+    url: str,
+    batch: Batch,
+    policy: RetryPolicy,
+    draw: Callable[[], float],
+    *,
+    retry_connect: bool = True,
+) -> Flow[list[Any]]:
+    """``batch_flow`` for ``POST /v1/embeddings``: one vector per input, in input order
+    (float32 arrays for base64 answers, lists for JSON floats)."""
+    return batch_flow(
+        url, batch, policy, draw, parse=parse_openai_embeddings, retry_connect=retry_connect
+    )
 
 
 def rerank_flow(
@@ -302,7 +370,8 @@ def batch_flow(
             if isinstance(decision, Split):
                 half = len(indices) // 2
                 logger.info(
-                    "HTTP 413 from %s on %d inputs: sending halves of %d and %d",
+                    "%s from %s on %d inputs: sending halves of %d and %d",
+                    decision.reason or "refused as too large",
                     url,
                     len(indices),
                     half,

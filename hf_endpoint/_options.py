@@ -21,6 +21,8 @@ from .settings import ChunkingSettings, RateLimit, check_url
 __all__ = ["ClientOptions"]
 
 TRUNCATION_DIRECTIONS = ("Right", "Left")
+PROTOCOLS = ("auto", "tei", "openai")
+ENCODING_FORMATS = ("base64", "float")
 
 
 def _is_int(value: object) -> bool:
@@ -61,6 +63,9 @@ class ClientOptions:
     max_body_bytes: int = 2_000_000
     max_response_bytes: int | None = None
     dimensions: int | None = None
+    protocol: Literal["auto", "tei", "openai"] = "auto"
+    model: str | None = None
+    encoding_format: Literal["base64", "float"] = "base64"
     query_prefix: str | None = None
     document_prefix: str | None = None
 
@@ -123,6 +128,14 @@ class ClientOptions:
                 "[truncation_direction] must be one of [Right, Left] (or None), "
                 f"not {self.truncation_direction!r}"
             )
+        if self.protocol not in PROTOCOLS:
+            problems.add(f"[protocol] must be one of [auto, tei, openai], not {self.protocol!r}")
+        if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
+            problems.add(f"[model] must be a non-empty string (or None), not {self.model!r}")
+        if self.encoding_format not in ENCODING_FORMATS:
+            problems.add(
+                f"[encoding_format] must be one of [base64, float], not {self.encoding_format!r}"
+            )
         if self.chunking_settings is not None:
             try:
                 set_(self, "chunking_settings", ChunkingSettings.coerce(self.chunking_settings))
@@ -161,10 +174,36 @@ class ClientOptions:
         return RetryPolicy(max_retries=self.max_retries)
 
     @property
+    def openai(self) -> bool:
+        """Whether requests speak the OpenAI embeddings API: ``protocol="openai"``, or
+        ``"auto"`` and a URL whose path ends in ``/embeddings`` (``/v1/embeddings``)."""
+        if self.protocol == "auto":
+            return self.url.partition("?")[0].rstrip("/").endswith("/embeddings")
+        return self.protocol == "openai"
+
+    def openai_fields(self, served_model: str | None) -> dict[str, Any]:
+        """What every OpenAI embeddings request carries beside ``input``."""
+        fields: dict[str, Any] = {}
+        model = self.model or served_model
+        if model is not None:
+            fields["model"] = model
+        fields["encoding_format"] = self.encoding_format
+        if self.dimensions is not None:
+            fields["dimensions"] = self.dimensions
+        return fields
+
+    @property
     def server_options(self) -> ServerOptions:
-        return ServerOptions(
-            self.truncate, self.normalize, self.prompt_name, self.truncation_direction
-        )
+        """The TEI options every request carries.
+
+        ``truncate`` unset is sent as ``false``, unlike the other options: TEI >= 1.9
+        truncates by default (``--auto-truncate``), so a request that says nothing
+        would have an over-long input cut without the caller knowing. ``false``
+        makes the endpoint refuse it instead, and the client reports it or chunks
+        it again, smaller, as it does against TEI < 1.9 (where ``false`` is the default).
+        """
+        truncate = False if self.truncate is None else self.truncate
+        return ServerOptions(truncate, self.normalize, self.prompt_name, self.truncation_direction)
 
     def prefixed(self, texts: list[str], query: bool = False) -> list[str]:
         """What is sent for ``texts``: each with ``query_prefix`` (queries) or
@@ -180,3 +219,13 @@ class ClientOptions:
         if self.scale_up_timeout is not None:
             headers["X-Scale-Up-Timeout"] = str(math.ceil(self.scale_up_timeout))
         return headers
+
+
+def openai_route(url: str) -> str:
+    """The embeddings route of an OpenAI-compatible server: a URL ending in ``/embeddings``
+    as given; ``.../v1`` gets ``/embeddings``, any other base ``/v1/embeddings``."""
+    base, sep, query = url.partition("?")
+    base = base.rstrip("/")
+    if not base.endswith("/embeddings"):
+        base += "/embeddings" if base.endswith("/v1") else "/v1/embeddings"
+    return base + sep + query

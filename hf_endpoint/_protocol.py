@@ -1,8 +1,13 @@
-"""Request bodies and response parsing for Text Embeddings Inference endpoints (sans I/O):
-``/embed`` answers vectors, ``/rerank`` answers scores."""
+"""Request bodies and response parsing (sans I/O) for Text Embeddings Inference endpoints
+(``/embed`` answers vectors, ``/rerank`` scores) and for the OpenAI embeddings API
+(``/v1/embeddings``: ``{"data": [{"index", "embedding"}]}``, the vectors as JSON floats or
+as base64 of little-endian float32)."""
 
 from __future__ import annotations
 
+import array
+import binascii
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +22,8 @@ __all__ = [
     "UnparsableResponse",
     "parse_embeddings",
     "parse_error",
+    "parse_models",
+    "parse_openai_embeddings",
     "parse_scores",
     "request_body",
 ]
@@ -78,6 +85,12 @@ def parse_embeddings(content: bytes, expected_rows: int) -> list[list[float]]:
         raise ResponseFormatError(
             f"expected {expected_rows} vectors, one per input, received {len(data)}"
         )
+    _check_vectors(data)
+    return data
+
+
+def _check_vectors(data: list[Any]) -> None:
+    """Every row a non-empty list of numbers, all of one width; else ``ResponseFormatError``."""
     width = len(data[0]) if data and isinstance(data[0], list) else None
     for i, row in enumerate(data):
         if not isinstance(row, list) or not row:
@@ -99,7 +112,82 @@ def parse_embeddings(content: bytes, expected_rows: int) -> list[list[float]]:
             raise ResponseFormatError(
                 f"vectors have different lengths: [0] has {width}, [{i}] has {len(row)}"
             )
-    return data
+
+
+def _float32(i: int, encoded: str) -> array.array[float]:
+    """A base64 vector of little-endian float32 as a float32 array: decoded in C, no Python
+    float per value."""
+    try:
+        raw = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ResponseFormatError(f"vector [{i}] is not valid base64: {encoded[:40]!r}") from None
+    if not raw or len(raw) % 4:
+        raise ResponseFormatError(
+            f"vector [{i}] is {len(raw)} bytes of base64: not a whole number of float32 values"
+        )
+    vector = array.array("f")
+    vector.frombytes(raw)
+    if sys.byteorder == "big":
+        vector.byteswap()
+    return vector
+
+
+def parse_openai_embeddings(content: bytes, expected_rows: int) -> list[Any]:
+    """One vector per input from an OpenAI embeddings answer, in input order.
+
+    ``{"data": [{"index": i, "embedding": [...] | "<base64>"}, ...]}``: entries are put in
+    the order of their ``index`` (each of ``0..expected_rows-1`` exactly once). A base64
+    vector comes back as an ``array.array("f")`` (float32, decoded without a Python float
+    per value), a JSON one as a list. Raises ``ResponseFormatError`` naming the problem.
+    """
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise UnparsableResponse(f"the response is not JSON: {content[:80]!r}") from None
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ResponseFormatError(
+            f'expected {{"data": [{{"index", "embedding"}}, ...]}}, received {_describe(data)}'
+        )
+    if len(entries) != expected_rows:
+        raise ResponseFormatError(
+            f"expected {expected_rows} vectors, one per input, received {len(entries)}"
+        )
+    rows: list[Any] = [None] * expected_rows
+    for i, entry in enumerate(entries):
+        index = entry.get("index", i) if isinstance(entry, dict) else None
+        if type(index) is not int or not 0 <= index < expected_rows:
+            raise ResponseFormatError(
+                f"data [{i}] has no index in 0..{expected_rows - 1}: {_describe(entry)}"
+            )
+        if rows[index] is not None:
+            raise ResponseFormatError(f"input [{index}] was answered twice")
+        embedding = entry.get("embedding")
+        rows[index] = _float32(index, embedding) if isinstance(embedding, str) else embedding
+    floats = [row for row in rows if not isinstance(row, array.array)]
+    if floats:
+        _check_vectors(floats)
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise ResponseFormatError(
+                f"vectors have different lengths: [0] has {width}, [{i}] has {len(row)}"
+            )
+    return rows
+
+
+def parse_models(content: bytes) -> str | None:
+    """The first model of ``GET /v1/models`` (``{"data": [{"id"}, ...]}``), or ``None``."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    models = data.get("data") if isinstance(data, dict) else None
+    if isinstance(models, list) and models and isinstance(models[0], dict):
+        model = models[0].get("id")
+        if isinstance(model, str) and model:
+            return model
+    return None
 
 
 def parse_scores(content: bytes, expected: int) -> list[float]:
@@ -107,7 +195,8 @@ def parse_scores(content: bytes, expected: int) -> list[float]:
 
     The answer is a list of ``{"index", "score"}`` objects in any order (TEI
     sorts them by score); ``relevance_score`` may stand for ``score``, as
-    Elasticsearch accepts. Other fields (``text``, ``document``) are ignored:
+    Elasticsearch accepts, and the list may be the ``results`` of an object
+    (the Cohere/Jina-style answer of vLLM and Infinity). Other fields (``text``, ``document``) are ignored:
     the texts are the ones that were sent. Raises ``ResponseFormatError``
     naming the problem when the body is not JSON, an entry is not such an
     object, or the indices are not each of ``0..expected-1`` exactly once.
@@ -116,6 +205,8 @@ def parse_scores(content: bytes, expected: int) -> list[float]:
         data = orjson.loads(content)
     except orjson.JSONDecodeError:
         raise UnparsableResponse(f"the response is not JSON: {content[:80]!r}") from None
+    if isinstance(data, dict) and "results" in data:
+        data = data["results"]
     if not isinstance(data, list):
         raise ResponseFormatError(
             f"expected a list of {{index, score}} objects, received {_describe(data)}"
@@ -150,12 +241,37 @@ class ServerError:
     estimated_time: float | None = None
 
 
+def _detail(detail: Any) -> str:
+    """FastAPI's ``detail``: a string, or a list of ``{"loc", "msg"}`` validation errors."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict) and "msg" in item:
+                loc = ".".join(str(p) for p in item.get("loc") or ())
+                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
 def parse_error(content: bytes) -> ServerError:
-    """Read an error body; anything that is not TEI's JSON is quoted (shortened)."""
+    """Read an error body; anything that is not a known JSON shape is quoted (shortened).
+
+    Known shapes: TEI's ``{"error", "error_type"}``; OpenAI's and vLLM's
+    ``{"error": {"message", "type", "code"}}``; TEI's OpenAI route's flat
+    ``{"message", "type", "code"}``; FastAPI's (Infinity's) ``{"detail": ...}``.
+    """
     try:
         data = orjson.loads(content)
     except orjson.JSONDecodeError:
         data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        data = data["error"]
+    if isinstance(data, dict) and "error" not in data and "message" in data:
+        data = {"error": data["message"], "error_type": data.get("type")}
+    if isinstance(data, dict) and "error" not in data and "detail" in data:
+        data = {"error": _detail(data["detail"])}
     if isinstance(data, dict) and "error" in data:
         error = data["error"]
         if isinstance(error, dict):

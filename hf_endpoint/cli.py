@@ -690,6 +690,8 @@ def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
         normalize=args.normalize,
         query_prefix=args.query_prefix,
         document_prefix=args.document_prefix,
+        protocol=args.protocol,
+        model=args.model,
     )
     client._key_source = endpoint.key_source
     return client
@@ -1131,6 +1133,17 @@ def _parser() -> argparse.ArgumentParser:
         "--normalize",
         action=argparse.BooleanOptionalAction,
         help="ask for unit-length vectors, or not (default: the endpoint's, usually yes)",
+    )
+    endpoint.add_argument(
+        "--protocol",
+        choices=["auto", "tei", "openai"],
+        default="auto",
+        help="tei: POST /embed; openai: POST /v1/embeddings (vLLM, Infinity, TEI's OpenAI route); "
+        "auto (default): openai when the URL ends in /embeddings",
+    )
+    endpoint.add_argument(
+        "--model",
+        help="the model the OpenAI route asks for (default: the first of GET /v1/models)",
     )
     prefixes = endpoint.add_mutually_exclusive_group()
     prefixes.add_argument(

@@ -20,7 +20,9 @@ sync methods work inside Jupyter and async web apps.
 
 from __future__ import annotations
 
+import array
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -31,13 +33,14 @@ from ._base_client import (
     FROM_ENVIRONMENT,
     OFFLOAD_CHARS,
     BaseClient,
+    RequestShape,
     check_texts,
     lone_surrogate,
     plan_call,
 )
 from ._drivers import Limiter, RequestGate
-from ._flows import Batch, ServerLimits, embed_flow
-from ._options import ClientOptions
+from ._flows import Batch, ServerLimits, embed_flow, openai_embed_flow, tei_root
+from ._options import ClientOptions, openai_route
 from .chunking import chunk_offsets
 from .errors import ConfigError, InputTooLargeError, ResponseFormatError
 from .retry import RetryPolicy
@@ -46,7 +49,10 @@ from .settings import ChunkingSettings, InferenceConfig, RateLimit
 if TYPE_CHECKING:
     import numpy as np
 
+logger = logging.getLogger("hf_endpoint.client")
+
 __all__ = [
+    "MAX_CHUNKS",
     "EmbeddedChunk",
     "EmbeddingClient",
     "EmbeddingResult",
@@ -54,9 +60,13 @@ __all__ = [
     "ServerLimits",
     "fitted_chunking",
     "lone_surrogate",
+    "merge_chunks",
     "plan_call",
     "pool_chunks",
 ]
+
+# Elasticsearch keeps at most this many chunks per input (EmbeddingRequestChunker.MAX_CHUNKS).
+MAX_CHUNKS = 512
 
 
 class EmbeddedChunk(NamedTuple):
@@ -82,6 +92,37 @@ def pool_chunks(chunks: Sequence[EmbeddedChunk]) -> list[float]:
     mean = [sum(w * v for w, v in zip(weights, column)) / total for column in zip(*vectors)]
     norm = sum(x * x for x in mean) ** 0.5
     return [x / norm for x in mean] if norm else mean
+
+
+def merge_chunks(
+    offsets: Sequence[tuple[int, int]],
+    vectors: Sequence[list[float]],
+    max_chunks: int = MAX_CHUNKS,
+) -> list[tuple[int, int, list[float]]]:
+    """At most ``max_chunks`` chunks of one input, as Elasticsearch keeps them (PR #123150).
+
+    Every chunk was embedded on its own; beyond ``max_chunks``, chunk ``i`` of ``n`` goes
+    to merged chunk ``i * max_chunks // n``, whose offsets widen from its first chunk's
+    start to its last chunk's end and whose vector is the mean of its chunks' vectors,
+    accumulated in order as ``EmbeddingRequestChunker`` does
+    (``(n * mean + m * v) / (n + m)``). ``n <= max_chunks``: the chunks as they are.
+    """
+    n = len(offsets)
+    if n <= max_chunks:
+        return [(s, e, v) for (s, e), v in zip(offsets, vectors)]
+    merged: list[tuple[int, int, list[float]]] = []
+    counts: list[int] = []
+    for i, ((start, end), vector) in enumerate(zip(offsets, vectors)):
+        target = i * max_chunks // n
+        if target == len(merged):
+            merged.append((start, end, list(vector)))
+            counts.append(1)
+            continue
+        first, _, mean = merged[target]
+        k = counts[target]
+        merged[target] = (first, end, [(k * a + b) / (k + 1) for a, b in zip(mean, vector)])
+        counts[target] = k + 1
+    return merged
 
 
 class EmbeddingResult(list[list[float]]):
@@ -136,8 +177,9 @@ class _Rows:
             except TypeError:
                 raise ConfigError(f"[dtype] must be a numpy float type, not {dtype!r}") from None
 
-    def keep(self, i: int, rows: list[list[float]]) -> None:
+    def keep(self, i: int, rows: list[Any]) -> None:
         width = len(rows[0])
+        packed = isinstance(rows[0], array.array)  # float32 from base64 (the OpenAI route)
         with self.lock:
             if self.width is None:
                 self.width = width
@@ -147,14 +189,21 @@ class _Rows:
                     f"{self.batches[i].indices[0]}..; earlier vectors have {self.width}"
                 )
             if self.dtype is None:
-                self.rows[i] = rows
+                self.rows[i] = [row.tolist() for row in rows] if packed else rows
                 return
             if self.array is None:
                 import numpy
 
                 self.array = numpy.empty((self.total, width), dtype=self.numpy_dtype)
         r = self.batches[i].indices
-        self.array[r[0] : r[-1] + 1] = rows
+        if packed:
+            import numpy
+
+            # The decoded float32 go into the array as they are: no Python float per value.
+            block = numpy.frombuffer(b"".join(rows), dtype=numpy.float32)
+            self.array[r[0] : r[-1] + 1] = block.reshape(len(rows), width)
+        else:
+            self.array[r[0] : r[-1] + 1] = rows
 
     def result(self, truncated: list[int]) -> Any:
         if self.dtype is not None:
@@ -209,9 +258,13 @@ class _ChunkJob:
 
     def result(self, vectors: Sequence[list[float]]) -> list[list[EmbeddedChunk]]:
         out: list[list[EmbeddedChunk]] = []
-        it = iter(vectors)
+        at = 0
         for text, offsets in zip(self.texts, self.spans):
-            out.append([EmbeddedChunk(text[s:e], s, e, next(it)) for s, e in offsets])
+            mine = vectors[at : at + len(offsets)]
+            at += len(offsets)
+            out.append(
+                [EmbeddedChunk(text[s:e], s, e, v) for s, e, v in merge_chunks(offsets, mine)]
+            )
         return out
 
 
@@ -251,7 +304,25 @@ class EmbeddingClient(BaseClient):
     * ``scale_up_timeout``: sends ``X-Scale-Up-Timeout`` so that a
       scale-to-zero endpoint holds the request while it starts.
     * ``max_response_bytes``: the most bytes one answer may have (default
-      1 MiB per input); ``dimensions``: the width every vector must have.
+      1 MiB per input); ``dimensions``: the width every vector must have (sent
+      as ``dimensions`` on the OpenAI route, for models that can shorten).
+    * ``protocol``: ``"tei"`` (``POST /embed`` with ``{"inputs"}``, Text
+      Embeddings Inference and Hugging Face Inference Endpoints), ``"openai"``
+      (``POST /v1/embeddings`` with ``{"input", "model", "encoding_format"}``:
+      vLLM, Infinity, TEI's own ``/v1/embeddings``; a base URL gets
+      ``/v1/embeddings``, a URL ending in ``/v1`` gets ``/embeddings``), or
+      ``"auto"`` (default): ``openai`` when the URL's path ends in
+      ``/embeddings``, else ``tei``. On the OpenAI route ``model`` (default: the
+      first of ``GET /v1/models``) is sent, and ``encoding_format`` (default
+      ``"base64"``: float32 decoded in C, straight into the array for
+      ``dtype="float32"``; ``"float"`` for JSON numbers). The OpenAI API has no
+      ``truncate``: the server's own rule applies to an over-long input (TEI:
+      ``--auto-truncate``; Infinity cuts to the model's length; vLLM refuses it,
+      and the client then reports it or chunks it again, as with TEI). An
+      ``auto`` URL whose server turns out to be TEI (no ``GET /v1/models``, TEI's
+      ``GET /info`` at the root) is sent to TEI's ``/embed`` there, which can be
+      asked not to truncate; ``protocol="openai"`` keeps the OpenAI route and
+      logs a warning when that server auto-truncates.
     * ``query_prefix``, ``document_prefix``: put before every query (``query=True``) or
       every document (each chunk, when chunking) that is sent, for models trained with
       them: e5 (``"query: "``, ``"passage: "``), bge (``"Represent this sentence for
@@ -287,6 +358,9 @@ class EmbeddingClient(BaseClient):
         max_body_bytes: int = 2_000_000,
         max_response_bytes: int | None = None,
         dimensions: int | None = None,
+        protocol: Literal["auto", "tei", "openai"] = "auto",
+        model: str | None = None,
+        encoding_format: Literal["base64", "float"] = "base64",
         limiter: Limiter | None = None,
         query_prefix: str | None = None,
         document_prefix: str | None = None,
@@ -310,6 +384,9 @@ class EmbeddingClient(BaseClient):
             max_body_bytes,
             max_response_bytes,
             dimensions,
+            protocol,
+            model,
+            encoding_format,
             query_prefix,
             document_prefix,
         )
@@ -324,10 +401,49 @@ class EmbeddingClient(BaseClient):
     ) -> None:
         super()._setup(options, api_key, limiter, limits)
         self._width: int | None = None
+        self._warned = False
 
     @property
     def chunking_settings(self) -> ChunkingSettings | None:
         return self.options.chunking_settings
+
+    @property
+    def _openai(self) -> bool:
+        return self.options.openai
+
+    @property
+    def _target(self) -> str:
+        return openai_route(self.url) if self._openai else self.url
+
+    def _via_tei(self, limits: ServerLimits) -> bool:
+        """Whether an OpenAI URL of ``protocol="auto"`` turned out to be TEI's, whose own
+        ``/embed`` beside it is used: only there can the client ask it not to truncate."""
+        return self._openai and self.options.protocol == "auto" and limits.tei
+
+    def _speaks_openai(self, limits: ServerLimits) -> bool:
+        if not self._openai or self._via_tei(limits):
+            return False
+        if limits.auto_truncate and self.options.truncate is None and not self._warned:
+            self._warned = True
+            logger.warning(
+                "%s is Text Embeddings Inference with auto-truncate on: its OpenAI route cuts "
+                "inputs over %s tokens without saying so (the OpenAI API cannot ask it not to); "
+                'protocol="tei" (or "auto") sends them to its /embed, which refuses them instead',
+                self._target,
+                limits.max_input_length,
+            )
+        return True
+
+    def _shape(self, limits: ServerLimits) -> RequestShape | None:
+        """The OpenAI route's body (``input``, ``model``, ...); ``None``: TEI's ``/embed``."""
+        if not self._speaks_openai(limits):
+            return None
+        return RequestShape(key=b"input", fields=self.options.openai_fields(limits.model_id))
+
+    def _embed_flows(self, batches: list[Batch], limits: ServerLimits) -> list[Any]:
+        if self._via_tei(limits):
+            return self._flows(batches, embed_flow, tei_root(self._target) + "/embed")
+        return self._flows(batches, openai_embed_flow if self._openai else embed_flow)
 
     @classmethod
     def from_config(
@@ -379,10 +495,10 @@ class EmbeddingClient(BaseClient):
         with self._counting_failures():
             limits = self.server_limits(gate)
         # Refused while planning (too large, no dtype): nothing was sent, so not a failed call.
-        batches, truncated = plan_call(checked, self.options, limits)
+        batches, truncated = plan_call(checked, self.options, limits, self._shape(limits))
         rows = self._rows(batches, len(checked), dtype)
         with self._counting_failures():
-            self._sync.map(self._flows(batches, embed_flow), gate, rows.keep)
+            self._sync.map(self._embed_flows(batches, limits), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     async def aembed(
@@ -399,10 +515,11 @@ class EmbeddingClient(BaseClient):
             return self._rows([], 0, dtype).result([]) if dtype is None else _empty(dtype)
         with self._counting_failures():
             limits = await self.aserver_limits(gate)
-        batches, truncated = await self._aplan(checked, limits)  # refused here: nothing sent
+        # refused here: nothing sent
+        batches, truncated = await self._aplan(checked, limits, self._shape(limits))
         rows = self._rows(batches, len(checked), dtype)
         with self._counting_failures():
-            await self._async.map(self._flows(batches, embed_flow), gate, rows.keep)
+            await self._async.map(self._embed_flows(batches, limits), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
     def _chunk_job(
@@ -432,7 +549,9 @@ class EmbeddingClient(BaseClient):
         default fitted to the endpoint (``fitted_chunking``; a text whose chunk the
         endpoint still refuses is chunked again, smaller). A chunk that explicit
         settings make too large raises ``InputTooLargeError`` naming the text, the
-        chunk and the setting to change. Nothing is cut silently. Each chunk is
+        chunk and the setting to change. Nothing is cut silently. A text of more
+        than 512 chunks gets 512, neighbouring chunks merged as Elasticsearch
+        merges them (``merge_chunks``): every chunk is embedded, none is dropped. Each chunk is
         sent with ``document_prefix`` (``query_prefix`` when ``query``) before it;
         the chunks' ``text``, ``start`` and ``end`` are those of the original text.
         """

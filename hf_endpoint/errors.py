@@ -7,6 +7,7 @@ The hierarchy::
     │   └── InputTooLargeError               one input cannot be sent (names its index)
     ├── EndpointError                        the endpoint answered with an error status
     │   ├── AuthenticationError              401 or 403: the token is missing or wrong
+    │   ├── InputRejectedError               400 or 422 on these inputs, not for their size
     │   └── EndpointOverloadedError          429/502/503/504 still, after every retry
     ├── EndpointConnectionError (also a ConnectionError)
     │                                        no answer: connection refused, dropped, timed out
@@ -27,6 +28,7 @@ __all__ = [
     "EndpointError",
     "EndpointOverloadedError",
     "HFEndpointError",
+    "InputRejectedError",
     "InputTooLargeError",
     "ResponseFormatError",
 ]
@@ -113,6 +115,24 @@ class AuthenticationError(EndpointError):
                 f"endpoint of an organisation needs a token of that organisation), or {where}"
             )
         self.args = (f"HTTP {status_code}: {what}{said}; {fix}",)
+
+
+class InputRejectedError(EndpointError):
+    """The endpoint refused the request holding inputs ``indices`` (400 or 422), not for their
+    size: a tokenizer error, an unknown ``prompt_name`` or model, a value it does not take."""
+
+    def __init__(
+        self, status_code: int, error: str, error_type: str | None, indices: range
+    ) -> None:
+        super().__init__(status_code, error, error_type)
+        self.indices = indices
+        which = (
+            f"input [{indices[0]}]"
+            if len(indices) == 1
+            else f"inputs [{indices[0]}..{indices[-1]}]"
+        )
+        kind = f" ({error_type})" if error_type else ""
+        self.args = (f"HTTP {status_code}{kind} from the endpoint for {which}: {error}",)
 
 
 class EndpointOverloadedError(EndpointError):

@@ -30,7 +30,7 @@ from typing_extensions import Self
 
 from ._auth import clean_api_key, redact
 from ._base_client import BaseClient, RequestShape
-from ._flows import Batch, batch_flow, embed_flow, rerank_flow
+from ._flows import Batch, ServerLimits, batch_flow, embed_flow, rerank_flow
 from ._protocol import parse_embeddings, parse_scores
 from .client import EmbeddingClient
 from .errors import AuthenticationError, ConfigError, EndpointError, ResponseFormatError
@@ -172,10 +172,10 @@ class InferenceAPIEmbeddingClient(_InferenceAPIClient, EmbeddingClient):
     ) -> None:
         EmbeddingClient.__init__(self, url, None, **self._prepare(credential, wire, options))
 
-    def _flows(self, batches: list[Batch], make: Any) -> Any:
+    def _flows(self, batches: list[Batch], make: Any, target: str | None = None) -> Any:
         batches = [replace(b, key=b"input", tail=b"}") for b in batches]
         maker = _inference_embed_flow if make is embed_flow else make
-        return super()._flows(batches, maker)
+        return super()._flows(batches, maker, target)
 
 
 class InferenceAPIRerankClient(_InferenceAPIClient, RerankClient):
@@ -192,7 +192,7 @@ class InferenceAPIRerankClient(_InferenceAPIClient, RerankClient):
     ) -> None:
         RerankClient.__init__(self, url, None, **self._prepare(credential, wire, options))
 
-    def _shape(self, query: str) -> RequestShape:
+    def _shape(self, query: str, limits: ServerLimits) -> RequestShape:
         # Every score of the batch comes back: the ranking over all batches is made here.
         fields = {"query": query, "top_n": self.options.batch_size, "return_documents": False}
         return RequestShape(
@@ -203,9 +203,9 @@ class InferenceAPIRerankClient(_InferenceAPIClient, RerankClient):
             name="documents",
         )
 
-    def _flows(self, batches: list[Batch], make: Any) -> Any:
+    def _flows(self, batches: list[Batch], make: Any, target: str | None = None) -> Any:
         maker = _inference_rerank_flow if make is rerank_flow else make
-        return super()._flows(batches, maker)
+        return super()._flows(batches, maker, target)
 
 
 def _reasons(reason: str) -> list[str]:

@@ -141,6 +141,13 @@ class RerankClient(BaseClient):
       long raises ``InputTooLargeError`` naming its index.
     * ``top_n``, ``return_documents``: Elasticsearch's rerank ``task_settings``,
       the defaults of every call (a call's own arguments override them).
+    * ``protocol``: ``"tei"`` (``{"query", "texts"}``, Text Embeddings Inference),
+      ``"openai"`` (the Cohere/Jina-style ``{"query", "documents", "model"}`` →
+      ``{"results": [{"index", "relevance_score"}]}`` of vLLM and Infinity; a base
+      URL gets ``/v1/rerank``), or ``"auto"`` (default): ``openai`` when the URL
+      ends in ``/v1/rerank`` or ``/v2/rerank``, else ``tei``. On that route ``model``
+      (default: the first of ``GET /v1/models``) is sent and every score is asked
+      for (``top_n`` is applied to the merged whole); TEI's options are not sent.
 
     Every option is validated at construction (``ConfigError`` lists every
     problem). Safe to share between threads and tasks; pickles (the key travels);
@@ -167,6 +174,8 @@ class RerankClient(BaseClient):
         discover_limits: bool = True,
         max_body_bytes: int = 2_000_000,
         max_response_bytes: int | None = None,
+        protocol: Literal["auto", "tei", "openai"] = "auto",
+        model: str | None = None,
         limiter: Limiter | None = None,
     ) -> None:
         problems = Problems()
@@ -186,6 +195,8 @@ class RerankClient(BaseClient):
                 discover_limits=discover_limits,
                 max_body_bytes=max_body_bytes,
                 max_response_bytes=max_response_bytes,
+                protocol=protocol,
+                model=model,
             )
         except ConfigError as exc:
             problems.messages.extend(exc.errors)
@@ -226,7 +237,36 @@ class RerankClient(BaseClient):
 
     # -- reranking ---------------------------------------------------------------------
 
-    def _shape(self, query: str) -> RequestShape:
+    @property
+    def _openai(self) -> bool:
+        protocol = self.options.protocol
+        if protocol == "auto":
+            path = self.url.partition("?")[0].rstrip("/")
+            return path.endswith(("/v1/rerank", "/v2/rerank"))
+        return protocol == "openai"
+
+    @property
+    def _target(self) -> str:
+        if not self._openai:
+            return self.url
+        base, sep, query = self.url.partition("?")
+        base = base.rstrip("/")
+        if not base.endswith("/rerank"):
+            base += "/rerank" if base.endswith("/v1") else "/v1/rerank"
+        return base + sep + query
+
+    def _shape(self, query: str, limits: ServerLimits) -> RequestShape:
+        if self._openai:
+            # Every score comes back (no top_n): batches are merged, then cut to top_n.
+            model = self.options.model or limits.model_id
+            return RequestShape(
+                key=b"documents",
+                fields={"query": query, "return_documents": False}
+                | ({"model": model} if model else {}),
+                shared=query,
+                remedy="split it into passages",
+                name="documents",
+            )
         fields: dict[str, Any] = {"query": query, **self.options.server_options.body_fields()}
         if self.raw_scores is not None:
             fields["raw_scores"] = self.raw_scores
@@ -270,7 +310,7 @@ class RerankClient(BaseClient):
             return RerankResult([], [])
         with self._counting_failures():
             limits = self.server_limits(gate)
-            batches, truncated = plan_call(docs, self.options, limits, self._shape(query))
+            batches, truncated = plan_call(docs, self.options, limits, self._shape(query, limits))
             scores = _Scores(batches)
             self._sync.map(self._flows(batches, rerank_flow), gate, scores.keep)
         self._stats.inputs(len(docs))
@@ -291,7 +331,7 @@ class RerankClient(BaseClient):
             return RerankResult([], [])
         with self._counting_failures():
             limits: ServerLimits = await self.aserver_limits(gate)
-            batches, truncated = await self._aplan(docs, limits, self._shape(query))
+            batches, truncated = await self._aplan(docs, limits, self._shape(query, limits))
             scores = _Scores(batches)
             await self._async.map(self._flows(batches, rerank_flow), gate, scores.keep)
         self._stats.inputs(len(docs))

@@ -8,8 +8,16 @@ cold starts were waited out, and returns one of:
 * ``Retry(wait, cold)``: send the same batch again after ``wait`` seconds;
   cold-start waits (503 with ``estimated_time`` or ``Retry-After``) use their
   own, longer budget and do not count as retries;
-* ``Split()``: 413 on a batch of several inputs: send each half on its own;
+* ``Split()``: a batch of several inputs refused for its size (see ``refusal``):
+  send each half on its own;
 * ``Fail(error)``: give up with this error.
+
+A refusal is read the same before and after TEI 1.9 (``refusal``): TEI < 1.9
+answers 413 for every validation error; TEI >= 1.9 answers 422 and says in the
+message whether the batch has too many inputs or one input too many tokens.
+Either way a batch is halved until the input at fault is alone, which then
+fails with ``InputTooLargeError`` naming it; any other 400 or 422 fails with
+``InputRejectedError`` naming the inputs of the request.
 
 Retried: 429, 502, 503, 504, connection errors, timeouts and bodies that are
 not JSON. Backoff doubles from ``initial_backoff`` up to ``max_backoff``, with
@@ -20,12 +28,13 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ._protocol import UnparsableResponse, parse_embeddings, parse_error
+from ._protocol import ServerError, UnparsableResponse, parse_embeddings, parse_error
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -33,6 +42,7 @@ from .errors import (
     EndpointError,
     EndpointOverloadedError,
     HFEndpointError,
+    InputRejectedError,
     InputTooLargeError,
     ResponseFormatError,
 )
@@ -46,6 +56,7 @@ __all__ = [
     "Split",
     "Success",
     "decide",
+    "refusal",
     "retry_after_seconds",
 ]
 
@@ -137,7 +148,7 @@ class Retry:
 
 @dataclass(frozen=True)
 class Split:
-    pass
+    reason: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,40 @@ class Fail:
 Decision = Success | Retry | Split | Fail
 # Reads a 2xx body into one result per input, in input order; raises ResponseFormatError.
 Parser = Callable[[bytes, int], list[Any]]
+
+
+# TEI v1.9.3's validation messages: router/src/http/server.rs (the batch) and
+# core/src/tokenization.rs (an input, in tokens or, before tokenizing, in characters).
+_BATCH_TOO_LARGE = re.compile(r"batch size \d+ > maximum allowed batch size \d+")
+_INPUT_TOO_LARGE = re.compile(
+    r"must have less than \d+ (?:tokens|characters)"
+    # vLLM's OpenAI server (400): "This model's maximum context length is 512 tokens. ..."
+    r"|maximum context length is \d+ tokens"
+    # pydantic's limit on a string (Infinity's FastAPI, 422): "String should have at most ..."
+    r"|should have at most \d+ characters",
+    re.IGNORECASE,
+)
+
+Refusal = Literal["batch", "input", "request"]
+
+
+def refusal(status: int, server: ServerError) -> Refusal | None:
+    """What a 4xx that refuses a request says about its inputs, or ``None`` for other statuses.
+
+    * ``"batch"``: too many inputs in one request (TEI >= 1.9: 422 naming the batch size);
+    * ``"input"``: an input too large (413 from TEI < 1.9 or a proxy, for the batch or an
+      input alike; 422 or 400 naming a token or character count);
+    * ``"request"``: any other 400 or 422 (a tokenizer error, an unknown prompt name).
+    """
+    if status == 413:
+        return "input"
+    if status not in (400, 422):
+        return None
+    if _BATCH_TOO_LARGE.search(server.error):
+        return "batch"
+    if _INPUT_TOO_LARGE.search(server.error):
+        return "input"
+    return "request"
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -228,12 +273,22 @@ def decide(
     server_wait = retry_after_seconds(outcome.headers.get("retry-after"))
     if status in (401, 403):
         return Fail(AuthenticationError(status, server.error, server.error_type))
-    if status == 413:
-        if batch_size > 1:
-            return Split()
+    refused = refusal(status, server)
+    if refused in ("batch", "input") and batch_size > 1:
+        return Split(f"HTTP {status}")
+    if refused == "input":
         return Fail(
             InputTooLargeError(
                 first_index, f"was refused by the endpoint as too large: {server.error}"
+            )
+        )
+    if refused is not None:
+        return Fail(
+            InputRejectedError(
+                status,
+                server.error,
+                server.error_type,
+                range(first_index, first_index + batch_size),
             )
         )
     if status == 503 and (server.estimated_time is not None or server_wait is not None):

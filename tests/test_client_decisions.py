@@ -11,6 +11,7 @@ from hf_endpoint.errors import (
     EndpointConnectionError,
     EndpointError,
     EndpointOverloadedError,
+    InputRejectedError,
     InputTooLargeError,
     ResponseFormatError,
 )
@@ -134,7 +135,113 @@ def test_413_splits_a_batch_and_names_a_single_input():
     assert "input [17]" in str(decision.error)
 
 
-@pytest.mark.parametrize("status", [400, 404, 422, 424, 500])
+# TEI v1.9.3's messages: router/src/http/server.rs (the batch size) and core/src/tokenization.rs
+# (tokens; characters before tokenizing), answered 422 with error_type "Validation".
+TEI_BATCH = {"error": "batch size 40 > maximum allowed batch size 32", "error_type": "Validation"}
+TEI_TOKENS = {
+    "error": "`inputs` must have less than 512 tokens. Given: 600",
+    "error_type": "Validation",
+}
+TEI_CHARS = {
+    "error": "`inputs` must have less than 10240 characters. Given: 12000",
+    "error_type": "Validation",
+}
+# Infinity 0.0.78 (FastAPI, pydantic): a string over its 122,880 characters.
+INFINITY_CHARS = {
+    "detail": [
+        {
+            "type": "string_too_long",
+            "loc": ["body", "text", "input", "list[constrained-str]", 0],
+            "msg": "String should have at most 122880 characters",
+        }
+    ]
+}
+VLLM_CONTEXT = {
+    "error": {
+        "message": "This model's maximum context length is 512 tokens. However, you requested "
+        "600 tokens in the input for embedding generation. Please reduce the length of the input.",
+        "type": "BadRequestError",
+        "code": 400,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (422, TEI_BATCH),
+        (422, TEI_TOKENS),
+        (422, TEI_CHARS),
+        (400, VLLM_CONTEXT),
+        (422, INFINITY_CHARS),
+        (413, TEI_TOKENS),
+    ],
+)
+def test_a_batch_refused_for_its_size_is_split_before_and_after_tei_1_9(status, body):
+    assert step(outcome(status, body), batch_size=4) == Split()
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (422, TEI_TOKENS),
+        (422, TEI_CHARS),
+        (400, VLLM_CONTEXT),
+        (422, INFINITY_CHARS),
+        (413, TEI_TOKENS),
+    ],
+)
+def test_a_single_input_refused_as_too_long_is_named_before_and_after_tei_1_9(status, body):
+    decision = step(outcome(status, body), batch_size=1, first_index=9)
+    assert isinstance(decision.error, InputTooLargeError) and decision.error.index == 9
+    said = parse_error(json.dumps(body).encode()).error
+    assert decision.error.errors == [f"input [9] was refused by the endpoint as too large: {said}"]
+
+
+@pytest.mark.parametrize("batch_size, named", [(1, "input [5]"), (3, "inputs [5..7]")])
+def test_another_422_names_the_inputs_of_the_request(batch_size, named):
+    body = {
+        "error": "`prompt_name` is set to `q` but no prompts were found",
+        "error_type": "Validation",
+    }
+    decision = step(outcome(422, body), batch_size=batch_size, first_index=5)
+    assert isinstance(decision.error, InputRejectedError)
+    assert decision.error.indices == range(5, 5 + batch_size)
+    assert str(decision.error) == (
+        f"HTTP 422 (Validation) from the endpoint for {named}: `prompt_name` is set to `q` but "
+        "no prompts were found"
+    )
+
+
+def test_a_batch_size_refusal_on_one_input_is_not_taken_for_a_long_input():
+    decision = step(outcome(422, TEI_BATCH), batch_size=1, first_index=2)
+    assert type(decision.error) is InputRejectedError
+
+
+@pytest.mark.parametrize(
+    "body, error, error_type",
+    [
+        (VLLM_CONTEXT, VLLM_CONTEXT["error"]["message"], "BadRequestError"),
+        # TEI's /v1/embeddings: router/src/http/server.rs OpenAICompatErrorResponse
+        (
+            {"message": "batch too big", "code": 422, "type": "Validation"},
+            "batch too big",
+            "Validation",
+        ),
+        ({"detail": "Model not found"}, "Model not found", None),
+        (
+            {"detail": [{"loc": ["body", "input"], "msg": "Field required", "type": "missing"}]},
+            "body.input: Field required",
+            None,
+        ),
+    ],
+)
+def test_openai_and_fastapi_error_bodies_are_read(body, error, error_type):
+    server = parse_error(json.dumps(body).encode())
+    assert (server.error, server.error_type) == (error, error_type)
+
+
+@pytest.mark.parametrize("status", [404, 424, 500])
 def test_other_errors_fail_at_once_with_the_servers_message(status):
     decision = step(outcome(status, {"error": "nope", "error_type": "validation"}))
     assert type(decision.error) is EndpointError

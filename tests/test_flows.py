@@ -25,6 +25,7 @@ from hf_endpoint.errors import (
 from hf_endpoint.retry import Outcome, RetryPolicy
 
 URL = "http://127.0.0.1:9/embed"
+OPENAI_URL = "http://127.0.0.1:9/v1/embeddings"
 POLICY = RetryPolicy(max_retries=2, initial_backoff=1.0, max_backoff=4.0, jitter=0.0)
 
 
@@ -148,7 +149,27 @@ def test_discovery_reads_the_limits_and_settles_them():
     steps, (limits, settled) = drive(discovery_flow(URL, first_contact=True), scripted(ok(info)))
     assert kinds(steps) == ["Gate", "Slot", "Send"]
     assert steps[2].url == "http://127.0.0.1:9/info" and steps[2].method == "GET"
-    assert limits == ServerLimits(8, 4096, 256, "m") and settled
+    assert limits == ServerLimits(8, 4096, 256, "m", tei=True) and settled
+
+
+def test_openai_discovery_reads_the_model_of_v1_models():
+    models = {"object": "list", "data": [{"id": "BAAI/bge-small"}]}
+    flow = discovery_flow(OPENAI_URL, first_contact=True, openai=True)
+    steps, (limits, settled) = drive(flow, scripted(ok(models)))
+    assert [s.url for s in steps if kinds([s]) == ["Send"]] == ["http://127.0.0.1:9/v1/models"]
+    assert limits == ServerLimits(model_id="BAAI/bge-small") and settled
+
+
+def test_openai_discovery_without_v1_models_asks_tei_info_at_the_root():
+    info = {"max_client_batch_size": 32, "max_input_length": 512, "auto_truncate": True}
+    flow = discovery_flow(OPENAI_URL, first_contact=True, openai=True)
+    steps, (limits, settled) = drive(flow, scripted(status(404), ok(info)))
+    assert kinds(steps) == ["Gate", "Slot", "Send", "Gate", "Slot", "Send"]
+    assert [steps[2].url, steps[5].url] == [
+        "http://127.0.0.1:9/v1/models",
+        "http://127.0.0.1:9/info",
+    ]
+    assert limits == ServerLimits(32, None, 512, tei=True, auto_truncate=True) and settled
 
 
 @pytest.mark.parametrize("outcome", [status(503), Outcome(transport_error="ReadTimeout")])

@@ -1,7 +1,9 @@
 """hf_endpoint.ray on a local Ray (2 CPUs) against the local endpoint: faults, a killed
 worker, and one rate limit shared by Ray workers and a process outside Ray."""
 
+import base64
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -24,6 +26,8 @@ from hf_endpoint.ray import HORIZON, ClusterLimiter, _SlotActor, cluster_limiter
 from hf_endpoint.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 from hf_endpoint.settings import ChunkingSettings
+
+from .endpoints import raw_endpoint, reply
 
 pytestmark = pytest.mark.ray
 
@@ -122,6 +126,35 @@ def test_the_put_body_configures_the_workers_and_the_embedding_is_float32(cluste
     embedding_type = table[0].schema.field("embedding").type
     assert embedding_type == pa.list_(pa.float32(), 384)
     rows = [row for t in table for row in t.to_pylist()]
+    assert_every_chunk_once(rows, given)
+
+
+def openai_only(handler, body):
+    """Only ``POST /v1/embeddings`` (base64 of the hash backend's vectors), as vLLM answers."""
+    if handler.command != "POST" or handler.path != "/v1/embeddings":
+        return reply(handler, 404, b'{"detail": "Not Found"}')
+    request = json.loads(body)
+    assert request["encoding_format"] == "base64"
+    data = [
+        {"index": i, "embedding": base64.b64encode(HASH.vector(t).astype("<f4").tobytes()).decode()}
+        for i, t in enumerate(request["input"])
+    ]
+    reply(handler, 200, json.dumps({"data": data}).encode())
+
+
+def test_the_workers_speak_the_openai_route_with_base64(cluster):
+    given = records(40)
+    with raw_endpoint(openai_only) as url:
+        chunks = embed_dataset(
+            ray.data.from_items(given),
+            url,
+            api_key=None,
+            protocol="openai",
+            rate_limit=1_000_000,
+            chunking_settings=WORDS,
+            concurrency=1,
+        )
+        rows = chunks.take_all()
     assert_every_chunk_once(rows, given)
 
 

@@ -268,7 +268,8 @@ def test_the_request_is_teis_rerank_and_top_n_is_applied_after_merging():
         ([{"index": 0, "score": 0.5}, {"index": 0, "score": 0.1}], r"text \[0\] was scored twice"),
         ([{"index": 0, "score": 0.5}, {"index": 2, "score": 0.1}], r"has no index in 0..1"),
         ([{"index": 0, "score": "high"}, {"index": 1, "score": 0.1}], "has no numeric score"),
-        ({"results": []}, "expected a list of"),
+        ({"results": []}, "expected 2 scores, one per text, received 0"),  # Cohere-style, empty
+        ({"rankings": []}, "expected a list of"),
     ],
 )
 def test_answers_that_lose_or_repeat_a_document_are_refused(ranks, message):
