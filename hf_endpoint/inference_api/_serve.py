@@ -18,7 +18,7 @@ from typing import Any
 from typing_extensions import Self
 
 from ..errors import ConfigError
-from ..server._local import _bind, _log_config
+from ..server._local import _bind, _log_config, _run_announcing
 from ._secrets import MasterKey
 from .app import ServiceConfig, create_app
 from .store import Store, default_store_path
@@ -98,15 +98,7 @@ def serve(
     server = uvicorn.Server(_uvicorn_config(create_app(config), tls_cert, tls_key))
     scheme = "https" if tls_cert else "http"
     url = f"{scheme}://{host}:{sock.getsockname()[1]}"
-
-    def announce() -> None:
-        while not server.started and not server.should_exit:
-            time.sleep(0.01)
-        if server.started and on_ready is not None:
-            on_ready(url)
-
-    threading.Thread(target=announce, daemon=True).start()
-    server.run(sockets=[sock])
+    _run_announcing(server, sock, url, on_ready)
 
 
 def serve_workers(

@@ -81,6 +81,21 @@ def _uvicorn_server(config: ServerConfig) -> Any:
     )
 
 
+def _run_announcing(
+    server: Any, sock: socket.socket, url: str, on_ready: Callable[[str], None] | None
+) -> None:
+    """Run uvicorn's ``server`` on ``sock`` in this thread; ``on_ready(url)`` once it serves."""
+
+    def announce() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.01)
+        if server.started and on_ready is not None:
+            on_ready(url)
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run(sockets=[sock])
+
+
 def serve(
     config: ServerConfig,
     host: str = "127.0.0.1",
@@ -93,15 +108,7 @@ def serve(
     config.backend.load()
     server = _uvicorn_server(config)
     url = f"http://{host}:{sock.getsockname()[1]}"
-
-    def announce() -> None:
-        while not server.started and not server.should_exit:
-            time.sleep(0.01)
-        if server.started and on_ready is not None:
-            on_ready(url)
-
-    threading.Thread(target=announce, daemon=True).start()
-    server.run(sockets=[sock])
+    _run_announcing(server, sock, url, on_ready)
 
 
 class LocalEndpoint:
