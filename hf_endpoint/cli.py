@@ -717,7 +717,6 @@ def _embed(args: argparse.Namespace) -> None:
         model_id = client.server_limits().model_id
         rate = client.rate_limit.requests_per_minute
         output = Output(path, _provenance(args, endpoint, settings, model_id, rate), total or 0)
-        output.open()
         writer = _write_embeddings(args, client, settings, output, total, skipped)
     if not args.quiet:
         also = f"; {skipped}" if skipped is not None and skipped.count else ""
@@ -743,7 +742,6 @@ def _write_embeddings(
     the empty texts left out (``--skip-empty``)."""
     progress = tqdm(  # disable=None: shown on a terminal only
         total=total,
-        initial=len(output.done),
         unit="record",
         file=sys.stderr,
         disable=True if args.quiet else None,
@@ -751,6 +749,11 @@ def _write_embeddings(
     writer = Writer(output, args.with_text, progress)
     interrupted = discarded = False
     try:
+        # Opened here, so that a Ctrl-C at any moment after the output exists is the one
+        # handled below, which removes an output that got no record.
+        output.open()
+        progress.n = len(output.done)  # the records a resumed run finds written
+        progress.refresh()
         with _open_input(args.input) as stream:
             lines = enumerate(stream, 1)
             records = _checked(args.input, _jsonl_records(args.input, lines), skipped, total or 0)
