@@ -371,11 +371,23 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
     compiled = [compile_separator(s) for s in separators]
     spans: list[_Span] = []
 
-    def chunk(start: int, end: int, level: int) -> None:
-        words = counter.count(start, end)
+    def chunk(start: int, end: int, words: int, level: int) -> None:
+        # ``words``: ``counter.count(start, end)``, which the caller has counted already.
         if words <= max_words:
             spans.append(_Span(start, end, words))
             return
+        cuts: list[int] = []
+        while level < len(compiled):
+            # A level with no cut inside the span leaves it whole: go on to the next.
+            cuts = [
+                *dict.fromkeys(
+                    c for c in split_starts(text, start, end, compiled[level]) if c > start
+                ),
+                end,
+            ]
+            if len(cuts) > 1:
+                break
+            level += 1
         if level == len(compiled):
             whole = start == 0 and end == len(text)  # no separator matched at all
             pieces = _sentence_spans(
@@ -383,10 +395,6 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
             )
             spans.extend(_Span(start + s.start, start + s.end, s.words) for s in pieces)
             return
-        cuts = [
-            *dict.fromkeys(c for c in split_starts(text, start, end, compiled[level]) if c > start),
-            end,
-        ]
         merged: list[_Span] = []
         piece_start = start
         for cut in cuts:
@@ -400,9 +408,9 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
             if piece.words <= max_words:
                 spans.append(piece)
             else:
-                chunk(piece.start, piece.end, level + 1)
+                chunk(piece.start, piece.end, piece.words, level + 1)
 
-    chunk(0, len(text), 0)
+    chunk(0, len(text), counter.count(0, len(text)), 0)
     return spans
 
 
