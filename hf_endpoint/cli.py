@@ -667,31 +667,24 @@ class Writer:
 
 
 def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
+    options: dict[str, Any] = {
+        "rate_limit": args.rate_limit or endpoint.rate_limit,
+        "batch_size": args.batch_size,
+        "max_concurrency": args.max_concurrency,
+        "truncate": args.truncate,
+        "normalize": args.normalize,
+        "query_prefix": args.query_prefix,
+        "document_prefix": args.document_prefix,
+    }
     if endpoint.wire is not None:
-        return endpoint.wire.embedding_client(
-            endpoint.url,
-            endpoint.api_key,
-            rate_limit=args.rate_limit or endpoint.rate_limit,
-            batch_size=args.batch_size,
-            max_concurrency=args.max_concurrency,
-            truncate=args.truncate,
-            normalize=args.normalize,
-            query_prefix=args.query_prefix,
-            document_prefix=args.document_prefix,
-        )
+        return endpoint.wire.embedding_client(endpoint.url, endpoint.api_key, **options)
     client = EmbeddingClient(
         endpoint.url,
         endpoint.api_key,
-        rate_limit=args.rate_limit or endpoint.rate_limit,
-        batch_size=args.batch_size,
-        max_concurrency=args.max_concurrency,
         max_input_tokens=endpoint.max_input_tokens,
-        truncate=args.truncate,
-        normalize=args.normalize,
-        query_prefix=args.query_prefix,
-        document_prefix=args.document_prefix,
         protocol=args.protocol,
         model=args.model,
+        **options,
     )
     client._key_source = endpoint.key_source
     return client
