@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._base_client import BaseClient
 from ._validation import Problems, show
-from .client import EmbeddingClient
+from .client import EmbeddedChunk, EmbeddingClient
 from .errors import ConfigError
 from .rerank import RerankClient
 from .settings import InferenceConfig, RerankTaskSettings, parse_task_type
@@ -56,6 +56,23 @@ class _Endpoint:
             "task_type": self.task_type,
             **self.config.to_dict(),
         }
+
+
+def _chunked_answer(results: Sequence[Sequence[EmbeddedChunk]]) -> dict[str, Any]:
+    """``embed_chunks``' results in the shape of a chunked inference answer."""
+    return {
+        "chunked_inference_service_result": [
+            [
+                {
+                    "chunk_text": c.text,
+                    "text_offset": {"start": c.start, "end": c.end},
+                    "embedding": c.embedding,
+                }
+                for c in chunks
+            ]
+            for chunks in results
+        ]
+    }
 
 
 class InferenceEndpoints:
@@ -209,11 +226,16 @@ class InferenceEndpoints:
         task_settings: Mapping[str, Any] | None,
         top_n: int | None,
         return_documents: bool | None,
+        chunk: bool = False,
     ) -> tuple[BaseClient, list[str], RerankTaskSettings]:
         """The client, the texts and (rerank) the task settings of one inference request,
         checked as Elasticsearch checks them."""
         client = self.client(inference_id)
         texts = [input] if isinstance(input, str) else list(input)
+        if not isinstance(chunk, bool):
+            raise ConfigError(f"[chunk] must be true or false, not {show(chunk)}")
+        if chunk and isinstance(client, RerankClient):
+            raise ConfigError("Field [chunk] cannot be specified for task type [rerank]")
         if not isinstance(client, RerankClient):
             for name, value in (("top_n", top_n), ("return_documents", return_documents)):
                 if value is not None:
@@ -246,6 +268,7 @@ class InferenceEndpoints:
         task_settings: Mapping[str, Any] | None = None,
         top_n: int | None = None,
         return_documents: bool | None = None,
+        chunk: bool = False,
     ) -> dict[str, Any]:
         """Run the endpoint on ``input``, shaped as Elasticsearch answers.
 
@@ -254,9 +277,19 @@ class InferenceEndpoints:
         ``{"rerank": [{"index", "relevance_score", "text"?}, ...]}`` by decreasing
         score, cut to ``top_n``; ``task_settings``, ``top_n`` and ``return_documents``
         override the endpoint's task settings for this request.
+
+        ``chunk`` (``text_embedding`` only): each input chunked with the endpoint's
+        ``chunking_settings`` and every chunk embedded, as ``semantic_text`` would store
+        them, at most 512 chunks per input (Elasticsearch's ``EmbeddingRequestChunker``
+        cap: beyond it neighbouring chunks are merged, offsets widened, vectors averaged).
+        The answer follows the ``chunk`` flag proposed for Elasticsearch's perform
+        inference API (elastic/elasticsearch PR #125160, not in a release yet), with
+        the chunk's offsets beside its text:
+        ``{"chunked_inference_service_result": [[{"chunk_text", "text_offset":
+        {"start", "end"}, "embedding"}, ...], ...]}``, one list per input, in order.
         """
         client, texts, settings = self._request(
-            inference_id, input, query, task_settings, top_n, return_documents
+            inference_id, input, query, task_settings, top_n, return_documents, chunk
         )
         if isinstance(client, RerankClient):
             return client.rerank(
@@ -266,6 +299,8 @@ class InferenceEndpoints:
                 return_documents=settings.return_documents,
             ).to_dict()
         assert isinstance(client, EmbeddingClient)
+        if chunk:
+            return _chunked_answer(client.embed_chunks(texts))
         return {"text_embedding": [{"embedding": v} for v in client.embed(texts)]}
 
     async def ainference(
@@ -277,10 +312,11 @@ class InferenceEndpoints:
         task_settings: Mapping[str, Any] | None = None,
         top_n: int | None = None,
         return_documents: bool | None = None,
+        chunk: bool = False,
     ) -> dict[str, Any]:
         """``inference`` for async callers."""
         client, texts, settings = self._request(
-            inference_id, input, query, task_settings, top_n, return_documents
+            inference_id, input, query, task_settings, top_n, return_documents, chunk
         )
         if isinstance(client, RerankClient):
             result = await client.arerank(
@@ -291,6 +327,8 @@ class InferenceEndpoints:
             )
             return result.to_dict()
         assert isinstance(client, EmbeddingClient)
+        if chunk:
+            return _chunked_answer(await client.aembed_chunks(texts))
         return {"text_embedding": [{"embedding": v} for v in await client.aembed(texts)]}
 
     def close(self) -> None:

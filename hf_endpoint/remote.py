@@ -343,6 +343,7 @@ class RemoteInferenceEndpoints:
         task_settings: Mapping[str, Any] | None,
         top_n: int | None,
         return_documents: bool | None,
+        chunk: bool,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"input": input if isinstance(input, str) else list(input)}
         for name, value in (
@@ -350,6 +351,7 @@ class RemoteInferenceEndpoints:
             ("task_settings", dict(task_settings) if task_settings else None),
             ("top_n", top_n),
             ("return_documents", return_documents),
+            ("chunk", chunk or None),  # only when asked: Elasticsearch's own API has no such field
         ):
             if value is not None:
                 body[name] = value
@@ -364,9 +366,11 @@ class RemoteInferenceEndpoints:
         task_settings: Mapping[str, Any] | None = None,
         top_n: int | None = None,
         return_documents: bool | None = None,
+        chunk: bool = False,
     ) -> dict[str, Any]:
-        """One ``POST /_inference/{id}``, answered as Elasticsearch answers."""
-        body = self._inference_body(input, query, task_settings, top_n, return_documents)
+        """One ``POST /_inference/{id}``, answered as Elasticsearch answers (``chunk``:
+        see ``InferenceEndpoints.inference``; only ``hf-endpoint inference-api`` takes it)."""
+        body = self._inference_body(input, query, task_settings, top_n, return_documents, chunk)
         return self._request("POST", self._path(inference_id), body)
 
     async def ainference(
@@ -378,6 +382,7 @@ class RemoteInferenceEndpoints:
         task_settings: Mapping[str, Any] | None = None,
         top_n: int | None = None,
         return_documents: bool | None = None,
+        chunk: bool = False,
     ) -> dict[str, Any]:
         """``inference`` for async callers."""
         if self._async_http is None:
@@ -387,7 +392,7 @@ class RemoteInferenceEndpoints:
                 timeout=self._timeout,
                 verify=self._verify,
             )
-        body = self._inference_body(input, query, task_settings, top_n, return_documents)
+        body = self._inference_body(input, query, task_settings, top_n, return_documents, chunk)
         response = await self._async_http.post(self._path(inference_id), content=orjson.dumps(body))
         return self._answer(response)
 

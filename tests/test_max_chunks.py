@@ -6,10 +6,13 @@ chunks whose offsets span them and whose vector is their mean."""
 import itertools
 import json
 
+import httpx
 import pytest
 
-from hf_endpoint import EmbeddingClient
+from hf_endpoint import EmbeddingClient, InferenceEndpoints
+from hf_endpoint.chunking import chunk_text
 from hf_endpoint.client import MAX_CHUNKS, merge_chunks
+from hf_endpoint.inference_api import InferenceAPI
 from hf_endpoint.settings import ChunkingSettings
 
 from .endpoints import raw_endpoint, reply
@@ -88,3 +91,91 @@ def test_513_chunks_merge_one_pair_where_elasticsearchs_index_arithmetic_puts_it
     # chunk i goes to i * 512 // 513: chunks 0 and 1 both go to 0, every later one to i - 1
     assert merged[0] == (0, 3, [0.5])
     assert merged[1:] == [(2 * i, 2 * i + 1, [float(i)]) for i in range(2, 513)]
+
+
+# -- the cap in InferenceEndpoints.inference(chunk=True), in process and over HTTP ------------
+
+# An endpoint's chunking_settings as a PUT body gives them (the REST minimum overlap is 1).
+CHUNKING = {"strategy": "word", "max_chunk_size": 20, "overlap": 1}
+LONG = "".join(f"word{i} " for i in range(19 * 1_100))
+ORDER = {c.text: i for i, c in enumerate(chunk_text(LONG, CHUNKING))}
+
+
+def answer_order(handler, body):
+    """Each chunk's vector is its place in the passage (texts that are not a chunk get 0)."""
+    if handler.command == "GET":
+        return reply(handler, 404, b"")
+    inputs = json.loads(body)["inputs"]
+    reply(handler, 200, json.dumps([[ORDER.get(t, -1) + 1.0] for t in inputs]).encode())
+
+
+def expected_chunks():
+    """Elasticsearch's merge written out: chunk i of n to i * 512 // n, means in order."""
+    chunks = chunk_text(LONG, CHUNKING)
+    n = len(chunks)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(i * MAX_CHUNKS // n, []).append(i)
+    return [
+        (chunks[g[0]].start, chunks[g[-1]].end, sum(i + 1.0 for i in g) / len(g))
+        for g in groups.values()
+    ]
+
+
+def check_chunked_answer(answer):
+    [chunks] = answer["chunked_inference_service_result"]
+    assert len(ORDER) > MAX_CHUNKS and len(chunks) == MAX_CHUNKS
+    for chunk, (start, end, mean) in zip(chunks, expected_chunks(), strict=True):
+        assert chunk["text_offset"] == {"start": start, "end": end}
+        assert chunk["chunk_text"] == LONG[start:end]
+        assert chunk["embedding"] == [pytest.approx(mean, rel=1e-12)]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    with raw_endpoint(answer_order) as url:
+        endpoints = InferenceEndpoints(batch_size=256)
+        body = {
+            "service": "hugging_face",
+            "service_settings": {"api_key": "hf_test", "url": url},
+            "chunking_settings": CHUNKING,
+        }
+        endpoints.put("text_embedding", "long", body)
+        yield endpoints, url
+        endpoints.close()
+
+
+def test_inference_with_chunk_keeps_512_chunks_per_input_as_elasticsearch(registry):
+    check_chunked_answer(registry[0].inference("long", LONG, chunk=True))
+
+
+async def test_async_inference_with_chunk_keeps_512_chunks_per_input(registry):
+    check_chunked_answer(await registry[0].ainference("long", [LONG], chunk=True))
+
+
+def test_inference_with_chunk_answers_one_list_per_input_in_order(registry):
+    answer = registry[0].inference("long", ["word3 word4", "word0"], chunk=True)
+    first, second = answer["chunked_inference_service_result"]
+    assert [c["chunk_text"] for c in first] == ["word3 word4"]
+    assert [c["text_offset"] for c in second] == [{"start": 0, "end": 5}]
+
+
+def test_inference_without_chunk_sends_each_input_whole(registry):
+    answer = registry[0].inference("long", ["word0 "], chunk=False)
+    assert answer == {"text_embedding": [{"embedding": [0.0]}]}  # not a chunk: sent whole
+
+
+def test_the_service_answers_chunk_true_with_the_capped_chunks(registry, tmp_path):
+    with InferenceAPI(tmp_path / "store.sqlite3") as service:
+        remote = InferenceEndpoints.connect(service.url)
+        remote.put(
+            "text_embedding",
+            "long",
+            registry[0].config("long").to_dict()
+            | {
+                "service_settings": {"api_key": "hf_test", "url": registry[1]},
+            },
+        )
+        check_chunked_answer(remote.inference("long", LONG, chunk=True))
+        refused = httpx.post(f"{service.url}/_inference/long", json={"input": "a", "chunk": "yes"})
+        assert refused.status_code == 400 and "[chunk]" in refused.text

@@ -64,7 +64,15 @@ _VENDOR_JSON = "application/vnd.elasticsearch+json;compatible-with=9"
 _ES_TASK_TYPES = (
     "text_embedding", "rerank", "sparse_embedding", "completion", "chat_completion", "embedding",
 )  # fmt: skip
-_INFERENCE_FIELDS = ("input", "query", "input_type", "task_settings", "top_n", "return_documents")
+_INFERENCE_FIELDS = (
+    "input",
+    "query",
+    "input_type",
+    "task_settings",
+    "top_n",
+    "return_documents",
+    "chunk",
+)
 _INPUT_TYPES = ("search", "ingest", "classification", "clustering")
 _UPDATE_FIELDS = ("service_settings", "task_settings", "task_type")
 _UPDATABLE_SERVICE = ("api_key", "rate_limit")
@@ -603,6 +611,7 @@ class InferenceService:
             ("top_n", int),
             ("return_documents", bool),
             ("task_settings", dict),
+            ("chunk", bool),
         ):
             value = body.get(name)
             if value is not None and (
@@ -622,6 +631,7 @@ class InferenceService:
                 task_settings=task_settings or None,
                 top_n=body.get("top_n"),
                 return_documents=body.get("return_documents"),
+                chunk=body.get("chunk") or False,
             )
             result = await asyncio.wait_for(work, timeout)
         except asyncio.TimeoutError:
