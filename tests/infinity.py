@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("HF_ENDPOINT_INFINITY_VENV", ROOT / ".venv-infinity"))
 READY_WITHIN = 300.0  # seconds: loading torch and the model on a busy 2-core machine
 
-_servers: dict[str | None, str] = {}
+_servers: dict[tuple[str | None, int | None], str] = {}
 
 
 def _free_port() -> int:
@@ -30,11 +30,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def infinity_url(api_key: str | None = None) -> str:
+def infinity_url(api_key: str | None = None, queue_size: int | None = None) -> str:
     """The base URL (``http://127.0.0.1:PORT/v1``) of the session's Infinity server that
-    wants ``api_key`` as its Bearer token (``None``: no key), started on first use."""
-    if api_key in _servers:
-        return _servers[api_key]
+    wants ``api_key`` as its Bearer token (``None``: no key), started on first use.
+
+    ``queue_size``: Infinity's ``INFINITY_QUEUE_SIZE``, the texts it queues before it answers
+    429 ("model ... is currently overloaded"); its default is 32,000."""
+    if (api_key, queue_size) in _servers:
+        return _servers[api_key, queue_size]
     command = VENV / "bin" / "infinity_emb"
     if not command.exists():
         message = f"no Infinity environment at {VENV}: run `make infinity`"
@@ -53,6 +56,7 @@ def infinity_url(api_key: str | None = None) -> str:
         "INFINITY_ANONYMOUS_USAGE_STATS": "0",
         "HF_HOME": workdir,
         "INFINITY_HOME": workdir,
+        **({"INFINITY_QUEUE_SIZE": str(queue_size)} if queue_size else {}),
     }
     env.pop("PYTHONPATH", None)
     log = open(Path(workdir) / "infinity.log", "wb")  # noqa: SIM115 (lives as long as the server)
@@ -78,7 +82,7 @@ def infinity_url(api_key: str | None = None) -> str:
             )
         try:
             if httpx.get(url + "/models", headers=headers, timeout=2).status_code == 200:
-                _servers[api_key] = url
+                _servers[api_key, queue_size] = url
                 return url
         except httpx.TransportError:
             pass

@@ -11,14 +11,17 @@ import pytest
 from hf_endpoint import (
     AuthenticationError,
     EmbeddingClient,
+    EndpointError,
+    EndpointOverloadedError,
     InputRejectedError,
     InputTooLargeError,
+    RetryPolicy,
 )
 from hf_endpoint._protocol import parse_error
 from langchain_hf_endpoint import HFEndpointEmbeddings
 from llama_index_hf_endpoint import HFEndpointEmbedding
 
-from .endpoints import local_url
+from .endpoints import local_url, raw_endpoint
 from .infinity import infinity_url
 from .test_cli import hf_endpoint, no_endpoint_env, rows_of, write_records
 
@@ -153,3 +156,71 @@ def test_a_wrong_key_is_an_authentication_error_after_one_request(infinity):
         assert c.stats.requests == 1  # GET /v1/models refused: no retry, no embedding request
     assert info.value.status_code in (401, 403)
     assert "hf_wrong_key" not in str(info.value)
+
+
+# -- Infinity's own faults: 429 when its queue is full, 500 for what it cannot answer -----------
+
+BUSY_TEXTS = [
+    f"{i}: " + "The river flooded the valley after a week of rain. " * 8 for i in range(256)
+]
+PATIENT = RetryPolicy(max_retries=40, initial_backoff=0.1, max_backoff=1.0, jitter=0.5)
+
+
+@pytest.fixture(scope="module")
+def overloaded():
+    """Infinity with a queue of one text (INFINITY_QUEUE_SIZE=1): a request that arrives while
+    another's texts wait is answered 429 "model ... is currently overloaded"."""
+    return infinity_url(KEY, queue_size=1)
+
+
+def test_infinitys_429_when_overloaded_is_retried_until_every_vector_is_right(overloaded):
+    with client(
+        overloaded + "/embeddings", batch_size=32, max_concurrency=8, retry_policy=PATIENT
+    ) as c:
+        vectors = np.array(c.embed(BUSY_TEXTS))
+        retries = c.stats.retries
+    with EmbeddingClient(local_url("minilm"), None) as local:
+        expected = np.array(local.embed(BUSY_TEXTS))
+    np.testing.assert_allclose(vectors, expected, atol=WITHIN)
+    assert retries.get("HTTP 429", 0) >= 1, retries
+
+
+def test_infinitys_429_after_the_last_retry_is_an_overloaded_error_with_its_message(overloaded):
+    with client(overloaded + "/embeddings", batch_size=32, max_concurrency=8, max_retries=0) as c:
+        with pytest.raises(EndpointOverloadedError) as info:
+            c.embed(BUSY_TEXTS)
+    assert info.value.status_code == 429
+    assert "is currently overloaded" in str(info.value)
+
+
+def test_infinitys_500_is_an_endpoint_error_sent_once(infinity):
+    """Infinity 0.0.78 answers a bare 500 "Internal Server Error" (text/plain) when its own
+    422 cannot be encoded: the request carried a lone surrogate, which this client never
+    sends. A relay on loopback adds one to what the client sends, so that Infinity's real
+    500 reaches the client."""
+
+    def relay(handler, body):
+        if handler.command == "GET":
+            answer = httpx.get(infinity + "/models", headers={"Authorization": f"Bearer {KEY}"})
+        else:
+            request = json.loads(body)
+            request["input"][0] += "\ud800"
+            answer = httpx.post(
+                infinity + "/embeddings",
+                content=json.dumps(request).encode(),
+                headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+            )
+        handler.send_response(answer.status_code)
+        handler.send_header("Content-Type", answer.headers["content-type"])
+        handler.send_header("Content-Length", str(len(answer.content)))
+        handler.end_headers()
+        handler.wfile.write(answer.content)
+
+    with raw_endpoint(relay) as url:
+        with client(url + "/v1/embeddings") as c:
+            with pytest.raises(EndpointError) as info:
+                c.embed(TEXTS[:2])
+            stats = c.stats
+    assert type(info.value) is EndpointError and info.value.status_code == 500
+    assert "Internal Server Error" in str(info.value)
+    assert stats.requests == 2 and stats.total_retries == 0  # GET /v1/models, one POST
