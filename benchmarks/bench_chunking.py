@@ -238,7 +238,7 @@ def splitters(docs: list[str], old: ModuleType | None = None) -> dict[str, Calla
     from llama_index.core.node_parser import SentenceSplitter
     from semantic_text_splitter import TextSplitter
 
-    from hf_endpoint._segment import word_ends
+    from hf_endpoint.chunking._segment import word_ends
 
     sample = docs[: max(1, len(docs) // 10)]
     words = sum(len(word_ends(d)) for d in sample)
@@ -275,7 +275,7 @@ def recursive_splitters(
         RecursiveCharacterTextSplitter,
     )
 
-    from hf_endpoint._segment import word_ends
+    from hf_endpoint.chunking._segment import word_ends
 
     sample = docs[: max(1, len(docs) // 10)]
     words = sum(len(word_ends(d)) for d in sample)

@@ -30,7 +30,7 @@ from typing import Any
 import ray
 
 from hf_endpoint import EmbeddingClient
-from hf_endpoint.ratelimit import busiest_window
+from hf_endpoint.client.ratelimit import busiest_window
 from hf_endpoint.ray import embed_dataset
 from hf_endpoint.server import Faults, LocalEndpoint
 

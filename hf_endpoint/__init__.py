@@ -2,7 +2,25 @@
 ``hugging_face`` semantics."""
 
 from .chunking import Chunk, chunk_offsets, chunk_text
-from .client import EmbeddedChunk, EmbeddingClient, EmbeddingResult, ServerLimits, pool_chunks
+from .client import (
+    ClientStats,
+    EmbeddedChunk,
+    EmbeddingClient,
+    EmbeddingResult,
+    RankedDocument,
+    RerankClient,
+    RerankResult,
+    RetryPolicy,
+    ServerLimits,
+    pool_chunks,
+)
+from .config.settings import (
+    ChunkingSettings,
+    InferenceConfig,
+    RateLimit,
+    RerankTaskSettings,
+    ServiceSettings,
+)
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -15,16 +33,6 @@ from .errors import (
     ResponseFormatError,
 )
 from .registry import InferenceEndpoints
-from .rerank import RankedDocument, RerankClient, RerankResult
-from .retry import RetryPolicy
-from .settings import (
-    ChunkingSettings,
-    InferenceConfig,
-    RateLimit,
-    RerankTaskSettings,
-    ServiceSettings,
-)
-from .stats import ClientStats
 
 __all__ = [
     "AuthenticationError",

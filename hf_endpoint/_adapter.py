@@ -20,16 +20,16 @@ from typing import Any, ClassVar, Literal, cast
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from typing_extensions import Self
 
-from ._auth import clean_api_key, find_api_key
-from ._base_client import BaseClient
-from ._drivers import RequestGate
-from .client import EmbeddedChunk, EmbeddingClient
+from .client._base import BaseClient
+from .client._drivers import RequestGate
+from .client._embedding import EmbeddedChunk, EmbeddingClient
+from .client.rerank import RerankClient, RerankResult
+from .client.retry import RetryPolicy
+from .config._auth import clean_api_key, find_api_key
+from .config.settings import ChunkingSettings, InferenceConfig
 from .errors import ConfigError
 from .registry import InferenceEndpoints
 from .remote import RemoteInferenceEndpoints, Wire
-from .rerank import RerankClient, RerankResult
-from .retry import RetryPolicy
-from .settings import ChunkingSettings, InferenceConfig
 
 __all__ = ["AdapterBase", "EndpointAdapter", "RerankAdapter"]
 

@@ -32,12 +32,12 @@ from pydantic import SecretStr
 from tqdm import tqdm
 
 from . import __version__
-from ._auth import find_api_key
-from .chunking import chunk_offsets
-from .client import EmbeddedChunk, EmbeddingClient, lone_surrogate
+from .chunking._strategies import chunk_offsets
+from .client._embedding import EmbeddedChunk, EmbeddingClient, lone_surrogate
+from .config._auth import find_api_key
+from .config.settings import ChunkingSettings, InferenceConfig
 from .errors import ConfigError, HFEndpointError
 from .remote import INFERENCE_API_KEY_ENV, RemoteInferenceEndpoints, Wire
-from .settings import ChunkingSettings, InferenceConfig
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from ._auth import find_api_key
-from .chunking import chunk_offsets
-from .settings import ChunkingSettings
+from .chunking._strategies import chunk_offsets
+from .config._auth import find_api_key
+from .config.settings import ChunkingSettings
 
 __all__ = ["draw_chunks", "run_demo", "sample_documents"]
 

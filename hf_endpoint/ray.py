@@ -19,7 +19,7 @@ Every actor takes its rate-limit slots from one ``ClusterLimiter``: a named Ray
 actor per endpoint, key and rate, that hands out slots a few at a time (as
 many as a worker has callers waiting), so that it is asked about once per
 lease rather than once per request. The actor keeps its schedule in the
-machine-wide state of ``hf_endpoint.ratelimit.shared_limiter`` on its node,
+machine-wide state of ``hf_endpoint.client.ratelimit.shared_limiter`` on its node,
 so processes outside Ray on that node (``hf-endpoint embed``, a notebook)
 share the same limit. See docs/scale-out.md.
 """
@@ -43,9 +43,8 @@ import pyarrow as pa
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .client import EmbeddingClient
-from .errors import ConfigError, HFEndpointError
-from .ratelimit import (
+from .client._embedding import EmbeddingClient
+from .client.ratelimit import (
     TOLERANCE,
     Grant,
     Lease,
@@ -55,7 +54,8 @@ from .ratelimit import (
     named_limiter,
     take_leased,
 )
-from .settings import ChunkingSettings, InferenceConfig
+from .config.settings import ChunkingSettings, InferenceConfig
+from .errors import ConfigError, HFEndpointError
 
 __all__ = ["OUTPUT_COLUMNS", "ClusterLimiter", "cluster_limiter", "embed_dataset", "embed_jsonl"]
 

@@ -29,12 +29,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ._base_client import BaseClient
-from ._validation import Problems, show
-from .client import EmbeddedChunk, EmbeddingClient
+from .client._base import BaseClient
+from .client._embedding import EmbeddedChunk, EmbeddingClient
+from .client.rerank import RerankClient
+from .config._validation import Problems, show
+from .config.settings import InferenceConfig, RerankTaskSettings, parse_task_type
 from .errors import ConfigError
-from .rerank import RerankClient
-from .settings import InferenceConfig, RerankTaskSettings, parse_task_type
 
 if TYPE_CHECKING:
     from .remote import RemoteInferenceEndpoints

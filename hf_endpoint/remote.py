@@ -28,13 +28,13 @@ import orjson
 from pydantic import SecretStr
 from typing_extensions import Self
 
-from ._auth import clean_api_key, redact
-from ._base_client import BaseClient, RequestShape
-from ._flows import Batch, ServerLimits, batch_flow, embed_flow, rerank_flow
-from ._protocol import parse_embeddings, parse_scores
-from .client import EmbeddingClient
+from .client._base import BaseClient, RequestShape
+from .client._embedding import EmbeddingClient
+from .client._flows import Batch, ServerLimits, batch_flow, embed_flow, rerank_flow
+from .client._protocol import parse_embeddings, parse_scores
+from .client.rerank import RerankClient
+from .config._auth import clean_api_key, redact
 from .errors import AuthenticationError, ConfigError, EndpointError, ResponseFormatError
-from .rerank import RerankClient
 
 __all__ = [
     "INFERENCE_API_KEY_ENV",
@@ -75,7 +75,7 @@ def _load(content: bytes) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
-        from ._protocol import UnparsableResponse
+        from .client._protocol import UnparsableResponse
 
         raise UnparsableResponse(f"the response is not JSON: {content[:80]!r}") from None
 

@@ -9,7 +9,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict
 
 from hf_endpoint._adapter import RerankAdapter
-from hf_endpoint.rerank import RerankResult
+from hf_endpoint.client.rerank import RerankResult
 
 __all__ = ["HFEndpointRerank"]
 

@@ -9,7 +9,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from hf_endpoint._adapter import RerankAdapter
-from hf_endpoint.rerank import RerankResult
+from hf_endpoint.client.rerank import RerankResult
 
 __all__ = ["HFEndpointRerank"]
 

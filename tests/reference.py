@@ -5,8 +5,8 @@ of ICU (``word_status``). The chunker's fast paths (ASCII rules, character class
 counts looked up rather than walked) must give the same chunks.
 """
 
-from hf_endpoint._recursive import compile_separator, split_starts
-from hf_endpoint._segment import sentence_ends, word_status
+from hf_endpoint.chunking._recursive import compile_separator, split_starts
+from hf_endpoint.chunking._segment import sentence_ends, word_status
 
 
 def reference_word_chunks(text, size, overlap):

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from hf_endpoint import EmbeddingClient, InputRejectedError
-from hf_endpoint.retry import RetryPolicy
+from hf_endpoint.client.retry import RetryPolicy
 
 from .endpoints import raw_endpoint, reply
 

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hf_endpoint import chunk_offsets, chunk_text
-from hf_endpoint._segment import word_segmentation, word_status
-from hf_endpoint.chunking import _sentence_spans, _word_spans
+from hf_endpoint.chunking._segment import word_segmentation, word_status
+from hf_endpoint.chunking._strategies import _sentence_spans, _word_spans
 
 from .reference import (
     reference_recursive_chunks,

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from hf_endpoint import ConfigError, EmbeddingClient, chunk_offsets
-from hf_endpoint._java_regex import JavaRegexError, translate
-from hf_endpoint._recursive import SEPARATOR_GROUPS, compile_separator, split_starts
+from hf_endpoint.chunking._java_regex import JavaRegexError, translate
+from hf_endpoint.chunking._recursive import SEPARATOR_GROUPS, compile_separator, split_starts
 from hf_endpoint.server import LocalEndpoint
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hf_endpoint import Chunk, chunk_offsets, chunk_text
-from hf_endpoint.chunking import _word_spans
+from hf_endpoint.chunking._strategies import _word_spans
 
 
 def word(text, size, overlap):
@@ -130,8 +130,8 @@ def test_none_strategy_is_the_whole_text():
 
 def test_count_words_counts_previous_word_after_bare_line_feed():
     # "Hello world\nNext line here." counts 2 then 4 words (SPEC A5 parity quirk).
-    from hf_endpoint._segment import word_segmentation
-    from hf_endpoint.chunking import _WordCounter
+    from hf_endpoint.chunking._segment import word_segmentation
+    from hf_endpoint.chunking._strategies import _WordCounter
 
     text = "Hello world\nNext line here."
     counter = _WordCounter(word_segmentation(text), len(text))

@@ -16,7 +16,7 @@ from hf_endpoint import (
     InputTooLargeError,
     ResponseFormatError,
 )
-from hf_endpoint.retry import RetryPolicy
+from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
 from .endpoints import TEI_1_8
@@ -487,7 +487,7 @@ def test_a_prefix_must_be_a_string():
 
 
 def test_concurrent_cold_start_waits_count_once_by_the_clock():
-    from hf_endpoint.stats import StatsRecorder
+    from hf_endpoint.client.stats import StatsRecorder
 
     recorder = StatsRecorder()
     recorder.cold(2.0, now=12.0)  # four batches waiting out the same start, 10 s to 12 s

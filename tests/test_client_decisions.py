@@ -4,18 +4,9 @@ import json
 
 import pytest
 
-from hf_endpoint._batching import plan_batches
-from hf_endpoint._protocol import ServerOptions, parse_embeddings, parse_error, request_body
-from hf_endpoint.errors import (
-    AuthenticationError,
-    EndpointConnectionError,
-    EndpointError,
-    EndpointOverloadedError,
-    InputRejectedError,
-    InputTooLargeError,
-    ResponseFormatError,
-)
-from hf_endpoint.retry import (
+from hf_endpoint.client._batching import plan_batches
+from hf_endpoint.client._protocol import ServerOptions, parse_embeddings, parse_error, request_body
+from hf_endpoint.client.retry import (
     Fail,
     Outcome,
     Retry,
@@ -24,6 +15,15 @@ from hf_endpoint.retry import (
     Success,
     decide,
     retry_after_seconds,
+)
+from hf_endpoint.errors import (
+    AuthenticationError,
+    EndpointConnectionError,
+    EndpointError,
+    EndpointOverloadedError,
+    InputRejectedError,
+    InputTooLargeError,
+    ResponseFormatError,
 )
 
 POLICY = RetryPolicy(
@@ -311,7 +311,7 @@ def test_request_body_always_has_a_list_and_only_options_that_are_set():
 
 
 def test_token_counts_come_from_tiktoken():
-    from hf_endpoint._batching import TokenCounter
+    from hf_endpoint.client._batching import TokenCounter
 
     assert TokenCounter().count("hello world") == 2
 
@@ -321,7 +321,7 @@ def test_token_estimates_need_no_download(monkeypatch):
     import tiktoken
     import tiktoken.load
 
-    from hf_endpoint._batching import TokenCounter
+    from hf_endpoint.client._batching import TokenCounter
 
     def online(*args, **kwargs):
         raise AssertionError("tiktoken tried to fetch an encoding")

@@ -27,8 +27,8 @@ from hf_endpoint import (
     ResponseFormatError,
     chunk_text,
 )
-from hf_endpoint._batching import TokenCounter
-from hf_endpoint.retry import RetryPolicy
+from hf_endpoint.client._batching import TokenCounter
+from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint, ServerConfig, create_app
 from langchain_hf_endpoint import HFEndpointEmbeddings, HFEndpointTextSplitter
 from llama_index_hf_endpoint import HFEndpointEmbedding

@@ -30,8 +30,8 @@ MODULES = modules_with_examples()
 
 def test_docstring_examples_are_found():
     assert {
-        "hf_endpoint.settings",
-        "hf_endpoint.client",
+        "hf_endpoint.config.settings",
+        "hf_endpoint.client._embedding",
         "langchain_hf_endpoint.embeddings",
     } <= set(MODULES)
 

@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from hf_endpoint._flows import (
+from hf_endpoint.client._flows import (
     Batch,
     Gate,
     Halved,
@@ -16,13 +16,13 @@ from hf_endpoint._flows import (
     info_url,
     request_tail,
 )
+from hf_endpoint.client.retry import Outcome, RetryPolicy
 from hf_endpoint.errors import (
     AuthenticationError,
     EndpointConnectionError,
     InputTooLargeError,
     ResponseFormatError,
 )
-from hf_endpoint.retry import Outcome, RetryPolicy
 
 URL = "http://127.0.0.1:9/embed"
 OPENAI_URL = "http://127.0.0.1:9/v1/embeddings"

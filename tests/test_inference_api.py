@@ -26,8 +26,8 @@ from elasticsearch import (
 )
 
 from hf_endpoint import ConfigError, InferenceEndpoints
+from hf_endpoint.client.ratelimit import busiest_window
 from hf_endpoint.inference_api import InferenceAPI, MasterKey, Store, open_store
-from hf_endpoint.ratelimit import busiest_window
 from hf_endpoint.server import Faults, LocalEndpoint
 from tests.endpoints import raw_endpoint, reply, stamping_endpoint
 
@@ -756,8 +756,8 @@ def test_the_inference_api_client_under_the_adapters_retries_429_and_5xx_from_th
         rows = {"text_embedding": [{"embedding": [1.0, 0.0]} for _ in requests[-1]["input"]]}
         return reply(handler, 200, json.dumps(rows).encode())
 
+    from hf_endpoint.client.retry import RetryPolicy
     from hf_endpoint.remote import InferenceAPIEmbeddingClient
-    from hf_endpoint.retry import RetryPolicy
 
     with raw_endpoint(answer) as url:
         client = InferenceAPIEmbeddingClient(

@@ -17,7 +17,7 @@ from hf_endpoint import (
     InputTooLargeError,
     RetryPolicy,
 )
-from hf_endpoint._protocol import parse_error
+from hf_endpoint.client._protocol import parse_error
 from langchain_hf_endpoint import HFEndpointEmbeddings
 from llama_index_hf_endpoint import HFEndpointEmbedding
 

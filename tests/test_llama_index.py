@@ -16,7 +16,7 @@ from llama_index.core.rate_limiter import TokenBucketRateLimiter
 from llama_index.core.schema import NodeRelationship
 
 from hf_endpoint import EmbeddingClient, chunk_text
-from hf_endpoint.retry import RetryPolicy
+from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 from llama_index_hf_endpoint import HFEndpointEmbedding, HFEndpointNodeParser
 

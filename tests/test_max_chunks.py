@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from hf_endpoint import EmbeddingClient, InferenceEndpoints
-from hf_endpoint.chunking import chunk_text
-from hf_endpoint.client import MAX_CHUNKS, merge_chunks
+from hf_endpoint.chunking._strategies import chunk_text
+from hf_endpoint.client._embedding import MAX_CHUNKS, merge_chunks
+from hf_endpoint.config.settings import ChunkingSettings
 from hf_endpoint.inference_api import InferenceAPI
-from hf_endpoint.settings import ChunkingSettings
 
 from .endpoints import raw_endpoint, reply
 

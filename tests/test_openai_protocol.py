@@ -17,8 +17,8 @@ from hf_endpoint import (
     InputTooLargeError,
     ResponseFormatError,
 )
-from hf_endpoint._protocol import parse_openai_embeddings
-from hf_endpoint.retry import RetryPolicy
+from hf_endpoint.client._protocol import parse_openai_embeddings
+from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.server import LocalEndpoint
 from langchain_hf_endpoint import HFEndpointEmbeddings
 from llama_index_hf_endpoint import HFEndpointEmbedding

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hf_endpoint import EmbeddingClient, ratelimit
-from hf_endpoint.ratelimit import (
+from hf_endpoint.client.ratelimit import (
     IDLE,
     JITTER,
     TOLERANCE,
@@ -328,7 +328,7 @@ def test_a_state_from_before_a_reboot_is_forgotten(tmp_path):
 def test_without_file_locks_the_limit_is_per_process_with_a_warning(monkeypatch, caplog):
     monkeypatch.setattr(ratelimit, "fcntl", None)
     monkeypatch.setattr(ratelimit, "_warned", False)
-    with caplog.at_level(logging.WARNING, logger="hf_endpoint.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="hf_endpoint.client.ratelimit"):
         limiter = shared_limiter("http://127.0.0.1:1/nolock", None, 60)
     assert limiter.path is None
     assert "this process only" in caplog.text
@@ -340,7 +340,7 @@ def test_a_directory_others_can_write_is_not_used(monkeypatch, tmp_path, caplog)
     (shared / "hf-endpoint").mkdir(mode=0o777)
     os.chmod(shared / "hf-endpoint", 0o777)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
-    with caplog.at_level(logging.WARNING, logger="hf_endpoint.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="hf_endpoint.client.ratelimit"):
         assert ratelimit.runtime_dir() is None
     assert "writable by others" in caplog.text
 

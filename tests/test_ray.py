@@ -21,11 +21,11 @@ ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from hf_endpoint import ConfigError, EmbeddingClient, chunk_offsets
-from hf_endpoint.ratelimit import busiest_window, limit_key
+from hf_endpoint.client.ratelimit import busiest_window, limit_key
+from hf_endpoint.client.retry import RetryPolicy
+from hf_endpoint.config.settings import ChunkingSettings
 from hf_endpoint.ray import HORIZON, ClusterLimiter, _SlotActor, cluster_limiter, embed_dataset
-from hf_endpoint.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
-from hf_endpoint.settings import ChunkingSettings
 
 from .endpoints import raw_endpoint, reply
 

@@ -20,8 +20,8 @@ from hf_endpoint import (
     RerankTaskSettings,
     ResponseFormatError,
 )
-from hf_endpoint.rerank import rank
-from hf_endpoint.retry import RetryPolicy
+from hf_endpoint.client.rerank import rank
+from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
 from .endpoints import TEI_1_8, raw_endpoint, reply

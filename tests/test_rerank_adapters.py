@@ -17,7 +17,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from hf_endpoint import ConfigError, EndpointError, InferenceEndpoints, RerankClient
-from hf_endpoint.retry import RetryPolicy
+from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 from langchain_hf_endpoint import HFEndpointRerank as LangChainRerank
 from llama_index_hf_endpoint import HFEndpointRerank as LlamaIndexRerank

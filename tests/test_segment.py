@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hf_endpoint._segment import (
+from hf_endpoint.chunking._segment import (
     sentence_ends,
     word_ends,
     word_segmentation,

@@ -38,7 +38,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import __version__
-from .._auth import redact
+from ..config._auth import redact
+from ..config.settings import ChunkingSettings, InferenceConfig, RerankTaskSettings
 from ..errors import (
     ConfigError,
     EndpointConnectionError,
@@ -47,7 +48,6 @@ from ..errors import (
     ResponseFormatError,
 )
 from ..registry import InferenceEndpoints
-from ..settings import ChunkingSettings, InferenceConfig, RerankTaskSettings
 from ._errors import ServiceError, bad_request, not_found, validation
 from ._secrets import SealedKeyError
 from .store import AlreadyExists, Store

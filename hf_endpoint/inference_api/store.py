@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config.settings import InferenceConfig
 from ..errors import ConfigError
-from ..settings import InferenceConfig
 from ._secrets import MasterKey, SealedKeyError, create_private_file
 
 __all__ = [

@@ -34,8 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._protocol import ServerError, UnparsableResponse, parse_embeddings, parse_error
-from .errors import (
+from ..errors import (
     AuthenticationError,
     ConfigError,
     EndpointConnectionError,
@@ -46,6 +45,7 @@ from .errors import (
     InputTooLargeError,
     ResponseFormatError,
 )
+from ._protocol import ServerError, UnparsableResponse, parse_embeddings, parse_error
 
 __all__ = [
     "Fail",

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from ._auth import redact
+from ..config._auth import redact
 from ._flows import Flow, Gate, Halved, Send, Slot, Wait
 from .retry import Outcome
 from .stats import StatsRecorder

@@ -23,15 +23,15 @@ from typing import Any
 from pydantic import SecretStr
 from typing_extensions import Self
 
-from ._auth import clean_api_key, find_api_key, key_source
+from ..config._auth import clean_api_key, find_api_key, key_source
+from ..config.settings import RateLimit
+from ..errors import AuthenticationError, ConfigError, HFEndpointError, InputTooLargeError
 from ._batching import TokenCounter, plan_batches
 from ._drivers import AsyncDriver, Connection, Limiter, RequestGate, SyncDriver
 from ._flows import Batch, Flow, ServerLimits, discovery_flow, request_tail
 from ._options import ClientOptions
-from .errors import AuthenticationError, ConfigError, HFEndpointError, InputTooLargeError
 from .ratelimit import shared_limiter
 from .retry import RetryPolicy
-from .settings import RateLimit
 from .stats import ClientStats, StatsRecorder
 
 __all__ = [

@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
+from ..errors import AuthenticationError, EndpointConnectionError
 from ._protocol import (
     parse_embeddings,
     parse_error,
@@ -35,7 +36,6 @@ from ._protocol import (
     parse_openai_embeddings,
     parse_scores,
 )
-from .errors import AuthenticationError, EndpointConnectionError
 from .retry import Fail, Outcome, Parser, Retry, RetryPolicy, Split, Success, decide
 
 __all__ = [

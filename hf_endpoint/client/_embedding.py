@@ -1,6 +1,6 @@
 """``EmbeddingClient``: embeddings from a Hugging Face Inference Endpoint, nothing lost.
 
-The client is a facade (over ``_base_client.BaseClient``, which it shares with
+The client is a facade (over ``_base.BaseClient``, which it shares with
 ``RerankClient``) over three layers. What is not I/O is pure: the options
 (``_options``), the batch plan (``plan_call``), the request and answer formats
 (``_protocol``), the retry decisions (``retry``) and the flows that string them
@@ -29,7 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import SecretStr
 
-from ._base_client import (
+from ..chunking._strategies import chunk_offsets
+from ..config.settings import ChunkingSettings, InferenceConfig, RateLimit
+from ..errors import ConfigError, InputTooLargeError, ResponseFormatError
+from ._base import (
     FROM_ENVIRONMENT,
     OFFLOAD_CHARS,
     BaseClient,
@@ -41,10 +44,7 @@ from ._base_client import (
 from ._drivers import Limiter, RequestGate
 from ._flows import Batch, ServerLimits, embed_flow, openai_embed_flow, tei_root
 from ._options import ClientOptions, openai_route
-from .chunking import chunk_offsets
-from .errors import ConfigError, InputTooLargeError, ResponseFormatError
 from .retry import RetryPolicy
-from .settings import ChunkingSettings, InferenceConfig, RateLimit
 
 if TYPE_CHECKING:
     import numpy as np

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from ..config._validation import Problems
+from ..config.settings import ChunkingSettings, RateLimit, check_url
+from ..errors import ConfigError
 from ._protocol import ServerOptions
-from ._validation import Problems
-from .errors import ConfigError
 from .retry import RetryPolicy
-from .settings import ChunkingSettings, RateLimit, check_url
 
 __all__ = ["ClientOptions"]
 

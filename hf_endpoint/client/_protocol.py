@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
-from .errors import ResponseFormatError
+from ..errors import ResponseFormatError
 
 __all__ = [
     "ServerError",

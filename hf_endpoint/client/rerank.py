@@ -25,14 +25,14 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from ._base_client import FROM_ENVIRONMENT, BaseClient, RequestShape, check_texts, plan_call
+from ..config._validation import Problems
+from ..config.settings import InferenceConfig, RateLimit, RerankTaskSettings
+from ..errors import ConfigError
+from ._base import FROM_ENVIRONMENT, BaseClient, RequestShape, check_texts, plan_call
 from ._drivers import Limiter, RequestGate
 from ._flows import Batch, ServerLimits, rerank_flow
 from ._options import ClientOptions
-from ._validation import Problems
-from .errors import ConfigError
 from .retry import RetryPolicy
-from .settings import InferenceConfig, RateLimit, RerankTaskSettings
 
 __all__ = ["RankedDocument", "RerankClient", "RerankResult", "check_query"]
 

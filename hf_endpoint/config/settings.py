@@ -16,10 +16,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
+from ..chunking._recursive import MAX_SEPARATORS, SEPARATOR_GROUPS, separator_problem
+from ..errors import ConfigError
 from ._auth import clean_api_key
-from ._recursive import MAX_SEPARATORS, SEPARATOR_GROUPS, separator_problem
 from ._validation import Problems, names, require_mapping, show
-from .errors import ConfigError
 
 __all__ = [
     "SERVICE_NAME",
@@ -230,7 +230,7 @@ class ChunkingSettings:
       merged while they fit, a piece still too long is split with the next
       separator, and with none left by the sentence strategy. Separators are
       matched with Java's meaning; one that cannot be is refused, naming it
-      (see ``hf_endpoint/_java_regex.py`` for where Java and Python differ).
+      (see ``hf_endpoint/chunking/_java_regex.py`` for where Java and Python differ).
       ``separator_group`` holds the group's name whenever ``separators`` are a
       group's; ``to_dict()`` lists the separators, as Elasticsearch shows them;
     * ``none``: every text is one chunk.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["clean_api_key", "find_api_key", "key_source", "redact", "token_path"]
 

@@ -27,8 +27,8 @@ from functools import lru_cache
 
 import regex
 
+from ..errors import ConfigError
 from ._java_regex import JavaRegexError, translate
-from .errors import ConfigError
 
 __all__ = [
     "MAX_SEPARATORS",

@@ -18,6 +18,7 @@ from itertools import accumulate, repeat
 from operator import add
 from typing import Any, NamedTuple
 
+from ..config.settings import ChunkingSettings
 from ._recursive import compile_separator, split_starts
 from ._segment import (
     WordBoundaries,
@@ -29,7 +30,6 @@ from ._segment import (
     word_marks,
     word_segmentation,
 )
-from .settings import ChunkingSettings
 
 __all__ = ["Chunk", "chunk_offsets", "chunk_text"]
 
