@@ -24,15 +24,18 @@ import logging
 import multiprocessing
 import os
 import platform
+import sys
 import time
 from typing import Any
 
 import ray
 
 from hf_endpoint import EmbeddingClient
-from hf_endpoint.client.ratelimit import busiest_window
 from hf_endpoint.ray import embed_dataset
 from hf_endpoint.server import Faults, LocalEndpoint
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.windows import busiest_window
 
 WORDS = {"strategy": "word", "max_chunk_size": 10, "overlap": 2}
 

@@ -26,10 +26,10 @@ from elasticsearch import (
 )
 
 from hf_endpoint import ConfigError, InferenceEndpoints
-from hf_endpoint.client.ratelimit import busiest_window
 from hf_endpoint.inference_api import InferenceAPI, MasterKey, Store, open_store
 from hf_endpoint.server import Faults, LocalEndpoint
 from tests.endpoints import raw_endpoint, reply, stamping_endpoint
+from tests.windows import TEST_RPM, assert_within_limit
 
 HF_KEY = "hf_CanaryKeyThatMustNeverLeak0123"
 REPO = Path(__file__).resolve().parent.parent
@@ -368,19 +368,12 @@ def test_sixteen_concurrent_puts_of_one_id_give_exactly_one_success(hf, service)
     }
 
 
-# 50 requests at 300 a minute take 10 s; counted over windows of 5 s or more, a request may
-# reach the endpoint up to 125 ms after its slot (the limiter's 2.5 % margin) without an
-# excess: a loaded machine delays requests, it must not fail the test.
-RATE_TEST_RPM = 300
-RATE_TEST_WINDOW = 5.0
-
-
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-uvicorn-workers"])
 def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path, workers):
     """One rate limit per url+key, however many callers and uvicorn workers. The service runs
     in a process of its own, as it is deployed: in the test's, the fifty callers' threads
     would hold the GIL between its limiter and its socket."""
-    rpm = RATE_TEST_RPM
+    rpm = TEST_RPM
     with stamping_endpoint(HF_KEY) as limited:
         process, url = _start_service(tmp_path / "s.db", "--workers", str(workers))
         try:
@@ -405,7 +398,7 @@ def test_fifty_concurrent_callers_stay_within_the_endpoints_rate_limit(tmp_path,
             process.stdout.close()
     # Every request that reached the endpoint (GET /info included) counts against the limit.
     assert stats["requests"] == 50
-    assert busiest_window(stats["arrivals"], rpm, RATE_TEST_WINDOW).excess <= 0
+    assert_within_limit(stats["arrivals"], rpm, 50)
 
 
 # -- keys stay secret -----------------------------------------------------------------

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hf_endpoint import EmbeddingClient, ratelimit
+from hf_endpoint import EmbeddingClient
+from hf_endpoint.client import ratelimit
 from hf_endpoint.client.ratelimit import (
     IDLE,
     JITTER,
@@ -27,7 +28,6 @@ from hf_endpoint.client.ratelimit import (
     Grant,
     Pace,
     RateLimiter,
-    busiest_window,
     grant,
     lease_of,
     limit_key,
@@ -39,6 +39,7 @@ from hf_endpoint.server import HashBackend
 
 from .endpoints import stamping_endpoint
 from .threads import run_together
+from .windows import TEST_RPM, assert_within_limit, busiest_window
 
 PACE = Pace.for_rate(600)  # slots about 0.1 s apart
 
@@ -363,7 +364,7 @@ def test_a_forked_child_shares_its_parents_limit(tmp_path):
 
 # --- at the endpoint --------------------------------------------------------------------
 
-RPM = 3000
+RPM = TEST_RPM
 
 
 @pytest.fixture(scope="module")
@@ -373,11 +374,7 @@ def endpoint():
 
 
 def arrivals_within_limit(endpoint, rpm, expected):
-    times = endpoint.stats()["arrivals"]
-    assert len(times) >= expected
-    window = busiest_window(times, rpm)
-    assert window.excess <= 0, window
-    return times
+    assert_within_limit(endpoint.stats()["arrivals"], rpm, expected)
 
 
 def texts(prefix, n):
@@ -390,14 +387,14 @@ def test_threads_and_several_clients_share_one_limit(endpoint):
         EmbeddingClient(endpoint.url, "hf_rate_test", rate_limit=RPM, batch_size=1)
         for _ in range(3)
     ]
-    given = [texts(f"thread {k}", 60) for k in range(6)]
+    given = [texts(f"thread {k}", 12) for k in range(6)]
     # every client used by two threads, each call with up to 4 requests in flight
     got = run_together([partial(clients[k % 3].embed, given[k]) for k in range(6)])
     for client in clients:
         client.close()
     for batch, vectors in zip(given, got, strict=True):
         np.testing.assert_allclose(vectors, [HashBackend().vector(t) for t in batch], rtol=1e-6)
-    arrivals_within_limit(endpoint, RPM, 360)
+    arrivals_within_limit(endpoint, RPM, 72)
 
 
 def test_asyncio_tasks_on_two_event_loops_share_one_limit(endpoint):
@@ -415,13 +412,13 @@ def test_asyncio_tasks_on_two_event_loops_share_one_limit(endpoint):
     def loop(k):
         async def run():
             async with httpx.AsyncClient(headers=headers) as http:
-                return await asyncio.gather(*(send(http, t) for t in texts(f"loop {k}", 120)))
+                return await asyncio.gather(*(send(http, t) for t in texts(f"loop {k}", 30)))
 
         return asyncio.run(run())
 
     codes = run_together([partial(loop, k) for k in range(2)])
-    assert codes == [[200] * 120] * 2
-    arrivals_within_limit(endpoint, RPM, 240)
+    assert codes == [[200] * 30] * 2
+    arrivals_within_limit(endpoint, RPM, 60)
 
 
 def _embed_in_process(url, prefix, n):
@@ -433,16 +430,16 @@ def test_processes_and_threads_on_one_machine_share_one_limit(endpoint):
     endpoint.reset_stats()
     context = multiprocessing.get_context("spawn")
     children = [
-        context.Process(target=_embed_in_process, args=(endpoint.url, f"process {k}", 100))
+        context.Process(target=_embed_in_process, args=(endpoint.url, f"process {k}", 20))
         for k in range(2)
     ]
     for child in children:
         child.start()
-    _embed_in_process(endpoint.url, "parent", 100)
+    _embed_in_process(endpoint.url, "parent", 20)
     for child in children:
         child.join(timeout=120)
         assert child.exitcode == 0
-    arrivals_within_limit(endpoint, RPM, 300)
+    arrivals_within_limit(endpoint, RPM, 60)
 
 
 def write_records(path, prefix, n):
@@ -455,7 +452,7 @@ def write_records(path, prefix, n):
 
 
 def test_two_hf_endpoint_embed_runs_share_one_limit(endpoint, tmp_path):
-    rpm = 1200
+    rpm = RPM
     body = {
         "service": "hugging_face",
         "service_settings": {
@@ -470,7 +467,7 @@ def test_two_hf_endpoint_embed_runs_share_one_limit(endpoint, tmp_path):
     endpoint.reset_stats()
     runs = []
     for name in ("first", "second"):
-        write_records(tmp_path / f"{name}.jsonl", name, 120)
+        write_records(tmp_path / f"{name}.jsonl", name, 80)
         command = [sys.executable, "-m", "hf_endpoint.cli", "embed", str(tmp_path / f"{name}.jsonl"),
                    "-o", str(tmp_path / f"{name}.out.jsonl"), "--inference-config", str(config),
                    "--batch-records", "8", "--quiet"]  # fmt: skip
@@ -478,7 +475,7 @@ def test_two_hf_endpoint_embed_runs_share_one_limit(endpoint, tmp_path):
     for run in runs:
         _, errors = run.communicate(timeout=300)
         assert run.returncode == 0, errors
-    arrivals_within_limit(endpoint, rpm, 2 * 120 * 5 // 20)
+    arrivals_within_limit(endpoint, rpm, 2 * 80 * 5 // 20)
 
 
 def test_an_ingestion_pipeline_with_two_worker_processes_shares_one_limit(endpoint):
@@ -487,7 +484,7 @@ def test_an_ingestion_pipeline_with_two_worker_processes_shares_one_limit(endpoi
 
     from llama_index_hf_endpoint import HFEndpointEmbedding
 
-    rpm = 1200
+    rpm = RPM
     embedding = HFEndpointEmbedding(
         url=endpoint.url, api_key="hf_rate_test", rate_limit=rpm, embed_batch_size=2
     )

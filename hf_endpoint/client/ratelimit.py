@@ -40,7 +40,6 @@ and the limit holds per process.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import logging
 import math
@@ -51,7 +50,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -70,8 +69,6 @@ __all__ = [
     "Limiter",
     "Pace",
     "RateLimiter",
-    "Window",
-    "busiest_window",
     "grant",
     "lease_of",
     "limit_key",
@@ -214,58 +211,6 @@ def take_leased(lease: Lease, due: float, now: float) -> tuple[float | None, flo
     if slot > lease.last:
         return None, due
     return 0.0, slot + lease.interval
-
-
-class Window(NamedTuple):
-    """A window of the busiest kind: ``requests`` from ``start`` for ``length`` s,
-    where the promise allows ``allowed``."""
-
-    start: float
-    length: float
-    requests: int
-    allowed: float
-
-    @property
-    def excess(self) -> float:
-        """Requests over the limit (``<= 0``: within it)."""
-        return self.requests - self.allowed
-
-
-def busiest_window(
-    times: Sequence[float], requests_per_minute: float, shortest: float = WINDOW
-) -> Window:
-    """The window of ``shortest`` seconds or more whose count most exceeds
-    ``1 + requests_per_minute * T / 60`` (the one closest to it when none does).
-
-    Check a run against the promise from the endpoint's arrival times:
-    ``busiest_window(arrivals, rpm).excess <= 0``.
-    """
-    a = sorted(times)
-    if not a:
-        return Window(0.0, shortest, 0, 1.0)
-    rate = requests_per_minute / 60.0
-    n = len(a)
-    # For windows longer than `shortest` that start at a[i] and end at a[j], the excess is
-    # (j - rate * a[j]) - (i - rate * a[i]): the best end is a suffix maximum of j - rate * a[j].
-    best_end = [0] * n
-    best = n - 1
-    for j in range(n - 1, -1, -1):
-        if j - rate * a[j] >= best - rate * a[best]:
-            best = j
-        best_end[j] = best
-    top = Window(a[0], shortest, 1, 1 + rate * shortest)
-    for i in range(n):
-        short_end = bisect.bisect_right(a, a[i] + shortest) - 1
-        candidate = Window(a[i], shortest, short_end - i + 1, 1 + rate * shortest)
-        if candidate.excess > top.excess:
-            top = candidate
-        if short_end + 1 < n:
-            j = best_end[short_end + 1]
-            length = a[j] - a[i]
-            candidate = Window(a[i], length, j - i + 1, 1 + rate * length)
-            if candidate.excess > top.excess:
-                top = candidate
-    return top
 
 
 # -- where the state lives ---------------------------------------------------------------
