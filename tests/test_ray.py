@@ -287,7 +287,7 @@ def test_ray_workers_and_another_process_share_one_limit(cluster):
             max_concurrency=2,
         )
         outside = multiprocessing.get_context("spawn").Process(
-            target=_embed_beside_ray, args=(ep.url, rpm, [f"outside {i}" for i in range(20)])
+            target=_embed_beside_ray, args=(ep.url, rpm, [f"outside {i}" for i in range(44)])
         )
         outside.start()
         rows = chunks.take_all()
@@ -296,7 +296,7 @@ def test_ray_workers_and_another_process_share_one_limit(cluster):
         arrivals = ep.stats()["arrivals"]
     chunk_count = sum(len(chunk_offsets(r["text"], ChunkingSettings.coerce(WORDS))) for r in given)
     assert len(rows) == chunk_count
-    assert_within_limit(arrivals, rpm, 20 + chunk_count // 2)
+    assert_within_limit(arrivals, rpm, 44 + chunk_count // 2)
 
 
 def test_a_cluster_limiter_pickles_without_its_slots(cluster):

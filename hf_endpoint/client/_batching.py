@@ -42,7 +42,7 @@ def plan_batches(
 
 # tiktoken's cl100k_base, shipped in the package (MIT, from the tiktoken project): token
 # estimates never reach for the internet. The pattern is tiktoken_ext.openai_public's.
-_CL100K_FILE = Path(__file__).parent / "data" / "cl100k_base.tiktoken"
+_CL100K_FILE = Path(__file__).parent.parent / "data" / "cl100k_base.tiktoken"
 _CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 _CL100K_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
