@@ -482,6 +482,16 @@ class EmbeddingClient(BaseClient):
         query: bool = False,
     ) -> npt.NDArray[Any]: ...
 
+    @overload
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> EmbeddingResult | npt.NDArray[Any]: ...
+
     def embed(
         self,
         texts: Sequence[str],
@@ -529,6 +539,16 @@ class EmbeddingClient(BaseClient):
         gate: RequestGate | None = None,
         query: bool = False,
     ) -> npt.NDArray[Any]: ...
+
+    @overload
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> EmbeddingResult | npt.NDArray[Any]: ...
 
     async def aembed(
         self,
