@@ -450,17 +450,6 @@ class ClientOptions:
         keyword arguments of its constructor, ``locals()``); the others keep their default."""
         return cls(**{s.name: arguments[s.name] for s in declared(client) if s.name in arguments})
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> ClientOptions:
-        """Build from keyword arguments; unknown names are reported with the rest."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown client options {unknown}; known options are {sorted(known)}"
-            )
-        return cls(**values)
-
     @property
     def policy(self) -> RetryPolicy:
         """The retry policy: ``retry_policy``, else the default with ``max_retries``."""

@@ -17,7 +17,7 @@ import pytest
 from pydantic import create_model
 
 import hf_endpoint.client
-from hf_endpoint import ConfigError, EmbeddingClient, RerankClient
+from hf_endpoint import ConfigError, EmbeddingClient, RerankClient, RetryPolicy
 from hf_endpoint._adapter import EndpointAdapter, RerankAdapter, option_fields
 from hf_endpoint._options import (
     EMBED,
@@ -165,6 +165,84 @@ def test_adapters_have_every_declared_option_as_a_field_as_declared(adapter, kin
         assert field.default == spec.default, spec.name
         assert field.description == spec.doc, spec.name
         assert written[spec.name] == (spec.adapter_takes or spec.accepts()), spec.name
+
+
+# A value other than the default for every option: a new option needs one here.
+SAMPLES = {
+    "rate_limit": 120,
+    "batch_size": 3,
+    "max_concurrency": 2,
+    "timeout": 7,
+    "max_retries": 2,
+    "truncate": True,
+    "normalize": False,
+    "prompt_name": "documents",
+    "truncation_direction": "Left",
+    "max_input_tokens": 50,
+    "chunking_settings": {"strategy": "word", "max_chunk_size": 10, "overlap": 2},
+    "scale_up_timeout": 30,
+    "discover_limits": False,
+    "max_body_bytes": 4096,
+    "max_response_bytes": 8192,
+    "dimensions": 8,
+    "protocol": "tei",
+    "model": "the-model",
+    "encoding_format": "float",
+    "query_prefix": "query: ",
+    "document_prefix": "passage: ",
+    "raw_scores": True,
+    "top_n": 2,
+    "return_documents": True,
+}
+URL = "http://127.0.0.1:1"
+
+
+def _given(kind, adapter=False):
+    return {
+        s.name: SAMPLES[s.name]
+        for s in declared(kind)
+        if s.name not in ("url", "retry_policy")  # retry_policy excludes max_retries
+        and (s.adapter or not adapter)
+    }
+
+
+def _as_stored(name, value):
+    return getattr(ClientOptions(URL, **{name: value}), name)
+
+
+def test_every_option_has_a_sample_other_than_its_default():
+    for spec in declared():
+        if spec.name not in ("url", "retry_policy"):
+            assert _as_stored(spec.name, SAMPLES[spec.name]) != spec.default, spec.name
+
+
+@pytest.mark.parametrize(("client", "kind"), [(EmbeddingClient, EMBED), (RerankClient, RERANK)])
+def test_every_option_given_to_a_client_is_in_its_options(client, kind):
+    given = _given(kind)
+    options = client(URL, api_key=None, **given).options
+    for name, value in given.items():
+        assert getattr(options, name) == _as_stored(name, value), name
+
+
+@pytest.mark.parametrize(
+    ("adapter", "kind"),
+    [
+        (HFEndpointEmbeddings, EMBED),
+        (HFEndpointEmbedding, EMBED),
+        (HFEndpointRerank, RERANK),
+        (LlamaRerank, RERANK),
+    ],
+)
+def test_every_option_given_to_an_adapter_reaches_its_clients(adapter, kind):
+    given = _given(kind, adapter=True)
+    model = adapter(url=URL, api_key=None, **given)
+    client = model.clients[0] if kind == EMBED else model.client  # embed: the documents'
+    for name, value in given.items():
+        assert getattr(client.options, name) == _as_stored(name, value), name
+    policy = RetryPolicy(max_retries=1)
+    with_policy = adapter(url=URL, api_key=None, retry_policy=policy)
+    client = with_policy.clients[0] if kind == EMBED else with_policy.client
+    assert client.retry_policy is policy
 
 
 def _default_positions(tree):
