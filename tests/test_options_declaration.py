@@ -519,3 +519,13 @@ def _numpy():
     import numpy.typing
 
     return {"npt": numpy.typing}
+
+
+@pytest.mark.parametrize("given", [{"protocol": "openai"}, {"model": "the-model"}])
+def test_an_inference_api_client_refuses_the_endpoints_protocol_and_model(given):
+    from hf_endpoint.remote import InferenceAPIEmbeddingClient
+
+    with pytest.raises(ConfigError) as caught:
+        InferenceAPIEmbeddingClient("http://127.0.0.1:1/_inference/text_embedding/e5", **given)
+    message = f"{list(given)} belong to the endpoint's configuration"
+    assert caught.value.errors == [f"{message}: an _inference request cannot carry them"]
