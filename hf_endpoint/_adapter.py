@@ -1,12 +1,14 @@
 """The adapters' bases: what the LangChain and LlamaIndex classes share.
 
 Every adapter is a pydantic model. ``AdapterBase`` carries the fields all of
-them have (the endpoint, the key, the rate limit, the connection and retry
-options: documented and defaulted once), builds and closes their clients,
-reads a PUT body, and keeps the key out of every error and every dump.
-``EndpointAdapter`` adds what both embeddings classes share (chunking, prompts,
-whole texts or pooled chunks), ``RerankAdapter`` what both rerank classes share
-(``top_n``, ``raw_scores``, the ranking). An adapter adds only what its
+them have (the endpoint, the key, the ``http_client``), builds and closes their
+clients, reads a PUT body, and keeps the key out of every error and every dump.
+``EndpointAdapter`` has a field for every option ``EmbeddingClient`` takes and
+``RerankAdapter`` one for every option of ``RerankClient``: made at import from
+their declaration (``_options``), with its type, default and description
+(``option_fields``). ``EndpointAdapter`` adds what both embeddings classes share
+(the chunking of whole texts, a prompt for queries, pooled chunks),
+``RerankAdapter`` what both rerank classes share (the ranking). An adapter adds only what its
 framework asks for. The core still imports neither framework.
 """
 
@@ -14,15 +16,27 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, cast
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+import httpx
+from pydantic import (
+    BaseModel,
+    Field,
+    InstanceOf,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import Self
 
-from .client._base import BaseClient
+from .client._base import BaseClient, refuse_to_pickle
 from .client._drivers import RequestGate
 from .client._embedding import EmbeddedChunk, EmbeddingClient
+from .client._options import EMBED, RERANK, RERANK_BATCH_SIZE, Declared, declared
 from .client.rerank import RerankClient, RerankResult
 from .client.retry import RetryPolicy
 from .config._auth import clean_api_key, find_api_key
@@ -50,6 +64,12 @@ def _problems(exc: ValidationError) -> list[str]:
     return out
 
 
+def declared_field(name: str) -> Any:
+    """The pydantic field of option ``name``: its declared default and docstring."""
+    spec = next(s for s in declared() if s.name == name)
+    return Field(default=spec.default, description=spec.doc)
+
+
 class AdapterBase(BaseModel):
     """The fields and behaviour every adapter shares (see the adapters for use)."""
 
@@ -65,40 +85,38 @@ class AdapterBase(BaseModel):
             "file of `hf auth login`. Never serialised, shown or logged."
         ),
     )
-    rate_limit: int | dict[str, int] | None = Field(
+    http_client: SkipJsonSchema[
+        InstanceOf[httpx.Client] | InstanceOf[httpx.BaseTransport] | None
+    ] = Field(
         default=None,
-        description='Requests per minute, or {"requests_per_minute": N}; default 3000.',
-    )
-    max_concurrency: int = Field(default=4, description="Requests in flight at once.")
-    timeout: float = Field(default=60.0, description="Seconds per HTTP attempt.")
-    max_retries: int | None = Field(
-        default=None, description="Retries after the first attempt (default 5)."
-    )
-    retry_policy: RetryPolicy | None = Field(
-        default=None, description="The whole retry policy, instead of max_retries."
-    )
-    truncate: bool | None = Field(
-        default=None, description="Ask the endpoint to truncate long inputs."
-    )
-    truncation_direction: Literal["Right", "Left"] | None = Field(
-        default=None, description="Which end truncate cuts."
-    )
-    scale_up_timeout: float | None = Field(default=None, description="Sent as X-Scale-Up-Timeout.")
-    protocol: Literal["auto", "tei", "openai"] = Field(
-        default="auto",
+        exclude=True,
         description=(
-            "tei: Text Embeddings Inference (POST /embed, /rerank); openai: the OpenAI-compatible "
-            "servers' API (vLLM, Infinity, TEI's /v1/embeddings; Cohere-style /v1/rerank); "
-            "auto: openai when the URL ends in /embeddings (/v1/rerank for rerank), else tei."
+            "An httpx.Client every request goes through, or an httpx.BaseTransport under the "
+            "clients' own; never closed here: the caller closes it. Not serialised; an "
+            "adapter given an httpx.Client does not pickle."
         ),
     )
-    model: str | None = Field(
-        default=None,
-        description="The model the openai protocol asks for; default: the first of GET /v1/models.",
-    )
 
-    # The Elasticsearch task type of the endpoints this adapter serves.
+    # Every option both clients take. Written out for type checkers (pydantic models are
+    # dataclass-like to them); the type, default and description are the declaration's
+    # (``tests/test_options_declaration.py`` holds the types to it).
+    rate_limit: int | dict[str, int] | None = declared_field("rate_limit")
+    max_concurrency: int = declared_field("max_concurrency")
+    timeout: float = declared_field("timeout")
+    max_retries: int | None = declared_field("max_retries")
+    retry_policy: RetryPolicy | None = declared_field("retry_policy")
+    truncate: bool | None = declared_field("truncate")
+    truncation_direction: Literal["Right", "Left"] | None = declared_field("truncation_direction")
+    scale_up_timeout: float | None = declared_field("scale_up_timeout")
+    discover_limits: bool = declared_field("discover_limits")
+    max_body_bytes: int = declared_field("max_body_bytes")
+    max_response_bytes: int | None = declared_field("max_response_bytes")
+    protocol: Literal["auto", "tei", "openai"] = declared_field("protocol")
+    model: str | None = declared_field("model")
+
+    # The Elasticsearch task type of the endpoints this adapter serves, and its client.
     _task_type: ClassVar[str] = "text_embedding"
+    _client_kind: ClassVar[str] = EMBED
     _clients: tuple[BaseClient, ...] | None = PrivateAttr(default=None)
     # Set by from_endpoint on a RemoteInferenceEndpoints: the clients speak the _inference API.
     _wire: Wire | None = PrivateAttr(default=None)
@@ -129,19 +147,13 @@ class AdapterBase(BaseModel):
         raise NotImplementedError
 
     def _client_options(self) -> dict[str, Any]:
-        """The options of every client an adapter builds, from the shared fields."""
+        """The options of every client an adapter builds: its declared fields (see
+        ``option_fields``), its batch size and its ``http_client``."""
+        declared_here = [s.name for s in declared(self._client_kind) if s.adapter]
         return {
-            "rate_limit": self.rate_limit,
+            **{name: getattr(self, name) for name in declared_here},
             "batch_size": self._batch_size(),
-            "max_concurrency": self.max_concurrency,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-            "retry_policy": self.retry_policy,
-            "truncate": self.truncate,
-            "truncation_direction": self.truncation_direction,
-            "scale_up_timeout": self.scale_up_timeout,
-            "protocol": self.protocol,
-            "model": self.model,
+            "http_client": self.http_client,
         }
 
     def _built(self) -> tuple[BaseClient, ...]:
@@ -153,6 +165,7 @@ class AdapterBase(BaseModel):
 
     def __getstate__(self) -> dict[str, Any]:
         # Clients hold pools and locks: the other side builds its own from the fields.
+        refuse_to_pickle(self.http_client, type(self).__name__)
         state: dict[str, Any] = super().__getstate__()
         private = state.get("__pydantic_private__")
         if private:
@@ -205,7 +218,29 @@ class AdapterBase(BaseModel):
                 await client.aclose()
 
 
-class EndpointAdapter(AdapterBase):
+def option_fields(client: str, options: Iterable[Declared] | None = None) -> dict[str, Any]:
+    """The pydantic fields of the options ``client`` takes (``"embed"``, ``"rerank"``), or
+    of ``options``: each an option's type, default and docstring (``_options``)."""
+    found = declared(client) if options is None else options
+    return {
+        s.name: (s.adapter_takes or s.accepts(), Field(default=s.default, description=s.doc))
+        for s in found
+        if s.adapter
+    }
+
+
+if TYPE_CHECKING:
+    _EmbeddingOptions = AdapterBase
+    _RerankOptions = AdapterBase
+else:
+    # Every declared option is a field, also one not written out below.
+    _EmbeddingOptions = create_model(
+        "_EmbeddingOptions", __base__=AdapterBase, **option_fields(EMBED)
+    )
+    _RerankOptions = create_model("_RerankOptions", __base__=AdapterBase, **option_fields(RERANK))
+
+
+class EndpointAdapter(_EmbeddingOptions):
     """The fields and behaviour both embeddings adapters share (see their classes for use)."""
 
     chunking_settings: dict[str, Any] | None = Field(
@@ -216,54 +251,30 @@ class EndpointAdapter(AdapterBase):
             "None sends texts whole."
         ),
     )
-    normalize: bool | None = Field(
-        default=None, description="Ask the endpoint to L2-normalise vectors."
-    )
-    prompt_name: str | None = Field(
-        default=None, description="The endpoint's prompt for documents."
-    )
     query_prompt_name: str | None = Field(
         default=None, description="The endpoint's prompt for queries."
     )
-    query_prefix: str | None = Field(
-        default=None,
-        description=(
-            'Put before every query sent, e.g. "query: " for e5 models, or bge\'s "Represent '
-            'this sentence for searching relevant passages: ".'
-        ),
-    )
-    document_prefix: str | None = Field(
-        default=None,
-        description=(
-            'Put before every document (each chunk, when chunking) sent, e.g. "passage: " for '
-            "e5 models; offsets still point into the original text."
-        ),
-    )
+    normalize: bool | None = declared_field("normalize")
+    prompt_name: str | None = declared_field("prompt_name")
+    max_input_tokens: int | None = declared_field("max_input_tokens")
+    dimensions: int | None = declared_field("dimensions")
+    encoding_format: Literal["base64", "float"] = declared_field("encoding_format")
+    query_prefix: str | None = declared_field("query_prefix")
+    document_prefix: str | None = declared_field("document_prefix")
 
     def _normalise(self) -> None:
         if self.chunking_settings:
             self.chunking_settings = ChunkingSettings.coerce(self.chunking_settings).to_dict()
 
     def _build(self, prompt_name: str | None) -> EmbeddingClient:
-        if self._wire is not None:
-            return self._wire.embedding_client(
-                self.url,
-                self.api_key,
-                **self._client_options(),
-                normalize=self.normalize,
-                prompt_name=prompt_name,
-                chunking_settings=self.chunking_settings or None,
-            )
-        return EmbeddingClient(
-            self.url,
-            self.api_key,
+        options = {
             **self._client_options(),
-            normalize=self.normalize,
-            prompt_name=prompt_name,
-            chunking_settings=self.chunking_settings or None,
-            query_prefix=self.query_prefix,
-            document_prefix=self.document_prefix,
-        )
+            "prompt_name": prompt_name,
+            "chunking_settings": self.chunking_settings or None,
+        }
+        if self._wire is not None:
+            return self._wire.embedding_client(self.url, self.api_key, **options)
+        return EmbeddingClient(self.url, self.api_key, **options)
 
     def _make_clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:
         documents = self._build(self.prompt_name)
@@ -305,47 +316,27 @@ class EndpointAdapter(AdapterBase):
         return await self.clients[0].aembed_chunks(texts, chunking_settings)
 
 
-class RerankAdapter(AdapterBase):
+class RerankAdapter(_RerankOptions):
     """The fields and behaviour both rerank adapters share (see their classes for use)."""
 
     _task_type: ClassVar[str] = "rerank"
+    _client_kind: ClassVar[str] = RERANK
 
-    top_n: int | None = Field(
-        default=None,
-        description=(
-            "Keep the top_n most relevant documents (a positive integer); None keeps them all, "
-            "reordered. Elasticsearch's rerank task_settings.top_n."
-        ),
-    )
-    raw_scores: bool | None = Field(
-        default=None, description="Ask the endpoint for raw scores (no sigmoid)."
-    )
     batch_size: int = Field(
-        default=32, description="Documents per request (lowered to the endpoint's limit)."
+        default=RERANK_BATCH_SIZE,
+        description="Documents per request (lowered to the endpoint's limit).",
     )
+    raw_scores: bool | None = declared_field("raw_scores")
+    top_n: int | None = declared_field("top_n")
+    return_documents: bool | None = declared_field("return_documents")
 
     def _batch_size(self) -> int:
         return self.batch_size
 
     def _make_clients(self) -> tuple[RerankClient]:
         if self._wire is not None:
-            client = self._wire.rerank_client(
-                self.url,
-                self.api_key,
-                **self._client_options(),
-                raw_scores=self.raw_scores,
-                top_n=self.top_n,
-            )
-            return (client,)
-        return (
-            RerankClient(
-                self.url,
-                self.api_key,
-                **self._client_options(),
-                raw_scores=self.raw_scores,
-                top_n=self.top_n,
-            ),
-        )
+            return (self._wire.rerank_client(self.url, self.api_key, **self._client_options()),)
+        return (RerankClient(self.url, self.api_key, **self._client_options()),)
 
     @property
     def client(self) -> RerankClient:

@@ -32,8 +32,10 @@ from pydantic import SecretStr
 from tqdm import tqdm
 
 from . import __version__
-from .chunking._strategies import chunk_offsets
-from .client._embedding import EmbeddedChunk, EmbeddingClient, lone_surrogate
+from .chunking import chunk_offsets
+from .client import EmbeddedChunk, EmbeddingClient
+from .client._base import lone_surrogate
+from .client._options import add_flags, flagged
 from .config._auth import find_api_key
 from .config.settings import ChunkingSettings, InferenceConfig
 from .errors import ConfigError, HFEndpointError
@@ -667,24 +669,12 @@ class Writer:
 
 
 def _client(args: argparse.Namespace, endpoint: Endpoint) -> EmbeddingClient:
-    options: dict[str, Any] = {
-        "rate_limit": args.rate_limit or endpoint.rate_limit,
-        "batch_size": args.batch_size,
-        "max_concurrency": args.max_concurrency,
-        "truncate": args.truncate,
-        "normalize": args.normalize,
-        "query_prefix": args.query_prefix,
-        "document_prefix": args.document_prefix,
-    }
+    options: dict[str, Any] = {s.name: getattr(args, s.name) for s in flagged()}
+    options["rate_limit"] = args.rate_limit or endpoint.rate_limit
     if endpoint.wire is not None:
         return endpoint.wire.embedding_client(endpoint.url, endpoint.api_key, **options)
     client = EmbeddingClient(
-        endpoint.url,
-        endpoint.api_key,
-        max_input_tokens=endpoint.max_input_tokens,
-        protocol=args.protocol,
-        model=args.model,
-        **options,
+        endpoint.url, endpoint.api_key, max_input_tokens=endpoint.max_input_tokens, **options
     )
     client._key_source = endpoint.key_source
     return client
@@ -1109,49 +1099,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RPM",
         help="requests per minute (default: the config file's, else 3000)",
     )
-    endpoint.add_argument(
-        "--batch-size", type=_whole_number, default=20, metavar="N", help="chunks per request"
-    )
-    endpoint.add_argument(
-        "--max-concurrency",
-        type=_whole_number,
-        default=4,
-        metavar="N",
-        help="requests in flight at once",
-    )
-    endpoint.add_argument(
-        "--truncate",
-        action="store_true",
-        default=None,
-        help="let the endpoint cut chunks longer than the model takes (default: refuse them)",
-    )
-    endpoint.add_argument(
-        "--normalize",
-        action=argparse.BooleanOptionalAction,
-        help="ask for unit-length vectors, or not (default: the endpoint's, usually yes)",
-    )
-    endpoint.add_argument(
-        "--protocol",
-        choices=["auto", "tei", "openai"],
-        default="auto",
-        help="tei: POST /embed; openai: POST /v1/embeddings (vLLM, Infinity, TEI's OpenAI route); "
-        "auto (default): openai when the URL ends in /embeddings",
-    )
-    endpoint.add_argument(
-        "--model",
-        help="the model the OpenAI route asks for (default: the first of GET /v1/models)",
-    )
-    prefixes = endpoint.add_mutually_exclusive_group()
-    prefixes.add_argument(
-        "--document-prefix",
-        metavar="TEXT",
-        help="sent before each chunk, e.g. 'passage: ' for e5 models (offsets unchanged)",
-    )
-    prefixes.add_argument(
-        "--query-prefix",
-        metavar="TEXT",
-        help="the records are queries: sent before each chunk, e.g. 'query: ' for e5 models",
-    )
+    # The client's options that have a flag, as declared (hf_endpoint.client._options).
+    add_flags(endpoint)
     run = embed.add_argument_group("the run")
     run.add_argument(
         "--resume",

@@ -31,6 +31,7 @@ from typing_extensions import Self
 from .client._base import BaseClient, RequestShape
 from .client._embedding import EmbeddingClient
 from .client._flows import Batch, ServerLimits, batch_flow, embed_flow, rerank_flow
+from .client._options import ClientOptions
 from .client._protocol import parse_embeddings, parse_scores
 from .client.rerank import RerankClient
 from .config._auth import clean_api_key, redact
@@ -113,7 +114,14 @@ class Wire:
 
 
 # The endpoint's own: an _inference request has no place for them.
-_NOT_SENT = ("truncate", "normalize", "prompt_name", "truncation_direction", "raw_scores")
+_NOT_SENT = (
+    "truncate",
+    "normalize",
+    "prompt_name",
+    "truncation_direction",
+    "raw_scores",
+    "model",
+)
 
 
 class _InferenceAPIClient(BaseClient):
@@ -126,6 +134,8 @@ class _InferenceAPIClient(BaseClient):
         self, credential: SecretStr | str | None, wire: Wire | None, options: dict[str, Any]
     ) -> dict[str, Any]:
         given = [name for name in _NOT_SENT if options.get(name) is not None]
+        if options.get("protocol", "auto") != "auto":
+            given.append("protocol")
         if given:
             raise ConfigError(
                 f"{given} belong to the endpoint's configuration: an _inference request "
@@ -137,8 +147,10 @@ class _InferenceAPIClient(BaseClient):
         options.setdefault("discover_limits", False)
         return options
 
-    def _setup(self, options: Any, api_key: Any, limiter: Any, limits: Any) -> None:
-        super()._setup(options, None, limiter, limits)
+    def _setup(
+        self, options: Any, api_key: Any, limiter: Any, limits: Any, http_client: Any = None
+    ) -> None:
+        super()._setup(options, None, limiter, limits, http_client)
         self._connection.headers = self._wire.headers(self._credential)
         self._connection.secret = self._credential
 
@@ -235,7 +247,7 @@ class RemoteInferenceEndpoints:
         *,
         api_key: str | tuple[str, str] | None = None,
         basic_auth: tuple[str, str] | None = None,
-        timeout: float = 60.0,
+        timeout: float = ClientOptions.timeout,
         verify: bool | str | ssl.SSLContext = True,
         **client_options: Any,
     ) -> None:

@@ -6,6 +6,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import ConfigDict, Field
 
 from hf_endpoint._adapter import EndpointAdapter
+from hf_endpoint.client._options import ClientOptions
 
 __all__ = ["HFEndpointEmbeddings"]
 
@@ -39,7 +40,8 @@ class HFEndpointEmbeddings(EndpointAdapter, Embeddings):
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid")
 
     batch_size: int = Field(
-        default=20, description="Inputs per request (lowered to the endpoint's limit)."
+        default=ClientOptions.batch_size,
+        description="Inputs per request (lowered to the endpoint's limit).",
     )
 
     def _batch_size(self) -> int:

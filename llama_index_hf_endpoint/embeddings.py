@@ -17,6 +17,7 @@ from llama_index.core.instrumentation.events.embedding import (
 from typing_extensions import Self
 
 from hf_endpoint._adapter import EndpointAdapter
+from hf_endpoint.client._options import ClientOptions
 
 __all__ = ["HFEndpointEmbedding"]
 
@@ -77,7 +78,9 @@ class HFEndpointEmbedding(EndpointAdapter, BaseEmbedding):
     model_name: str = Field(
         default="", description="A name for the model behind the endpoint (the URL by default)."
     )
-    embed_batch_size: int = Field(default=20, gt=0, description="Inputs per request.")
+    embed_batch_size: int = Field(
+        default=ClientOptions.batch_size, gt=0, description="Inputs per request."
+    )
 
     @model_validator(mode="after")
     def _name_model(self) -> Self:

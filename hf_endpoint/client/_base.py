@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 from typing_extensions import Self
 
@@ -27,16 +28,17 @@ from ..config._auth import clean_api_key, find_api_key, key_source
 from ..config.settings import RateLimit
 from ..errors import AuthenticationError, ConfigError, HFEndpointError, InputTooLargeError
 from ._batching import TokenCounter, plan_batches
-from ._drivers import AsyncDriver, Connection, Limiter, RequestGate, SyncDriver
+from ._drivers import AsyncDriver, Connection, RequestGate, SyncDriver
 from ._flows import Batch, Flow, ServerLimits, discovery_flow, request_tail
 from ._options import ClientOptions
-from .ratelimit import shared_limiter
+from .ratelimit import Limiter, shared_limiter
 from .retry import RetryPolicy
 from .stats import ClientStats, StatsRecorder
 
 __all__ = [
     "FROM_ENVIRONMENT",
     "BaseClient",
+    "HTTPClient",
     "RequestShape",
     "check_texts",
     "lone_surrogate",
@@ -60,6 +62,22 @@ class _LookUp:
 
 
 FROM_ENVIRONMENT: Any = _LookUp()
+
+HTTPClient = httpx.Client | httpx.BaseTransport
+"""What ``http_client`` takes: an ``httpx.Client`` or an ``httpx.BaseTransport``."""
+
+
+def check_http_client(http_client: object) -> HTTPClient | None:
+    """``http_client`` as given, or a ``ConfigError`` saying what it takes."""
+    if http_client is None or isinstance(http_client, (httpx.Client, httpx.BaseTransport)):
+        return http_client
+    also = ""
+    if isinstance(http_client, (httpx.AsyncClient, httpx.AsyncBaseTransport)):
+        also = " (async calls send through it too, from worker threads)"
+    raise ConfigError(
+        "[http_client] must be an httpx.Client or an httpx.BaseTransport"
+        f"{also}, not {type(http_client).__name__}"
+    )
 
 
 def lone_surrogate(text: str) -> int | None:
@@ -205,6 +223,16 @@ def needs_thread(texts: Sequence[str], limits: ServerLimits) -> bool:
     )
 
 
+def refuse_to_pickle(http_client: HTTPClient | None, owner: str) -> None:
+    """A ``TypeError`` saying why, for an ``httpx.Client`` that would go with a pickle
+    (it holds sockets and locks); a transport goes, if it pickles."""
+    if isinstance(http_client, httpx.Client):
+        raise TypeError(
+            f"an {owner} given an httpx.Client as http_client does not pickle: give it a "
+            "picklable transport instead, or build the client in each process"
+        )
+
+
 class _Discovery:
     """``GET /info`` once per client, whichever path (sync, async, any thread) asks first."""
 
@@ -264,10 +292,11 @@ class BaseClient:
         api_key: str | SecretStr | None = None,
         *,
         limiter: Limiter | None = None,
+        http_client: HTTPClient | None = None,
     ) -> Self:
         """A client from validated ``options`` (``client.options`` of another client)."""
         client = cls.__new__(cls)
-        client._setup(options, clean_api_key(api_key), limiter, None)
+        client._setup(options, clean_api_key(api_key), limiter, None, http_client)
         return client
 
     @staticmethod
@@ -280,9 +309,11 @@ class BaseClient:
         api_key: SecretStr | None,
         limiter: Limiter | None,
         limits: ServerLimits | None,
+        http_client: HTTPClient | None = None,
     ) -> None:
         self.options = options
         self._api_key = api_key
+        self._http_client = check_http_client(http_client)
         # Where the key came from, when the caller knows better than key_source() can tell.
         self._key_source: str | None = None
         self._custom_limiter = limiter
@@ -297,6 +328,7 @@ class BaseClient:
             or shared_limiter(options.url, key, options.rate_limit.requests_per_minute),
             stats=self._stats,
             secret=key,
+            http_client=self._http_client,
         )
         self._connection = connection
         self._sync = SyncDriver(connection)
@@ -347,17 +379,21 @@ class BaseClient:
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickle is how a process hands work to another: the key travels with it.
+        refuse_to_pickle(self._http_client, type(self).__name__)
         return {
             "options": self.options,
             "api_key": self._api_key.get_secret_value() if self._api_key else None,
             "limiter": self._custom_limiter,
             "limits": self._discovery.limits,
             "key_source": self._key_source,
+            "http_client": self._http_client,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         key = SecretStr(state["api_key"]) if state["api_key"] else None
-        self._setup(state["options"], key, state["limiter"], state["limits"])
+        self._setup(
+            state["options"], key, state["limiter"], state["limits"], state.get("http_client")
+        )
         self._key_source = state.get("key_source")
 
     # -- lifecycle -------------------------------------------------------------
@@ -375,7 +411,8 @@ class BaseClient:
         await self.aclose()
 
     def close(self) -> None:
-        """Close the sync connection pool and worker threads."""
+        """Close the connection pool and worker threads; an ``http_client`` the caller
+        gave (a client or a transport) stays open: it is the caller's to close."""
         self._sync.close()
 
     async def aclose(self) -> None:

@@ -1,7 +1,8 @@
 """The two drivers: the only code of the client that sleeps, sends or spawns.
 
 ``SyncDriver`` answers a flow's steps (``_flows``) with ``time.sleep``, an
-``httpx.Client`` and a thread pool; ``AsyncDriver`` awaits waits, gates and
+``httpx.Client`` (the caller's ``http_client``, or one of its own, over the caller's
+transport when given one) and a thread pool; ``AsyncDriver`` awaits waits, gates and
 slots on the event loop and hands each HTTP exchange to the sync driver's pool.
 Both bound each attempt by the client's ``timeout`` and the answer by the
 flow's ``max_bytes``, count what happens in the client's ``StatsRecorder``, and
@@ -24,6 +25,7 @@ import httpx
 
 from ..config._auth import redact
 from ._flows import Flow, Gate, Halved, Send, Slot, Wait
+from .ratelimit import Limiter
 from .retry import Outcome
 from .stats import StatsRecorder
 
@@ -38,12 +40,6 @@ class RequestGate(Protocol):
     def acquire(self) -> None: ...
 
     async def async_acquire(self) -> None: ...
-
-
-class Limiter(Protocol):
-    """A rate limit: ``try_acquire()`` is 0 when a slot was taken, else seconds to wait."""
-
-    def try_acquire(self) -> float: ...
 
 
 class _TooLate(Exception):
@@ -65,6 +61,8 @@ class Connection:
     limiter: Limiter
     stats: StatsRecorder
     secret: str | None
+    # The caller's: an httpx.Client used as it is, or a transport for the client's own.
+    http_client: httpx.Client | httpx.BaseTransport | None = None
     contacted: bool = False
 
     def http_options(self) -> dict[str, Any]:
@@ -72,7 +70,15 @@ class Connection:
             "timeout": self.timeout,
             "limits": httpx.Limits(max_connections=self.max_concurrency + 1),
             "headers": dict(self.headers),
+            "transport": self.http_client,
         }
+
+    def per_request(self) -> dict[str, Any]:
+        """What a request sent through the caller's ``httpx.Client`` carries itself: the
+        headers and timeout the client's own would have had."""
+        if isinstance(self.http_client, httpx.Client):
+            return {"headers": self.headers, "timeout": self.timeout}
+        return {}
 
     def outcome(self, response: httpx.Response, content: bytes | None) -> Outcome:
         self.contacted = True
@@ -119,6 +125,9 @@ class SyncDriver:
         self._pool: ThreadPoolExecutor | None = None
 
     def client(self) -> httpx.Client:
+        given = self.connection.http_client
+        if isinstance(given, httpx.Client):
+            return given
         with self._lock:
             if self._http is None:
                 self._http = httpx.Client(**self.connection.http_options())
@@ -135,7 +144,9 @@ class SyncDriver:
     def close(self) -> None:
         with self._lock:
             if self._http is not None:
-                self._http.close()
+                # A transport the caller gave is theirs to close (closing ours would close it).
+                if self.connection.http_client is None:
+                    self._http.close()
                 self._http = None
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
@@ -147,7 +158,9 @@ class SyncDriver:
         conn.stats.request()
         deadline = time.monotonic() + conn.timeout
         try:
-            with http.stream(step.method, step.url, content=step.body) as response:
+            with http.stream(
+                step.method, step.url, content=step.body, **conn.per_request()
+            ) as response:
                 content = (
                     None
                     if _too_big(response.headers, step.max_bytes)

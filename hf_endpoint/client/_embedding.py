@@ -25,7 +25,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from pydantic import SecretStr
 
@@ -36,18 +36,19 @@ from ._base import (
     FROM_ENVIRONMENT,
     OFFLOAD_CHARS,
     BaseClient,
+    HTTPClient,
     RequestShape,
     check_texts,
-    lone_surrogate,
     plan_call,
 )
-from ._drivers import Limiter, RequestGate
+from ._drivers import RequestGate
 from ._flows import Batch, ServerLimits, embed_flow, openai_embed_flow, tei_root
 from ._options import ClientOptions, openai_route
+from .ratelimit import Limiter
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
-    import numpy as np
+    import numpy.typing as npt
 
 logger = logging.getLogger("hf_endpoint.client")
 
@@ -56,12 +57,9 @@ __all__ = [
     "EmbeddedChunk",
     "EmbeddingClient",
     "EmbeddingResult",
-    "RequestGate",
     "ServerLimits",
     "fitted_chunking",
-    "lone_surrogate",
     "merge_chunks",
-    "plan_call",
     "pool_chunks",
 ]
 
@@ -162,7 +160,7 @@ class _Rows:
         self.width = width
         self.lock = threading.Lock()
         self.rows: list[list[list[float]]] = [[] for _ in batches]
-        self.array: np.ndarray[Any, Any] | None = None
+        self.array: npt.NDArray[Any] | None = None
         self.total = total
         self.dtype = dtype
         if dtype is not None:
@@ -205,7 +203,7 @@ class _Rows:
         else:
             self.array[r[0] : r[-1] + 1] = rows
 
-    def result(self, truncated: list[int]) -> Any:
+    def result(self, truncated: list[int]) -> EmbeddingResult | npt.NDArray[Any]:
         if self.dtype is not None:
             assert self.array is not None
             return self.array
@@ -329,10 +327,19 @@ class EmbeddingClient(BaseClient):
       searching relevant passages: "`` before queries, nothing before documents). Offsets
       still point into the original text. ``prompt_name`` asks the endpoint for a prompt
       its model folder defines instead.
+    * ``http_client``: an ``httpx.Client`` every request goes through (your proxies,
+      certificates, event hooks; its own headers and timeout are overridden per request
+      by the client's), or an ``httpx.BaseTransport`` under the client's own
+      ``httpx.Client`` (``httpx.MockTransport`` in tests, a transport with retries or
+      a Unix socket). Async calls send through it too, from worker threads, so an
+      ``httpx.AsyncClient`` is refused. The client never closes what it was given:
+      close it yourself, once the clients using it are done.
 
     Every option is validated at construction (``ConfigError`` lists every
-    problem). Safe to share between threads and tasks; pickles (the key
-    travels, pools are rebuilt on the other side). ``stats`` counts what it
+    problem); each is declared once, with its default, in ``ClientOptions``
+    (``hf_endpoint.client._options``). Safe to share between threads and tasks; pickles (the key
+    travels, pools are rebuilt on the other side; a transport travels if it pickles, an
+    ``httpx.Client`` does not, and pickling says so). ``stats`` counts what it
     did. Use it as a context manager, or call ``close()`` / ``await aclose()``.
     """
 
@@ -341,56 +348,35 @@ class EmbeddingClient(BaseClient):
         url: str,
         api_key: str | SecretStr | None = FROM_ENVIRONMENT,
         *,
-        rate_limit: RateLimit | Mapping[str, Any] | int | None = None,
-        batch_size: int = 20,
-        max_concurrency: int = 4,
-        timeout: float = 60.0,
-        max_retries: int | None = None,
-        retry_policy: RetryPolicy | None = None,
-        truncate: bool | None = None,
-        normalize: bool | None = None,
-        prompt_name: str | None = None,
-        truncation_direction: Literal["Right", "Left"] | None = None,
-        max_input_tokens: int | None = None,
-        chunking_settings: ChunkingSettings | Mapping[str, Any] | None = None,
-        scale_up_timeout: float | None = None,
-        discover_limits: bool = True,
-        max_body_bytes: int = 2_000_000,
-        max_response_bytes: int | None = None,
-        dimensions: int | None = None,
-        protocol: Literal["auto", "tei", "openai"] = "auto",
-        model: str | None = None,
-        encoding_format: Literal["base64", "float"] = "base64",
+        rate_limit: RateLimit | Mapping[str, Any] | int | None = ClientOptions.rate_limit,
+        batch_size: int = ClientOptions.batch_size,
+        max_concurrency: int = ClientOptions.max_concurrency,
+        timeout: float = ClientOptions.timeout,
+        max_retries: int | None = ClientOptions.max_retries,
+        retry_policy: RetryPolicy | None = ClientOptions.retry_policy,
+        truncate: bool | None = ClientOptions.truncate,
+        normalize: bool | None = ClientOptions.normalize,
+        prompt_name: str | None = ClientOptions.prompt_name,
+        truncation_direction: Literal["Right", "Left"] | None = ClientOptions.truncation_direction,
+        max_input_tokens: int | None = ClientOptions.max_input_tokens,
+        chunking_settings: ChunkingSettings
+        | Mapping[str, Any]
+        | None = ClientOptions.chunking_settings,
+        scale_up_timeout: float | None = ClientOptions.scale_up_timeout,
+        discover_limits: bool = ClientOptions.discover_limits,
+        max_body_bytes: int = ClientOptions.max_body_bytes,
+        max_response_bytes: int | None = ClientOptions.max_response_bytes,
+        dimensions: int | None = ClientOptions.dimensions,
+        protocol: Literal["auto", "tei", "openai"] = ClientOptions.protocol,
+        model: str | None = ClientOptions.model,
+        encoding_format: Literal["base64", "float"] = ClientOptions.encoding_format,
+        query_prefix: str | None = ClientOptions.query_prefix,
+        document_prefix: str | None = ClientOptions.document_prefix,
         limiter: Limiter | None = None,
-        query_prefix: str | None = None,
-        document_prefix: str | None = None,
+        http_client: HTTPClient | None = None,
     ) -> None:
-        options = ClientOptions(
-            url,
-            RateLimit() if rate_limit is None else rate_limit,  # type: ignore[arg-type]
-            batch_size,
-            max_concurrency,
-            timeout,
-            max_retries,
-            retry_policy,
-            truncate,
-            normalize,
-            prompt_name,
-            truncation_direction,
-            max_input_tokens,
-            chunking_settings or None,  # type: ignore[arg-type]
-            scale_up_timeout,
-            discover_limits,
-            max_body_bytes,
-            max_response_bytes,
-            dimensions,
-            protocol,
-            model,
-            encoding_format,
-            query_prefix,
-            document_prefix,
-        )
-        self._setup(options, self._find_key(api_key), limiter, None)
+        options = ClientOptions.from_arguments("embed", locals())
+        self._setup(options, self._find_key(api_key), limiter, None, http_client)
 
     def _setup(
         self,
@@ -398,8 +384,9 @@ class EmbeddingClient(BaseClient):
         api_key: SecretStr | None,
         limiter: Limiter | None,
         limits: ServerLimits | None,
+        http_client: HTTPClient | None = None,
     ) -> None:
-        super()._setup(options, api_key, limiter, limits)
+        super()._setup(options, api_key, limiter, limits, http_client)
         self._width: int | None = None
         self._warned = False
 
@@ -468,10 +455,42 @@ class EmbeddingClient(BaseClient):
     def _rows(self, batches: list[Batch], total: int, dtype: str | None) -> _Rows:
         return _Rows(batches, total, dtype, self.options.dimensions or self._width)
 
-    def _done(self, rows: _Rows, total: int, truncated: list[int]) -> Any:
+    def _done(
+        self, rows: _Rows, total: int, truncated: list[int]
+    ) -> EmbeddingResult | npt.NDArray[Any]:
         self._stats.inputs(total)
         self._width = rows.width  # an endpoint's vectors keep their width
         return rows.result(truncated)
+
+    @overload
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> EmbeddingResult: ...
+
+    @overload
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> npt.NDArray[Any]: ...
+
+    @overload
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> EmbeddingResult | npt.NDArray[Any]: ...
 
     def embed(
         self,
@@ -480,7 +499,7 @@ class EmbeddingClient(BaseClient):
         dtype: str | None = None,
         gate: RequestGate | None = None,
         query: bool = False,
-    ) -> Any:
+    ) -> EmbeddingResult | npt.NDArray[Any]:
         """One vector per text, in order (an ``EmbeddingResult``, a list of lists).
 
         ``dtype="float32"`` returns a numpy array instead, filled batch by batch
@@ -501,6 +520,27 @@ class EmbeddingClient(BaseClient):
             self._sync.map(self._embed_flows(batches, limits), gate, rows.keep)
         return self._done(rows, len(checked), truncated)
 
+    @overload
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> EmbeddingResult: ...
+
+    @overload
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> npt.NDArray[Any]: ...
+
+    @overload
     async def aembed(
         self,
         texts: Sequence[str],
@@ -508,7 +548,16 @@ class EmbeddingClient(BaseClient):
         dtype: str | None = None,
         gate: RequestGate | None = None,
         query: bool = False,
-    ) -> Any:
+    ) -> EmbeddingResult | npt.NDArray[Any]: ...
+
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        dtype: str | None = None,
+        gate: RequestGate | None = None,
+        query: bool = False,
+    ) -> EmbeddingResult | npt.NDArray[Any]:
         """``embed`` for async callers: batches go out concurrently on this event loop."""
         checked = self.options.prefixed(check_texts(texts), query)
         if not checked:
@@ -606,7 +655,7 @@ class EmbeddingClient(BaseClient):
         return [pool_chunks(c) for c in chunks]
 
 
-def _empty(dtype: str) -> Any:
+def _empty(dtype: str) -> npt.NDArray[Any]:
     import numpy
 
     return numpy.empty((0, 0), dtype=dtype)

@@ -25,13 +25,20 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from ..config._validation import Problems
 from ..config.settings import InferenceConfig, RateLimit, RerankTaskSettings
 from ..errors import ConfigError
-from ._base import FROM_ENVIRONMENT, BaseClient, RequestShape, check_texts, plan_call
-from ._drivers import Limiter, RequestGate
+from ._base import (
+    FROM_ENVIRONMENT,
+    BaseClient,
+    HTTPClient,
+    RequestShape,
+    check_texts,
+    plan_call,
+)
+from ._drivers import RequestGate
 from ._flows import Batch, ServerLimits, rerank_flow
-from ._options import ClientOptions
+from ._options import RERANK_BATCH_SIZE, ClientOptions
+from .ratelimit import Limiter
 from .retry import RetryPolicy
 
 __all__ = ["RankedDocument", "RerankClient", "RerankResult", "check_query"]
@@ -139,6 +146,8 @@ class RerankClient(BaseClient):
     * ``truncate``, ``truncation_direction``, ``raw_scores``: TEI's options, sent
       only when set. Without ``truncate``, a document the endpoint refuses as too
       long raises ``InputTooLargeError`` naming its index.
+    * ``http_client``: an ``httpx.Client`` or transport, as for ``EmbeddingClient``
+      (the caller closes it).
     * ``top_n``, ``return_documents``: Elasticsearch's rerank ``task_settings``,
       the defaults of every call (a call's own arguments override them).
     * ``protocol``: ``"tei"`` (``{"query", "texts"}``, Text Embeddings Inference),
@@ -159,58 +168,37 @@ class RerankClient(BaseClient):
         url: str,
         api_key: str | SecretStr | None = FROM_ENVIRONMENT,
         *,
-        rate_limit: RateLimit | Mapping[str, Any] | int | None = None,
-        batch_size: int = 32,
-        max_concurrency: int = 4,
-        timeout: float = 60.0,
-        max_retries: int | None = None,
-        retry_policy: RetryPolicy | None = None,
-        truncate: bool | None = None,
-        truncation_direction: Literal["Right", "Left"] | None = None,
-        raw_scores: bool | None = None,
-        top_n: int | None = None,
-        return_documents: bool | None = None,
-        scale_up_timeout: float | None = None,
-        discover_limits: bool = True,
-        max_body_bytes: int = 2_000_000,
-        max_response_bytes: int | None = None,
-        protocol: Literal["auto", "tei", "openai"] = "auto",
-        model: str | None = None,
+        rate_limit: RateLimit | Mapping[str, Any] | int | None = ClientOptions.rate_limit,
+        batch_size: int = RERANK_BATCH_SIZE,
+        max_concurrency: int = ClientOptions.max_concurrency,
+        timeout: float = ClientOptions.timeout,
+        max_retries: int | None = ClientOptions.max_retries,
+        retry_policy: RetryPolicy | None = ClientOptions.retry_policy,
+        truncate: bool | None = ClientOptions.truncate,
+        truncation_direction: Literal["Right", "Left"] | None = ClientOptions.truncation_direction,
+        raw_scores: bool | None = ClientOptions.raw_scores,
+        top_n: int | None = ClientOptions.top_n,
+        return_documents: bool | None = ClientOptions.return_documents,
+        scale_up_timeout: float | None = ClientOptions.scale_up_timeout,
+        discover_limits: bool = ClientOptions.discover_limits,
+        max_body_bytes: int = ClientOptions.max_body_bytes,
+        max_response_bytes: int | None = ClientOptions.max_response_bytes,
+        protocol: Literal["auto", "tei", "openai"] = ClientOptions.protocol,
+        model: str | None = ClientOptions.model,
         limiter: Limiter | None = None,
+        http_client: HTTPClient | None = None,
     ) -> None:
-        problems = Problems()
-        options = task = None
-        try:
-            options = ClientOptions(
-                url,
-                RateLimit() if rate_limit is None else rate_limit,  # type: ignore[arg-type]
-                batch_size=batch_size,
-                max_concurrency=max_concurrency,
-                timeout=timeout,
-                max_retries=max_retries,
-                retry_policy=retry_policy,
-                truncate=truncate,
-                truncation_direction=truncation_direction,
-                scale_up_timeout=scale_up_timeout,
-                discover_limits=discover_limits,
-                max_body_bytes=max_body_bytes,
-                max_response_bytes=max_response_bytes,
-                protocol=protocol,
-                model=model,
-            )
-        except ConfigError as exc:
-            problems.messages.extend(exc.errors)
-        if raw_scores is not None and not isinstance(raw_scores, bool):
-            problems.add(f"[raw_scores] must be true, false or None, not {raw_scores!r}")
-        try:
-            task = RerankTaskSettings(top_n, return_documents)
-        except ConfigError as exc:
-            problems.messages.extend(exc.errors)
-        problems.raise_if_any()
-        assert options is not None and task is not None
-        self.raw_scores = raw_scores
-        self.task_settings = task
-        self._setup(options, self._find_key(api_key), limiter, None)
+        options = ClientOptions.from_arguments("rerank", locals())
+        self._setup(options, self._find_key(api_key), limiter, None, http_client)
+
+    @property
+    def raw_scores(self) -> bool | None:
+        return self.options.raw_scores
+
+    @property
+    def task_settings(self) -> RerankTaskSettings:
+        """The client's ``top_n`` and ``return_documents``: every call's defaults."""
+        return RerankTaskSettings(self.options.top_n, self.options.return_documents)
 
     @classmethod
     def from_config(
@@ -226,14 +214,6 @@ class RerankClient(BaseClient):
         client = cls(s.url, s.api_key, rate_limit=s.rate_limit, **kwargs)
         client._key_source = "the token in the PUT body (service_settings.api_key)"
         return client
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "raw_scores": self.raw_scores, "task": self.task_settings}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.raw_scores = state["raw_scores"]
-        self.task_settings = state["task"]
-        super().__setstate__(state)
 
     # -- reranking ---------------------------------------------------------------------
 

@@ -27,13 +27,13 @@ jitter, and never waits less than the server's ``Retry-After``.
 from __future__ import annotations
 
 import email.utils
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..config._validation import is_number
 from ..errors import (
     AuthenticationError,
     ConfigError,
@@ -87,9 +87,9 @@ class RetryPolicy:
             problems.append(f"[max_retries] must be an integer >= 0, not {self.max_retries!r}")
         for name in ("initial_backoff", "max_backoff", "cold_start_timeout", "max_retry_after"):
             value = getattr(self, name)
-            if not _is_number(value) or value < 0:
+            if not is_number(value) or value < 0:
                 problems.append(f"[{name}] must be a number of seconds >= 0, not {value!r}")
-        if not _is_number(self.jitter) or not 0 <= self.jitter < 1:
+        if not is_number(self.jitter) or not 0 <= self.jitter < 1:
             problems.append(f"[jitter] must be a number in [0, 1), not {self.jitter!r}")
         if not problems and self.max_backoff < self.initial_backoff:
             problems.append(
@@ -107,10 +107,6 @@ class RetryPolicy:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 @dataclass(frozen=True)

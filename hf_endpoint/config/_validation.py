@@ -6,12 +6,13 @@ settings classes) so a message seen in one system is recognised in the other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["Problems", "require_mapping", "show"]
+__all__ = ["Problems", "is_number", "require_mapping", "show"]
 
 
 def show(value: object) -> str:
@@ -23,6 +24,12 @@ def show(value: object) -> str:
     if value is None:
         return "null"
     return str(value)
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a real number: an int or a float, not a bool, not NaN
+    (infinity is one: a check that wants a finite number says so)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def names(keys: Iterable[object]) -> str:
