@@ -21,8 +21,9 @@ ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from hf_endpoint import ConfigError, EmbeddingClient, chunk_offsets
+from hf_endpoint.ingest.limiter import _SlotActor
 from hf_endpoint.ratelimit import busiest_window, limit_key
-from hf_endpoint.ray import HORIZON, ClusterLimiter, _SlotActor, cluster_limiter, embed_dataset
+from hf_endpoint.ray import HORIZON, ClusterLimiter, cluster_limiter, embed_dataset
 from hf_endpoint.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 from hf_endpoint.settings import ChunkingSettings
