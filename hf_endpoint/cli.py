@@ -263,7 +263,8 @@ def _embed(args: argparse.Namespace) -> None:
             f"{writer.records} records ({writer.chunks} chunks) written to {path} "
             f"in {time.monotonic() - started:.1f} s{also}"
         )
-        _say(f"client: {client.stats}")
+        if args.engine == "local":  # Ray's workers count their requests in their own clients
+            _say(f"client: {client.stats}")
 
 
 def _engine(args: argparse.Namespace) -> Callable[..., Writer]:

@@ -53,9 +53,6 @@ __all__ = ["OUTPUT_COLUMNS", "embed_dataset", "embed_file", "embed_jsonl"]
 logger = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ("id", "chunk", "start", "end", "text", "embedding")
-# How many records go to Ray in one block: a few batches each, so that a block is
-# neither a task per record nor the whole file.
-_RECORDS_PER_BLOCK = 1024
 
 
 def _text_id(text: str) -> str:
@@ -343,10 +340,12 @@ def _read(
     skipped: Skipped | None,
     expected: int,
     table: Callable[[list[Record]], pa.Table],
+    block: int,
 ) -> tuple[list[pa.Table], IngestError | None]:
     """The records of ``source`` still to embed, read and checked as the local engine reads
-    them, in blocks of Arrow tables; and the error that stopped the reading, if one did:
-    the records before it are embedded first, as the local engine does."""
+    them, in Arrow tables of ``block`` records (one batch each: a block is a worker's
+    task); and the error that stopped the reading, if one did: the records before it are
+    embedded first, as the local engine does."""
     blocks: list[pa.Table] = []
     pending: list[Record] = []
     with open_input(source) as stream:
@@ -354,7 +353,7 @@ def _read(
         try:
             for record in to_embed(source, checked(source, records, skipped, expected), done):
                 pending.append(record)
-                if len(pending) == _RECORDS_PER_BLOCK:
+                if len(pending) == block:
                     blocks.append(table(pending))
                     pending = []
         except IngestError as exc:
@@ -414,7 +413,9 @@ def embed_file(
 
     def embed(writer: Writer) -> None:
         with _connected(address):
-            blocks, error = _read(source, output.done, skipped, total or 0, _lines_table)
+            blocks, error = _read(
+                source, output.done, skipped, total or 0, _lines_table, plan.batch_records
+            )
             if blocks:
                 dataset = _pool(
                     ray.data.from_arrow(blocks),
@@ -463,7 +464,7 @@ def embed_jsonl(
     with open_input(source) as f:
         total = sum(1 for line in f if line.strip())
     with _connected(address):
-        blocks, error = _read(source, IdIndex(), None, total, _fields_table)
+        blocks, error = _read(source, IdIndex(), None, total, _fields_table, records_per_batch)
         if error is not None:
             raise error
         if not blocks:
