@@ -618,7 +618,8 @@ def _parser() -> argparse.ArgumentParser:
         "--engine",
         choices=["local", "ray"],
         default="local",
-        help="ray: Ray Data workers, Parquet out (one row per chunk; needs the ray extra)",
+        help="ray: the same batches on Ray Data workers (needs the ray extra); "
+        "an OUTPUT ending in .parquet gets one row per chunk instead, written at the end",
     )
     run.add_argument(
         "--address", help="the Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"
