@@ -67,7 +67,7 @@ def _with_limiter(client: EmbeddingClient, limiter: Any) -> EmbeddingClient:
     process with its key; the copy pickles the same way, with the limiter."""
     state = client.__getstate__()
     state["limiter"] = limiter
-    copy = EmbeddingClient.__new__(EmbeddingClient)
+    copy = type(client).__new__(type(client))
     copy.__setstate__(state)
     return copy
 
