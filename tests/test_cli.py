@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from hf_endpoint import ChunkingSettings, __version__, chunk_offsets, chunk_text
-from hf_endpoint.cli import EXIT_STATUSES, IdIndex
+from hf_endpoint.cli import EXIT_STATUSES
 from hf_endpoint.demo import run_demo
+from hf_endpoint.ingest.records import IdIndex
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
 from .endpoints import TEI_1_8, local_url

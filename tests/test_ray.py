@@ -24,7 +24,8 @@ from hf_endpoint import ConfigError, EmbeddingClient, chunk_offsets
 from hf_endpoint.client.ratelimit import limit_key
 from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.config.settings import ChunkingSettings
-from hf_endpoint.ray import HORIZON, ClusterLimiter, _SlotActor, cluster_limiter, embed_dataset
+from hf_endpoint.ingest.limiter import _SlotActor
+from hf_endpoint.ray import HORIZON, ClusterLimiter, cluster_limiter, embed_dataset
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 
 from .endpoints import raw_endpoint, reply
@@ -355,3 +356,163 @@ def test_hf_endpoint_embed_with_ray_writes_parquet(cluster, tmp_path):
     assert "record" in done.stderr  # the progress bar
     rows = pq.read_table(output).to_pylist()
     assert_every_chunk_once(rows, given)
+
+
+# -- hf-endpoint embed --engine ray: the local engine's ids, output, sidecar and --resume --------
+
+
+def write_jsonl(path, given):
+    path.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if v is not None}) + "\n" for r in given)
+    )
+
+
+def embed_command(source, output, url, engine, address, *more):
+    return [sys.executable, "-m", "hf_endpoint.cli", "embed", str(source), "-o", str(output),
+            "--url", url, "--engine", engine, "--address", address, "--batch-records", "10",
+            "--strategy", "word", "--max-chunk-size", "12", "--overlap", "3", *more]  # fmt: skip
+
+
+def embed(source, output, url, engine, address, *more):
+    return subprocess.run(  # noqa: PLW1510 (the status is checked by the callers)
+        embed_command(source, output, url, engine, address, *more),
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_TOKEN": ""},
+    )  # fmt: skip
+
+
+def error_line(stderr):
+    """The command's own error line, among Ray's log lines."""
+    return [line for line in stderr.splitlines() if line.startswith("hf-endpoint: ")][-1]
+
+
+def mixed_records(n):
+    """Records with string ids, integer ids and no id (``FILE:LINE``)."""
+    given = records(n, prefix="engines")
+    for i, record in enumerate(given):
+        if i % 7 == 3:
+            record["id"] = i
+    return given
+
+
+def test_both_engines_write_the_same_lines_and_sidecar(cluster, tmp_path):
+    source = tmp_path / "records.jsonl"
+    write_jsonl(source, mixed_records(120))
+    with LocalEndpoint("hash") as ep:
+        for engine in ("local", "ray"):
+            done = embed(
+                source, tmp_path / f"{engine}.jsonl", ep.url, engine, cluster, "--with-text"
+            )
+            assert done.returncode == 0, done.stderr
+    local = (tmp_path / "local.jsonl").read_bytes()
+    assert (tmp_path / "ray.jsonl").read_bytes() == local
+    sidecars = [(tmp_path / f"{e}.jsonl.meta.json").read_text() for e in ("local", "ray")]
+    assert sidecars[0] == sidecars[1]
+    rows = [json.loads(line) for line in local.splitlines()]
+    assert [r["id"] for r in rows][:6] == [
+        f"{source}:1",
+        "engines-1",
+        "engines-2",
+        3,
+        "engines-4",
+        f"{source}:6",
+    ]
+    for row in rows:
+        for chunk in row["chunks"]:
+            np.testing.assert_allclose(chunk["embedding"], HASH.vector(chunk["text"]), rtol=1e-6)
+
+
+def test_the_parquet_rows_are_the_jsonl_rows_one_per_chunk(cluster, tmp_path):
+    given = mixed_records(60)
+    for i, record in enumerate(given):
+        record["id"] = f"parquet-{i}"  # one type of id: a Parquet column holds one
+    source = tmp_path / "records.jsonl"
+    write_jsonl(source, given)
+    with LocalEndpoint("hash") as ep:
+        for output in ("local.jsonl", "ray.parquet"):
+            engine = "ray" if output.endswith("parquet") else "local"
+            done = embed(source, tmp_path / output, ep.url, engine, cluster, "--with-text")
+            assert done.returncode == 0, done.stderr
+    local = [
+        (row["id"], k, c["start"], c["end"], c["text"], c["embedding"])
+        for row in map(json.loads, (tmp_path / "local.jsonl").read_text().splitlines())
+        for k, c in enumerate(row["chunks"])
+    ]
+    table = pq.read_table(tmp_path / "ray.parquet").to_pylist()
+    parquet = [
+        (r["id"], r["chunk"], r["start"], r["end"], r["text"], r["embedding"]) for r in table
+    ]
+    assert [row[:5] for row in parquet] == [row[:5] for row in local]
+    np.testing.assert_allclose([r[5] for r in parquet], [r[5] for r in local], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            '{"id": "engines-2", "text": "a repeated id"}',
+            'duplicate id "engines-2", first on line 3',
+        ),
+        ('{"id": "x", "text": ""}', "the text is empty"),
+        ('{"id": "x" "text": "no comma"}', "not valid JSON"),
+        ('{"id": [1], "text": "a list id"}', '"id" must be a string or an integer'),
+    ],
+)
+def test_both_engines_refuse_a_bad_record_alike_after_writing_those_before_it(
+    cluster, tmp_path, bad, message
+):
+    source = tmp_path / "records.jsonl"
+    write_jsonl(source, mixed_records(40))
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines[:25]) + bad + "\n" + "".join(lines[25:]))
+    with LocalEndpoint("hash") as ep:
+        done = {
+            e: embed(source, tmp_path / f"{e}.jsonl", ep.url, e, cluster) for e in ("local", "ray")
+        }
+    assert done["local"].returncode == done["ray"].returncode == 2
+    assert error_line(done["local"].stderr) == error_line(done["ray"].stderr)
+    assert f"{source}:26: " in error_line(done["ray"].stderr) and message in error_line(
+        done["ray"].stderr
+    )
+    written = (tmp_path / "ray.jsonl").read_bytes()
+    assert written == (tmp_path / "local.jsonl").read_bytes()
+    assert len(written.splitlines()) == 25
+
+
+def whole_lines(path):
+    data = path.read_bytes() if path.exists() else b""
+    return data.count(b"\n")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_embed_with_ray_stopped_and_resumed_writes_every_record_exactly_once(
+    cluster, tmp_path, stop
+):
+    given = mixed_records(300)
+    source = tmp_path / "records.jsonl"
+    write_jsonl(source, given)
+    output = tmp_path / "ray.jsonl"
+    with LocalEndpoint("hash", faults=Faults(latency=0.1)) as ep:
+        command = embed_command(source, output, ep.url, "ray", cluster)
+        process = subprocess.Popen(
+            command, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_TOKEN": ""}
+        )
+        deadline = time.monotonic() + 180
+        while whole_lines(output) < 20 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process.poll() is None, "the run ended before it could be stopped"
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=120)
+        if stop == signal.SIGINT:
+            assert process.returncode == 130, stderr
+            assert "--resume continues from there" in error_line(stderr)
+        else:
+            assert process.returncode == -signal.SIGKILL
+        kept = whole_lines(output)
+        assert 20 <= kept < len(given)
+        resumed = embed(source, output, ep.url, "ray", cluster, "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"hf-endpoint: {len(given) - kept} records (" in resumed.stderr
+        fresh = embed(source, tmp_path / "local.jsonl", ep.url, "local", cluster)
+        assert fresh.returncode == 0, fresh.stderr
+    # In input order, each record once: the same bytes as one uninterrupted local run.
+    assert output.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
