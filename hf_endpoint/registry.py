@@ -27,7 +27,7 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .client._base import BaseClient
 from .client._embedding import EmbeddedChunk, EmbeddingClient
@@ -37,9 +37,11 @@ from .config.settings import InferenceConfig, RerankTaskSettings, parse_task_typ
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .remote import RemoteInferenceEndpoints
 
-__all__ = ["InferenceEndpoints"]
+__all__ = ["InferenceEndpoints", "InferenceOptions", "InferenceRequest"]
 
 _ID = re.compile(r"[a-z0-9](?:[a-z0-9_\-.]*[a-z0-9])?")
 
@@ -56,6 +58,61 @@ class _Endpoint:
             "task_type": self.task_type,
             **self.config.to_dict(),
         }
+
+
+class InferenceOptions(TypedDict, total=False):
+    """The keyword arguments of ``inference`` and ``ainference``, local and remote.
+
+    ``query`` (rerank, required there); ``task_settings``, ``top_n`` and
+    ``return_documents`` (rerank: they override the endpoint's task settings for this
+    request); ``chunk`` (``text_embedding``: see ``InferenceEndpoints.inference``).
+    """
+
+    query: str | None
+    task_settings: Mapping[str, Any] | None
+    top_n: int | None
+    return_documents: bool | None
+    chunk: bool
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """One inference request: what ``POST _inference/{id}`` carries."""
+
+    input: str | Sequence[str]
+    query: str | None = None
+    task_settings: Mapping[str, Any] | None = None
+    top_n: int | None = None
+    return_documents: bool | None = None
+    chunk: bool = False
+
+    @classmethod
+    def of(cls, input: str | Sequence[str], options: Mapping[str, Any]) -> InferenceRequest:
+        """The request of ``inference(id, input, **options)``; an unknown keyword is a
+        ``TypeError``, as Python reports one."""
+        for name in options:
+            if name not in InferenceOptions.__annotations__:
+                raise TypeError(f"inference() got an unexpected keyword argument {name!r}")
+        return cls(input, **options)
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: ``input`` and whatever else was given (``chunk`` only when asked:
+        Elasticsearch's own API has no such field)."""
+        body: dict[str, Any] = {"input": self.input if isinstance(self.input, str) else self.texts}
+        for name, value in (
+            ("query", self.query),
+            ("task_settings", dict(self.task_settings) if self.task_settings else None),
+            ("top_n", self.top_n),
+            ("return_documents", self.return_documents),
+            ("chunk", self.chunk or None),
+        ):
+            if value is not None:
+                body[name] = value
+        return body
 
 
 def _chunked_answer(results: Sequence[Sequence[EmbeddedChunk]]) -> dict[str, Any]:
@@ -219,19 +276,14 @@ class InferenceEndpoints:
         return {"acknowledged": True}
 
     def _request(
-        self,
-        inference_id: str,
-        input: str | Sequence[str],
-        query: str | None,
-        task_settings: Mapping[str, Any] | None,
-        top_n: int | None,
-        return_documents: bool | None,
-        chunk: bool = False,
+        self, inference_id: str, request: InferenceRequest
     ) -> tuple[BaseClient, list[str], RerankTaskSettings]:
         """The client, the texts and (rerank) the task settings of one inference request,
         checked as Elasticsearch checks them."""
         client = self.client(inference_id)
-        texts = [input] if isinstance(input, str) else list(input)
+        texts = request.texts
+        query, task_settings, chunk = request.query, request.task_settings, request.chunk
+        top_n, return_documents = request.top_n, request.return_documents
         if not isinstance(chunk, bool):
             raise ConfigError(f"[chunk] must be true or false, not {show(chunk)}")
         if chunk and isinstance(client, RerankClient):
@@ -260,15 +312,7 @@ class InferenceEndpoints:
         return client, texts, settings.merged(RerankTaskSettings(top_n, return_documents))
 
     def inference(
-        self,
-        inference_id: str,
-        input: str | Sequence[str],
-        *,
-        query: str | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        top_n: int | None = None,
-        return_documents: bool | None = None,
-        chunk: bool = False,
+        self, inference_id: str, input: str | Sequence[str], **options: Unpack[InferenceOptions]
     ) -> dict[str, Any]:
         """Run the endpoint on ``input``, shaped as Elasticsearch answers.
 
@@ -288,46 +332,36 @@ class InferenceEndpoints:
         ``{"chunked_inference_service_result": [[{"chunk_text", "text_offset":
         {"start", "end"}, "embedding"}, ...], ...]}``, one list per input, in order.
         """
-        client, texts, settings = self._request(
-            inference_id, input, query, task_settings, top_n, return_documents, chunk
-        )
+        request = InferenceRequest.of(input, options)
+        client, texts, settings = self._request(inference_id, request)
         if isinstance(client, RerankClient):
             return client.rerank(
-                query,  # type: ignore[arg-type]  # checked by rerank, with Elasticsearch's words
+                request.query,  # type: ignore[arg-type]  # checked by rerank, with Elasticsearch's words
                 texts,
                 top_n=settings.top_n,
                 return_documents=settings.return_documents,
             ).to_dict()
         assert isinstance(client, EmbeddingClient)
-        if chunk:
+        if request.chunk:
             return _chunked_answer(client.embed_chunks(texts))
         return {"text_embedding": [{"embedding": v} for v in client.embed(texts)]}
 
     async def ainference(
-        self,
-        inference_id: str,
-        input: str | Sequence[str],
-        *,
-        query: str | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        top_n: int | None = None,
-        return_documents: bool | None = None,
-        chunk: bool = False,
+        self, inference_id: str, input: str | Sequence[str], **options: Unpack[InferenceOptions]
     ) -> dict[str, Any]:
         """``inference`` for async callers."""
-        client, texts, settings = self._request(
-            inference_id, input, query, task_settings, top_n, return_documents, chunk
-        )
+        request = InferenceRequest.of(input, options)
+        client, texts, settings = self._request(inference_id, request)
         if isinstance(client, RerankClient):
             result = await client.arerank(
-                query,  # type: ignore[arg-type]  # checked by arerank
+                request.query,  # type: ignore[arg-type]  # checked by arerank
                 texts,
                 top_n=settings.top_n,
                 return_documents=settings.return_documents,
             )
             return result.to_dict()
         assert isinstance(client, EmbeddingClient)
-        if chunk:
+        if request.chunk:
             return _chunked_answer(await client.aembed_chunks(texts))
         return {"text_embedding": [{"embedding": v} for v in await client.aembed(texts)]}
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 from pydantic import SecretStr
-from typing_extensions import Self
+from typing_extensions import Self, Unpack
 
 from .client._base import BaseClient, RequestShape
 from .client._embedding import EmbeddingClient
@@ -36,6 +36,7 @@ from .client._protocol import parse_embeddings, parse_scores
 from .client.rerank import RerankClient
 from .config._auth import clean_api_key, redact
 from .errors import AuthenticationError, ConfigError, EndpointError, ResponseFormatError
+from .registry import InferenceOptions, InferenceRequest
 
 __all__ = [
     "INFERENCE_API_KEY_ENV",
@@ -348,53 +349,16 @@ class RemoteInferenceEndpoints:
         view: dict[str, Any] = endpoints[0]
         return view
 
-    @staticmethod
-    def _inference_body(
-        input: str | Sequence[str],
-        query: str | None,
-        task_settings: Mapping[str, Any] | None,
-        top_n: int | None,
-        return_documents: bool | None,
-        chunk: bool,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"input": input if isinstance(input, str) else list(input)}
-        for name, value in (
-            ("query", query),
-            ("task_settings", dict(task_settings) if task_settings else None),
-            ("top_n", top_n),
-            ("return_documents", return_documents),
-            ("chunk", chunk or None),  # only when asked: Elasticsearch's own API has no such field
-        ):
-            if value is not None:
-                body[name] = value
-        return body
-
     def inference(
-        self,
-        inference_id: str,
-        input: str | Sequence[str],
-        *,
-        query: str | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        top_n: int | None = None,
-        return_documents: bool | None = None,
-        chunk: bool = False,
+        self, inference_id: str, input: str | Sequence[str], **options: Unpack[InferenceOptions]
     ) -> dict[str, Any]:
         """One ``POST /_inference/{id}``, answered as Elasticsearch answers (``chunk``:
         see ``InferenceEndpoints.inference``; only ``hf-endpoint inference-api`` takes it)."""
-        body = self._inference_body(input, query, task_settings, top_n, return_documents, chunk)
+        body = InferenceRequest.of(input, options).body()
         return self._request("POST", self._path(inference_id), body)
 
     async def ainference(
-        self,
-        inference_id: str,
-        input: str | Sequence[str],
-        *,
-        query: str | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        top_n: int | None = None,
-        return_documents: bool | None = None,
-        chunk: bool = False,
+        self, inference_id: str, input: str | Sequence[str], **options: Unpack[InferenceOptions]
     ) -> dict[str, Any]:
         """``inference`` for async callers."""
         if self._async_http is None:
@@ -404,7 +368,7 @@ class RemoteInferenceEndpoints:
                 timeout=self._timeout,
                 verify=self._verify,
             )
-        body = self._inference_body(input, query, task_settings, top_n, return_documents, chunk)
+        body = InferenceRequest.of(input, options).body()
         response = await self._async_http.post(self._path(inference_id), content=orjson.dumps(body))
         return self._answer(response)
 

@@ -1,5 +1,6 @@
 """InferenceEndpoints: Elasticsearch's _inference API rules, in process."""
 
+import asyncio
 import json
 
 import numpy as np
@@ -83,6 +84,15 @@ async def test_async_inference(endpoint):
     endpoints = InferenceEndpoints()
     endpoints.put("text_embedding", "ainfer", body(endpoint.url), validate=False)
     assert len((await endpoints.ainference("ainfer", ["a", "b", "c"]))["text_embedding"]) == 3
+
+
+def test_an_unknown_inference_keyword_is_a_type_error_naming_it(endpoint):
+    endpoints = InferenceEndpoints()
+    endpoints.put("text_embedding", "e", body(endpoint.url), validate=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'top_k'"):
+        endpoints.inference("e", ["a text"], top_k=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'top_k'"):
+        asyncio.run(endpoints.ainference("e", ["a text"], top_k=3))
 
 
 def test_validate_false_sends_nothing(endpoint):

@@ -33,18 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .. import errors
 from ..config._validation import is_number
-from ..errors import (
-    AuthenticationError,
-    ConfigError,
-    EndpointConnectionError,
-    EndpointError,
-    EndpointOverloadedError,
-    HFEndpointError,
-    InputRejectedError,
-    InputTooLargeError,
-    ResponseFormatError,
-)
 from ._protocol import ServerError, UnparsableResponse, parse_embeddings, parse_error
 
 __all__ = [
@@ -97,7 +87,7 @@ class RetryPolicy:
                 f"not {self.max_backoff!r}"
             )
         if problems:
-            raise ConfigError(problems)
+            raise errors.ConfigError(problems)
 
     def backoff(self, retry: int, draw: float) -> float:
         """The wait before retry number ``retry`` (1-based); ``draw`` is uniform in [0, 1)."""
@@ -149,7 +139,7 @@ class Split:
 
 @dataclass(frozen=True)
 class Fail:
-    error: HFEndpointError
+    error: errors.HFEndpointError
 
 
 Decision = Success | Retry | Split | Fail
@@ -242,13 +232,13 @@ def decide(
         detail = f" ({outcome.detail})" if outcome.detail else ""
         attempts = "1 attempt" if retries_used == 0 else f"{retries_used + 1} attempts"
         return Fail(
-            EndpointConnectionError(
+            errors.EndpointConnectionError(
                 f"no answer from {url} after {attempts}: {outcome.transport_error}{detail}"
             )
         )
     if outcome.oversize:
         return Fail(
-            ResponseFormatError(
+            errors.ResponseFormatError(
                 f"the answer from {url} is larger than the {max_bytes or 0:,} bytes accepted for "
                 f"{batch_size} inputs (max_response_bytes)"
             )
@@ -262,25 +252,25 @@ def decide(
             if retries_left:
                 return retry("unparsable body")
             return Fail(exc)
-        except ResponseFormatError as exc:
+        except errors.ResponseFormatError as exc:
             return Fail(exc)
 
     server = parse_error(outcome.content)
     server_wait = retry_after_seconds(outcome.headers.get("retry-after"))
     if status in (401, 403):
-        return Fail(AuthenticationError(status, server.error, server.error_type))
+        return Fail(errors.AuthenticationError(status, server.error, server.error_type))
     refused = refusal(status, server)
     if refused in ("batch", "input") and batch_size > 1:
         return Split(f"HTTP {status}")
     if refused == "input":
         return Fail(
-            InputTooLargeError(
+            errors.InputTooLargeError(
                 first_index, f"was refused by the endpoint as too large: {server.error}"
             )
         )
     if refused is not None:
         return Fail(
-            InputRejectedError(
+            errors.InputRejectedError(
                 status,
                 server.error,
                 server.error_type,
@@ -297,7 +287,7 @@ def decide(
                 reason="endpoint is starting",
             )
         return Fail(
-            EndpointOverloadedError(
+            errors.EndpointOverloadedError(
                 status,
                 f"still starting after {cold_waited:.0f} s of waiting: {server.error}",
                 server.error_type,
@@ -306,5 +296,5 @@ def decide(
     if status in RETRIED_STATUSES:
         if retries_left:
             return retry(f"HTTP {status}", server_wait)
-        return Fail(EndpointOverloadedError(status, server.error, server.error_type))
-    return Fail(EndpointError(status, server.error, server.error_type))
+        return Fail(errors.EndpointOverloadedError(status, server.error, server.error_type))
+    return Fail(errors.EndpointError(status, server.error, server.error_type))
