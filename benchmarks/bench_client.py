@@ -286,6 +286,61 @@ def measure(run: Callable[[list[str]], Any], inputs: list[str]) -> tuple[float, 
     return len(inputs) / wall, cpu / len(inputs) * 10_000
 
 
+# One revision's client in a process of its own (PYTHONPATH: its tree), so that two revisions
+# are measured side by side in one run: sync and async embed of the same texts, best of turns.
+_REVISION_JOB = """
+import asyncio, json, sys, time
+from hf_endpoint import EmbeddingClient
+url, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+texts = [f"text number {i} " + "with a few more words in it " * 3 for i in range(n)]
+with EmbeddingClient(url, None, rate_limit=10**7, batch_size=20) as client:
+    client.embed(texts[:40])  # discovery and the pool, outside the count
+    cpu, wall = time.process_time(), time.perf_counter()
+    if mode == "sync":
+        vectors = client.embed(texts)
+    else:
+        vectors = asyncio.run(client.aembed(texts))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+assert len(vectors) == n
+print(json.dumps({"cpu": cpu, "wall": wall}))
+"""
+
+
+def compare_trees(tree: str, n: int, turns: int) -> None:
+    """This checkout's client beside ``tree``'s, against one local hash endpoint."""
+    import json
+    import subprocess
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = {"this checkout": here, "--tree": os.path.abspath(tree)}
+    best: dict[tuple[str, str], dict[str, float]] = {}
+    with LocalEndpoint("hash", in_process=False, max_client_batch_size=64) as endpoint:
+        for turn in range(turns):
+            order = list(trees.items()) if turn % 2 == 0 else list(trees.items())[::-1]
+            for mode in ("sync", "async"):
+                for name, path in order:
+                    env = {**os.environ, "PYTHONPATH": path}
+                    out = subprocess.run(
+                        [sys.executable, "-c", _REVISION_JOB, endpoint.url, str(n), mode],
+                        env=env, capture_output=True, text=True, check=True, cwd=path,
+                    )  # fmt: skip
+                    got = json.loads(out.stdout.splitlines()[-1])
+                    old = best.get((name, mode))
+                    if old is None or got["cpu"] < old["cpu"]:
+                        best[name, mode] = got
+    print(f"\n#### This checkout beside {tree}: {n} texts, `hash` backend, best of {turns}\n")
+    print("| client | embed | texts/s | client CPU s / 10k | CPU ÷ --tree's |")
+    print("|---|---|---:|---:|---:|")
+    for mode in ("sync", "async"):
+        base = best["--tree", mode]["cpu"]
+        for name in trees:
+            got = best[name, mode]
+            print(
+                f"| {name} | {mode} | {n / got['wall']:.0f} | {got['cpu'] * 10_000 / n:.2f} "
+                f"| {got['cpu'] / base:.2f} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minilm-texts", type=int, default=1000)
@@ -296,7 +351,14 @@ def main() -> None:
     parser.add_argument("--openai-texts", type=int, default=10_000, help="against the local hash")
     parser.add_argument("--infinity-texts", type=int, default=1000)
     parser.add_argument("--no-openai", action="store_true", help="leave the OpenAI route out")
+    parser.add_argument(
+        "--tree", help="only compare this checkout's client with another checkout's (its root)"
+    )
+    parser.add_argument("--turns", type=int, default=5, help="with --tree: turns, best kept")
     args = parser.parse_args()
+    if args.tree:
+        compare_trees(args.tree, args.hash_texts, args.turns)
+        return
     tables = []
     counts = {"minilm": args.minilm_texts, "hash": args.hash_texts}
     for backend in args.backends.split(","):
