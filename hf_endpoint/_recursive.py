@@ -105,25 +105,41 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     """Where matches of ``separator`` start in ``text[start:end]``, as Java's ``find`` loop sees them.
 
     Offsets are in ``text``. After an empty match the search goes on one
-    character later, as in ``Matcher.find``.
+    character later, as in ``Matcher.find``. Without empty matches that loop
+    and ``finditer`` agree (both go on where the last match ended), so the
+    matches are listed in one call, and searched one by one only when an
+    empty match shows up.
     """
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
     # The budget is spent in this thread's CPU time, so that threads waiting for the
     # GIL do not use it up. A search holds the GIL (concurrent=False), so the regex
     # module's own timeout, in wall time from inside the search, measures the same.
+    # ``finditer`` lets other threads run between its matches: when its timeout (in
+    # wall time) runs out, the searches go on one at a time, with the CPU time left.
     budget = _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
-    starts: list[int] = []
-    position = 0
+    began = time.thread_time()
+    found: list[regex.Match[str]] | None
     try:
+        found = list(pattern.finditer(span, concurrent=False, timeout=budget))
+    except TimeoutError:
+        found = None
+    budget -= time.thread_time() - began
+    starts: list[int] = []
+    try:
+        if budget <= 0:
+            raise TimeoutError
+        if found is not None and all(m.end() > m.start() for m in found):
+            return [start + m.start() for m in found]
+        position = 0
         while position <= len(span):
             began = time.thread_time()
-            found = pattern.search(span, position, concurrent=False, timeout=max(budget, 0))
+            match = pattern.search(span, position, concurrent=False, timeout=max(budget, 0))
             budget -= time.thread_time() - began
-            if found is None:
+            if match is None:
                 break
-            starts.append(start + found.start())
-            position = found.end() + (found.end() == found.start())
+            starts.append(start + match.start())
+            position = match.end() + (match.end() == match.start())
     except TimeoutError:
         raise ConfigError(
             f"Chunk separator regex [{separator.source}] has exceeded the character read limit"

@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import accumulate, repeat
-from operator import add
+from operator import add, itemgetter
 from typing import Any, NamedTuple
 
 from ._recursive import compile_separator, split_starts
@@ -144,9 +144,9 @@ class _WordCounter:
         j = bisect_right(self.bounds, end) - 1
         return self.before[j] - self.before[i] + self.is_word[i]
 
-    def counts(self, ends: list[int]) -> list[int]:
-        """``count`` of each span from one end to the next, the first from 0."""
-        return [self.count(s, e) for s, e in zip([0, *ends], ends)]
+    def counts(self, ends: list[int], start: int = 0) -> list[int]:
+        """``count`` of each span from one end to the next, the first from ``start``."""
+        return [self.count(s, e) for s, e in zip([start, *ends], ends)]
 
     def skip(self, start: int, n: int) -> int:
         i = self._preceding(start)
@@ -158,12 +158,29 @@ class _WordCounter:
 
 _W, _E = ord("w"), ord("e")
 _SPACES = re.compile(" +")
-# For _MarkedCounter._follows_word: word characters become w, islands i; the segment
-# after a word is upper-cased, then read as 1 (after a word), 2 (ask ICU) or 0.
-_FOLLOW_CLASSES = bytes.maketrans(b"LNUMCK", b"wwwooo")
-_AFTER_WORD = ((b"wrn", b"wRN"), (b"wr", b"wR"), (b"wn", b"wN"), (b"wo", b"wO"), (b"ws", b"wS"))
-_SPACE_RUN_TAIL = re.compile(rb"Ss+")
-_FOLLOWS = bytes(1 if b in b"RNOS" else 2 if b == ord("i") else 0 for b in range(256))
+# For _MarkedCounter.quirks: word characters become w, the other ASCII classes o but
+# space (s), CR (r) and LF (n); the islands are i. Each table gives 1 where its kind is.
+_KINDS = bytes.maketrans(b"LNUMCK", b"wwwooo")
+
+
+def _kind_table(kinds: bytes) -> bytes:
+    return bytes(1 if b in kinds else 0 for b in range(256))
+
+
+_IS_WORD, _IS_NOT_WORD, _IS_ISLAND = _kind_table(b"w"), _kind_table(b"osrn"), _kind_table(b"i")
+_JOINS_BEFORE, _JOINS_AFTER = _kind_table(b"sn"), _kind_table(b"sr")
+
+
+def _bytes_at(data: bytes, positions: list[int]) -> bytes:
+    """``data[p]`` for each of ``positions`` (not empty), in C."""
+    if len(positions) == 1:
+        return data[positions[0] : positions[0] + 1]
+    return bytes(itemgetter(*positions)(data))
+
+
+def _bits(data: bytes, table: bytes) -> int:
+    """``data`` through a 0/1 ``table``, one byte per flag, as an int for ``&`` and ``|``."""
+    return int.from_bytes(data.translate(table), "big")
 
 
 class _MarkedCounter:
@@ -187,6 +204,7 @@ class _MarkedCounter:
         self.island_starts = [start for start, _ in found.islands]
         self.island_ends = [end for _, end in found.islands]
         self.icu = WordBoundaries(text)
+        self.kinds: tuple[bytes, bytes] | None = None  # for quirks, made on first use
 
     def _in_island(self, i: int) -> bool:
         k = bisect_right(self.island_starts, i) - 1
@@ -237,44 +255,49 @@ class _MarkedCounter:
             words += self.marks.count(b"e", low, end)
         return words + self._ends_word(self._segment_start(start))
 
-    def _follows_word(self) -> bytes:
-        """1 at each position in the segment right after a word, 2 in the islands, else 0.
+    def quirks(self, starts: list[int]) -> list[int]:
+        """``_ends_word(_segment_start(s))`` for each of ``starts``: the quirk of ``count``.
 
-        ``count(s, e)`` adds one exactly when position ``s - 1`` is marked 1.
-        Done with ``bytes.replace`` over the classes, in C: a word's class
-        ``w`` is followed by a one-character segment, a CR LF or a space run.
+        Outside the islands the segment before ``s`` is one character, so a
+        word ends at its start when the character before it is a word's, unless
+        that segment is a space run or a CR LF: those, and the islands, are
+        worked out one by one. The rest is done with C-level calls.
         """
-        classes = bytearray(self.classes.translate(_FOLLOW_CLASSES))
-        for start, end in zip(self.island_starts, self.island_ends):
-            classes[start:end] = b"i" * (end - start)
-        marked = bytes(classes)
-        for plain, after in _AFTER_WORD:
-            marked = marked.replace(plain, after)
-        if b"Ss" in marked:
-            marked = _SPACE_RUN_TAIL.sub(lambda run: b"S" * len(run[0]), marked)
-        return marked.translate(_FOLLOWS)
+        if not starts:
+            return []
+        if self.kinds is None:
+            kinds = bytearray(self.classes.translate(_KINDS))
+            for start, end in zip(self.island_starts, self.island_ends):
+                kinds[start:end] = b"i" * (end - start)
+            self.kinds = (b"o" + kinds, b"oo" + kinds)
+        before, two_before = self.kinds  # the kinds of s - 1 and s - 2 at index s
+        last, second = _bytes_at(before, starts), _bytes_at(two_before, starts)
+        size = len(starts)
+        found = list((_bits(last, _IS_NOT_WORD) & _bits(second, _IS_WORD)).to_bytes(size, "big"))
+        ask = _bits(last, _IS_ISLAND) | _bits(second, _IS_ISLAND)
+        ask |= _bits(last, _JOINS_BEFORE) & _bits(second, _JOINS_AFTER)
+        if ask:
+            flags = ask.to_bytes(size, "big")
+            k = flags.find(1)
+            while k != -1:
+                found[k] = self._ends_word(self._segment_start(starts[k]))
+                k = flags.find(1, k + 1)
+        return found
 
-    def counts(self, ends: list[int]) -> list[int]:
-        """``count`` of each span from one end to the next, the first from 0.
+    def counts(self, ends: list[int], start: int = 0) -> list[int]:
+        """``count`` of each span from one end to the next, the first from ``start``.
 
         The same sums as ``count``, for all spans at once with C-level calls.
         """
         if not ends:
             return []
-        inner = ends[:-1]
-        lows = [0, *(e - 1 for e in inner)]
+        starts = [start, *ends[:-1]]
+        lows = [max(start - 1, 0), *(e - 1 for e in ends[:-1])]
         highs = [e + 1 for e in ends]
         words = list(map(self.marks.count, repeat(b"w "), lows, highs))
         if self.mixed:
             words = list(map(add, words, map(self.marks.count, repeat(b"e"), lows, ends)))
-        follows = self._follows_word()
-        quirks = [0, *map(follows.__getitem__, lows[1:])]
-        if 2 in quirks:
-            quirks = [
-                self._ends_word(self._segment_start(s)) if q == 2 else q
-                for s, q in zip([0, *inner], quirks)
-            ]
-        return list(map(add, words, quirks))
+        return list(map(add, words, self.quirks(starts)))
 
     def skip(self, start: int, n: int) -> int:
         boundary = self._segment_start(start)
@@ -395,20 +418,20 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
             )
             spans.extend(_Span(start + s.start, start + s.end, s.words) for s in pieces)
             return
-        merged: list[_Span] = []
-        piece_start = start
-        for cut in cuts:
-            piece = _Span(piece_start, cut, counter.count(piece_start, cut))
-            if merged and merged[-1].words + piece.words <= max_words:
-                last = merged.pop()
-                piece = _Span(last.start, cut, last.words + piece.words)
-            merged.append(piece)
-            piece_start = cut
-        for piece in merged:
-            if piece.words <= max_words:
-                spans.append(piece)
+        # Neighbouring pieces merge while their summed counts fit: with the counts
+        # summed up front, each merged piece is found by one bisect.
+        counts = counter.counts(cuts, start)
+        before = [0, *accumulate(counts)]
+        piece_starts = [start, *cuts]
+        i = 0
+        while i < len(cuts):
+            if counts[i] > max_words:
+                chunk(piece_starts[i], cuts[i], counts[i], level + 1)
+                i += 1
             else:
-                chunk(piece.start, piece.end, piece.words, level + 1)
+                j = bisect_right(before, max_words + before[i]) - 1
+                spans.append(_Span(piece_starts[i], cuts[j - 1], before[j] - before[i]))
+                i = j
 
     chunk(0, len(text), counter.count(0, len(text)), 0)
     return spans
