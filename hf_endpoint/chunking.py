@@ -123,37 +123,48 @@ def _marked_word_spans(marks: bytes, mixed: bool, size: int, overlap: int) -> li
     return spans
 
 
+@lru_cache(maxsize=128)
+def _flags_pattern(n: int) -> re.Pattern[bytes]:
+    """Matches ``n`` word flags (``\\x01``) of ``WordSegmentation.is_word``, ending after the last."""
+    return re.compile(rb"(?:\x00*+\x01){%d}" % n)
+
+
 class _WordCounter:
     """``count_words`` and ``skip_words`` of Elasticsearch's sentence chunker, on ICU's segments.
 
     Both start from the word boundary strictly before ``start`` and look at
     the segment ending there too; see SPEC A5 for the parity quirk this keeps.
+    A count is one ``bytes.count`` of the word flags of the boundaries in
+    between, found by bisect.
     """
 
     def __init__(self, seg: WordSegmentation, length: int) -> None:
         self.bounds = seg.boundaries
         self.is_word = seg.is_word
-        self.before = list(accumulate(seg.is_word))  # words ending at or before boundary k
         self.length = length
 
     def _preceding(self, start: int) -> int:
         return max(bisect_left(self.bounds, start) - 1, 0)
 
     def count(self, start: int, end: int) -> int:
-        i = self._preceding(start)
-        j = bisect_right(self.bounds, end) - 1
-        return self.before[j] - self.before[i] + self.is_word[i]
+        return self.is_word.count(1, self._preceding(start), bisect_right(self.bounds, end))
 
     def counts(self, ends: list[int], start: int = 0) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``."""
-        return [self.count(s, e) for s, e in zip([start, *ends], ends)]
+        if not ends:
+            return []
+        lows = [max(k - 1, 0) for k in map(bisect_left, repeat(self.bounds), [start, *ends[:-1]])]
+        highs = map(bisect_right, repeat(self.bounds), ends)
+        return list(map(self.is_word.count, repeat(1), lows, highs))
 
     def skip(self, start: int, n: int) -> int:
         i = self._preceding(start)
         if n == 0:
             return self.bounds[i]
-        k = bisect_left(self.before, n + self.before[i] - self.is_word[i], i)
-        return self.bounds[k + 1] if k + 1 < len(self.bounds) else self.length
+        found = _flags_pattern(n).match(self.is_word, i)
+        if found is None:
+            return self.length
+        return self.bounds[found.end()] if found.end() < len(self.bounds) else self.length
 
 
 _W, _E = ord("w"), ord("e")
@@ -292,7 +303,7 @@ class _MarkedCounter:
         if not ends:
             return []
         starts = [start, *ends[:-1]]
-        lows = [max(start - 1, 0), *(e - 1 for e in ends[:-1])]
+        lows = [max(s - 1, 0) for s in starts]
         highs = [e + 1 for e in ends]
         words = list(map(self.marks.count, repeat(b"w "), lows, highs))
         if self.mixed:
