@@ -168,6 +168,7 @@ class _WordCounter:
 
 
 _W, _E = ord("w"), ord("e")
+_E_TO_X = bytes.maketrans(b"e", b"x")
 _SPACES = re.compile(" +")
 # For _MarkedCounter.quirks: word characters become w, the other ASCII classes o but
 # space (s), CR (r) and LF (n); the islands are i. Each table gives 1 where its kind is.
@@ -210,6 +211,8 @@ class _MarkedCounter:
         self.text = text
         # A space after the last mark: every word end is a ``w`` before a space.
         self.marks = found.marks + b" "
+        # An x where each word ends (on its last character): a count is one bytes.count.
+        self.word_ends = self.marks.replace(b"w ", b"x ").translate(_E_TO_X)
         self.classes = found.classes
         self.mixed = not text.isascii()
         self.island_starts = [start for start, _ in found.islands]
@@ -261,9 +264,7 @@ class _MarkedCounter:
 
     def count(self, start: int, end: int) -> int:
         low = start - 1 if start else 0
-        words = self.marks.count(b"w ", low, end + 1)
-        if self.mixed:
-            words += self.marks.count(b"e", low, end)
+        words = self.word_ends.count(b"x", low, end)
         return words + self._ends_word(self._segment_start(start))
 
     def quirks(self, starts: list[int]) -> list[int]:
@@ -304,10 +305,7 @@ class _MarkedCounter:
             return []
         starts = [start, *ends[:-1]]
         lows = [max(s - 1, 0) for s in starts]
-        highs = [e + 1 for e in ends]
-        words = list(map(self.marks.count, repeat(b"w "), lows, highs))
-        if self.mixed:
-            words = list(map(add, words, map(self.marks.count, repeat(b"e"), lows, ends)))
+        words = map(self.word_ends.count, repeat(b"x"), lows, ends)
         return list(map(add, words, self.quirks(starts)))
 
     def skip(self, start: int, n: int) -> int:
