@@ -62,13 +62,25 @@ _FIXED_SECONDS = 0.25
 _SECONDS_PER_CHARACTER = 1e-6
 
 
+# Characters that stand for themselves in a Java regex wherever they are (outside a
+# character class, without the COMMENTS flag, which Elasticsearch does not set).
+_LITERAL = frozenset("\n\t #-,:;=!@%&'\"<>/~`_") | frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+)
+
+
 @dataclass(frozen=True)
 class Separator:
-    """A separator compiled with Java's meaning; ``after_cr`` for spans that start after a ``\\r``."""
+    """A separator compiled with Java's meaning; ``after_cr`` for spans that start after a ``\\r``.
+
+    ``literal``: the source itself when every character of it stands for itself
+    (``"\\n## "``); its matches are then found with ``str.find``.
+    """
 
     source: str
     pattern: regex.Pattern[str]
     after_cr: regex.Pattern[str]
+    literal: str | None = None
 
 
 @lru_cache(maxsize=256)
@@ -82,7 +94,8 @@ def compile_separator(source: str) -> Separator:
         )
     except regex.error as exc:  # a translation the engine refuses: a gap here, not the user's
         raise JavaRegexError(f"the regex engine refused it ({exc})", unsupported=True) from None
-    return Separator(source, pattern, after_cr)
+    literal = source if source and _LITERAL.issuperset(source) else None
+    return Separator(source, pattern, after_cr, literal)
 
 
 def separator_problem(source: str) -> str | None:
@@ -110,6 +123,14 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     matches are listed in one call, and searched one by one only when an
     empty match shows up.
     """
+    if separator.literal is not None:
+        # Non-overlapping occurrences, left to right: the find loop of a literal.
+        literal, starts = separator.literal, []
+        found = text.find(literal, start, end)
+        while found != -1:
+            starts.append(found)
+            found = text.find(literal, found + len(literal), end)
+        return starts
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
     # The budget is spent in this thread's CPU time, so that threads waiting for the
@@ -119,18 +140,18 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     # wall time) runs out, the searches go on one at a time, with the CPU time left.
     budget = _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
     began = time.thread_time()
-    found: list[regex.Match[str]] | None
+    matches: list[regex.Match[str]] | None
     try:
-        found = list(pattern.finditer(span, concurrent=False, timeout=budget))
+        matches = list(pattern.finditer(span, concurrent=False, timeout=budget))
     except TimeoutError:
-        found = None
+        matches = None
     budget -= time.thread_time() - began
-    starts: list[int] = []
+    starts = []
     try:
         if budget <= 0:
             raise TimeoutError
-        if found is not None and all(m.end() > m.start() for m in found):
-            return [start + m.start() for m in found]
+        if matches is not None and all(m.end() > m.start() for m in matches):
+            return [start + m.start() for m in matches]
         position = 0
         while position <= len(span):
             began = time.thread_time()
