@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import accumulate, repeat
-from operator import add, itemgetter
+from operator import add, itemgetter, sub
 from typing import Any, NamedTuple
 
 from ._recursive import compile_separator, split_starts
@@ -123,6 +123,16 @@ def _marked_word_spans(marks: bytes, mixed: bool, size: int, overlap: int) -> li
     return spans
 
 
+def _less_one(values: list[int]) -> list[int]:
+    """``max(v - 1, 0)`` of each of the non-decreasing ``values``, in C but for the leading zeros."""
+    lowered = list(map(sub, values, repeat(1)))
+    k = 0
+    while k < len(lowered) and lowered[k] < 0:
+        lowered[k] = 0
+        k += 1
+    return lowered
+
+
 @lru_cache(maxsize=128)
 def _flags_pattern(n: int) -> re.Pattern[bytes]:
     """Matches ``n`` word flags (``\\x01``) of ``WordSegmentation.is_word``, ending after the last."""
@@ -153,7 +163,7 @@ class _WordCounter:
         """``count`` of each span from one end to the next, the first from ``start``."""
         if not ends:
             return []
-        lows = [max(k - 1, 0) for k in map(bisect_left, repeat(self.bounds), [start, *ends[:-1]])]
+        lows = _less_one([*map(bisect_left, repeat(self.bounds), [start, *ends[:-1]])])
         highs = map(bisect_right, repeat(self.bounds), ends)
         return list(map(self.is_word.count, repeat(1), lows, highs))
 
@@ -304,7 +314,7 @@ class _MarkedCounter:
         if not ends:
             return []
         starts = [start, *ends[:-1]]
-        lows = [max(s - 1, 0) for s in starts]
+        lows = _less_one(starts)
         words = map(self.word_ends.count, repeat(b"x"), lows, ends)
         return list(map(add, words, self.quirks(starts)))
 
