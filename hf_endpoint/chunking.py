@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import accumulate, repeat
 from operator import add, itemgetter, sub
@@ -123,6 +123,13 @@ def _marked_word_spans(marks: bytes, mixed: bool, size: int, overlap: int) -> li
     return spans
 
 
+def _values_at(values: list[int], indices: list[int]) -> list[int]:
+    """``values[i]`` for each of ``indices`` (not empty, each in range), in C."""
+    if len(indices) == 1:
+        return [values[indices[0]]]
+    return list(itemgetter(*indices)(values))
+
+
 def _less_one(values: list[int]) -> list[int]:
     """``max(v - 1, 0)`` of each of the non-decreasing ``values``, in C but for the leading zeros."""
     lowered = list(map(sub, values, repeat(1)))
@@ -163,8 +170,13 @@ class _WordCounter:
         """``count`` of each span from one end to the next, the first from ``start``."""
         if not ends:
             return []
-        lows = _less_one([*map(bisect_left, repeat(self.bounds), [start, *ends[:-1]])])
-        highs = map(bisect_right, repeat(self.bounds), ends)
+        at = list(map(bisect_left, repeat(self.bounds), ends))
+        lows = _less_one([bisect_left(self.bounds, start), *at[:-1]])
+        if at[-1] < len(self.bounds) and _values_at(self.bounds, at) == ends:
+            # Every end is a word boundary (as sentence ends are): it is found once.
+            highs: Iterable[int] = map(add, at, repeat(1))
+        else:
+            highs = map(bisect_right, repeat(self.bounds), ends)
         return list(map(self.is_word.count, repeat(1), lows, highs))
 
     def skip(self, start: int, n: int) -> int:
