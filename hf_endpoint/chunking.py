@@ -220,7 +220,7 @@ def _bits(data: bytes, table: bytes) -> int:
 class _MarkedCounter:
     """``_WordCounter`` from word marks: the word count of a span is a lookup, no ICU walk.
 
-    A count is the words ending in ``[start, end]`` (two ``bytes.count`` in C)
+    A count is the words ending in ``[start, end]`` (one ``bytes.count`` in C)
     plus the one ending at the boundary before ``start`` if any (the quirk).
     Outside the spans ICU segmented (``WordMarks.islands``) a segment that is
     not a word is a run of spaces, a CR LF, or one character: a word is never
