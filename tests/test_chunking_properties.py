@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from hf_endpoint import chunk_offsets, chunk_text
 from hf_endpoint.chunking._segment import word_segmentation, word_status
-from hf_endpoint.chunking._strategies import _sentence_spans, _word_spans
+from hf_endpoint.chunking._strategies import _counter, _sentence_spans, _word_spans
 
 from .reference import (
+    ReferenceWords,
     reference_recursive_chunks,
     reference_sentence_chunks,
     reference_word_chunks,
@@ -94,6 +95,19 @@ def test_sentence_strategy_equals_the_boundary_walk(text, max_words, overlap):
     assert _sentence_spans(text, max_words, overlap) == reference_sentence_chunks(
         text, max_words, overlap
     )
+
+
+@given(st.one_of(any_text, ascii_text, mixed_text, long_text, structured_text), st.data())
+def test_counts_of_consecutive_spans_equal_the_boundary_walk(text, data):
+    # The sentence and recursive strategies count all their spans in one call: word
+    # ends and the quirk of each span's start are looked up in bulk, the rare
+    # ambiguous spots one at a time.
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), min_size=1, max_size=30)))
+    start, ends = cuts[0], cuts[1:]
+    words = ReferenceWords(text)
+    assert _counter(text).counts(ends, start) == [
+        words.count(s, e) for s, e in zip([start, *ends], ends)
+    ]
 
 
 # --- the recursive strategy (invariants of Elasticsearch's RecursiveChunker) -----------

@@ -5,10 +5,13 @@ Matcher, compiled with MULTILINE as Elasticsearch compiles separators); the
 comments say where Python's ``re`` would answer differently.
 """
 
+import dataclasses
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hf_endpoint import ConfigError, EmbeddingClient, chunk_offsets
 from hf_endpoint.chunking._java_regex import JavaRegexError, translate
@@ -173,3 +176,24 @@ def test_embed_chunks_takes_the_recursive_strategy():
         (chunks,) = client.embed_chunks([text], settings)
     assert [(c.start, c.end) for c in chunks] == chunk_offsets(text, settings)
     assert all(c.text == text[c.start : c.end] and len(c.embedding) > 0 for c in chunks)
+
+
+@given(
+    st.text(alphabet="\n#-= a\r", max_size=80),
+    st.text(alphabet="\n#-= a", min_size=1, max_size=4),
+    st.data(),
+)
+def test_a_literal_separator_is_found_where_the_regex_finds_it(text, literal, data):
+    # "\n## " and the like are searched with str.find: the same starts as Java's find loop.
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    separator = compile_separator(literal)
+    assert separator.literal == literal
+    as_regex = dataclasses.replace(separator, literal=None)
+    assert split_starts(text, start, end, separator) == split_starts(text, start, end, as_regex)
+
+
+def test_a_separator_with_regex_syntax_is_no_literal():
+    assert [compile_separator(s).literal for s in ("a.b", "\n#+ ", "a|b", "(a)", "a\\n")] == [
+        None
+    ] * 5

@@ -82,6 +82,13 @@ def test_a_dictionary_run_ending_in_a_joined_emoji_is_no_word():
     assert flags_agree_with_icu(text)
 
 
+@pytest.mark.parametrize("text", ["กแดภพ0\u200d🆎", "㐀一ァ_\u200c", "คน1.5\u200d🙂"])
+def test_a_chain_of_dictionary_letters_digits_and_underscore_before_a_spot_is_asked(text):
+    # ICU's rules chain Thai or Han onto a digit or a Katakana _ and on to the joiner
+    # (or the lone Extend) at the end: no segment of the chain is a word.
+    assert flags_agree_with_icu(text)
+
+
 @given(zwj_text)
 def test_word_flags_of_zero_width_joiner_sequences_equal_icu(text):
     assert flags_agree_with_icu(text)

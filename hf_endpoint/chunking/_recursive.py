@@ -62,13 +62,25 @@ _FIXED_SECONDS = 0.25
 _SECONDS_PER_CHARACTER = 1e-6
 
 
+# Characters that stand for themselves in a Java regex wherever they are (outside a
+# character class, without the COMMENTS flag, which Elasticsearch does not set).
+_LITERAL = frozenset("\n\t #-,:;=!@%&'\"<>/~`_") | frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+)
+
+
 @dataclass(frozen=True)
 class Separator:
-    """A separator compiled with Java's meaning; ``after_cr`` for spans that start after a ``\\r``."""
+    """A separator compiled with Java's meaning; ``after_cr`` for spans that start after a ``\\r``.
+
+    ``literal``: the source itself when every character of it stands for itself
+    (``"\\n## "``); its matches are then found with ``str.find``.
+    """
 
     source: str
     pattern: regex.Pattern[str]
     after_cr: regex.Pattern[str]
+    literal: str | None = None
 
 
 @lru_cache(maxsize=256)
@@ -82,7 +94,8 @@ def compile_separator(source: str) -> Separator:
         )
     except regex.error as exc:  # a translation the engine refuses: a gap here, not the user's
         raise JavaRegexError(f"the regex engine refused it ({exc})", unsupported=True) from None
-    return Separator(source, pattern, after_cr)
+    literal = source if source and _LITERAL.issuperset(source) else None
+    return Separator(source, pattern, after_cr, literal)
 
 
 def separator_problem(source: str) -> str | None:
@@ -105,25 +118,49 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     """Where matches of ``separator`` start in ``text[start:end]``, as Java's ``find`` loop sees them.
 
     Offsets are in ``text``. After an empty match the search goes on one
-    character later, as in ``Matcher.find``.
+    character later, as in ``Matcher.find``. Without empty matches that loop
+    and ``finditer`` agree (both go on where the last match ended), so the
+    matches are listed in one call, and searched one by one only when an
+    empty match shows up.
     """
+    if separator.literal is not None:
+        # Non-overlapping occurrences, left to right: the find loop of a literal.
+        literal, starts = separator.literal, []
+        found = text.find(literal, start, end)
+        while found != -1:
+            starts.append(found)
+            found = text.find(literal, found + len(literal), end)
+        return starts
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
     # The budget is spent in this thread's CPU time, so that threads waiting for the
     # GIL do not use it up. A search holds the GIL (concurrent=False), so the regex
     # module's own timeout, in wall time from inside the search, measures the same.
+    # ``finditer`` lets other threads run between its matches: when its timeout (in
+    # wall time) runs out, the searches go on one at a time, with the CPU time left.
     budget = _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
-    starts: list[int] = []
-    position = 0
+    began = time.thread_time()
+    matches: list[regex.Match[str]] | None
     try:
+        matches = list(pattern.finditer(span, concurrent=False, timeout=budget))
+    except TimeoutError:
+        matches = None
+    budget -= time.thread_time() - began
+    starts = []
+    try:
+        if budget <= 0:
+            raise TimeoutError
+        if matches is not None and all(m.end() > m.start() for m in matches):
+            return [start + m.start() for m in matches]
+        position = 0
         while position <= len(span):
             began = time.thread_time()
-            found = pattern.search(span, position, concurrent=False, timeout=max(budget, 0))
+            match = pattern.search(span, position, concurrent=False, timeout=max(budget, 0))
             budget -= time.thread_time() - began
-            if found is None:
+            if match is None:
                 break
-            starts.append(start + found.start())
-            position = found.end() + (found.end() == found.start())
+            starts.append(start + match.start())
+            position = match.end() + (match.end() == match.start())
     except TimeoutError:
         raise ConfigError(
             f"Chunk separator regex [{separator.source}] has exceeded the character read limit"

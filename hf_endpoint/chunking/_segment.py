@@ -64,8 +64,11 @@ ASK_PATTERN = (
 #   that can follow a word's rule in a chain: every other such rule starts
 #   with a character no word rule ends with (CR, a space, a regional
 #   indicator), or ends with a word character whose own rule has a status.
-# For each spot, every segment of the dictionary run around it, and one
-# neighbour on each side, is asked.
+# For each spot, every segment of the run around it, and one neighbour on each
+# side, is asked. The run is the dictionary characters and all that ICU's rules
+# can chain onto them without a break: letters, digits, ``_`` and the characters
+# that join letters or digits (``กแดภพ0\u200d🆎`` and ``㐀一ァ_\u200c`` are one
+# chain each, and no segment of either is a word).
 ODD_PATTERN = r"[[[:Han:]-\p{Ideographic}]\U00016FE4]"
 JOINER_PATTERN = r"[\p{Word_Break=ZWJ}]"
 PICTOGRAPHIC_PATTERN = r"[\p{Extended_Pictographic}]"
@@ -77,7 +80,10 @@ PLAIN_BEFORE_EXTEND_PATTERN = (
 )
 DICTIONARY_RUN_PATTERN = (
     r"[[:Han:][:Hiragana:][:Katakana:]\p{Word_Break=Katakana}[\uac00-\ud7a3]"
-    r"[:LineBreak=Complex_Context:]\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]"
+    r"[:LineBreak=Complex_Context:]\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}"
+    r"\p{Word_Break=ALetter}\p{Word_Break=Hebrew_Letter}\p{Word_Break=Numeric}"
+    r"\p{Word_Break=ExtendNumLet}\p{Word_Break=MidLetter}\p{Word_Break=MidNum}"
+    r"\p{Word_Break=MidNumLet}\p{Word_Break=Single_Quote}\p{Word_Break=Double_Quote}]"
 )
 
 NOT_WORD, WORD, ASK = 0, 1, 2

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import accumulate, repeat
-from operator import add
+from operator import add, itemgetter, sub
 from typing import Any, NamedTuple
 
 from ..config.settings import ChunkingSettings
@@ -123,53 +123,104 @@ def _marked_word_spans(marks: bytes, mixed: bool, size: int, overlap: int) -> li
     return spans
 
 
+def _values_at(values: list[int], indices: list[int]) -> list[int]:
+    """``values[i]`` for each of ``indices`` (not empty, each in range), in C."""
+    if len(indices) == 1:
+        return [values[indices[0]]]
+    return list(itemgetter(*indices)(values))
+
+
+def _less_one(values: list[int]) -> list[int]:
+    """``max(v - 1, 0)`` of each of the non-decreasing ``values``, in C but for the leading zeros."""
+    lowered = list(map(sub, values, repeat(1)))
+    k = 0
+    while k < len(lowered) and lowered[k] < 0:
+        lowered[k] = 0
+        k += 1
+    return lowered
+
+
+@lru_cache(maxsize=128)
+def _flags_pattern(n: int) -> re.Pattern[bytes]:
+    """Matches ``n`` word flags (``\\x01``) of ``WordSegmentation.is_word``, ending after the last."""
+    return re.compile(rb"(?:\x00*+\x01){%d}" % n)
+
+
 class _WordCounter:
     """``count_words`` and ``skip_words`` of Elasticsearch's sentence chunker, on ICU's segments.
 
     Both start from the word boundary strictly before ``start`` and look at
     the segment ending there too; see SPEC A5 for the parity quirk this keeps.
+    A count is one ``bytes.count`` of the word flags of the boundaries in
+    between, found by bisect.
     """
 
     def __init__(self, seg: WordSegmentation, length: int) -> None:
         self.bounds = seg.boundaries
         self.is_word = seg.is_word
-        self.before = list(accumulate(seg.is_word))  # words ending at or before boundary k
         self.length = length
 
     def _preceding(self, start: int) -> int:
         return max(bisect_left(self.bounds, start) - 1, 0)
 
     def count(self, start: int, end: int) -> int:
-        i = self._preceding(start)
-        j = bisect_right(self.bounds, end) - 1
-        return self.before[j] - self.before[i] + self.is_word[i]
+        return self.is_word.count(1, self._preceding(start), bisect_right(self.bounds, end))
 
-    def counts(self, ends: list[int]) -> list[int]:
-        """``count`` of each span from one end to the next, the first from 0."""
-        return [self.count(s, e) for s, e in zip([0, *ends], ends)]
+    def counts(self, ends: list[int], start: int = 0) -> list[int]:
+        """``count`` of each span from one end to the next, the first from ``start``."""
+        if not ends:
+            return []
+        at = list(map(bisect_left, repeat(self.bounds), ends))
+        lows = _less_one([bisect_left(self.bounds, start), *at[:-1]])
+        if at[-1] < len(self.bounds) and _values_at(self.bounds, at) == ends:
+            # Every end is a word boundary (as sentence ends are): it is found once.
+            highs: Iterable[int] = map(add, at, repeat(1))
+        else:
+            highs = map(bisect_right, repeat(self.bounds), ends)
+        return list(map(self.is_word.count, repeat(1), lows, highs))
 
     def skip(self, start: int, n: int) -> int:
         i = self._preceding(start)
         if n == 0:
             return self.bounds[i]
-        k = bisect_left(self.before, n + self.before[i] - self.is_word[i], i)
-        return self.bounds[k + 1] if k + 1 < len(self.bounds) else self.length
+        found = _flags_pattern(n).match(self.is_word, i)
+        if found is None:
+            return self.length
+        return self.bounds[found.end()] if found.end() < len(self.bounds) else self.length
 
 
 _W, _E = ord("w"), ord("e")
+_E_TO_X = bytes.maketrans(b"e", b"x")
 _SPACES = re.compile(" +")
-# For _MarkedCounter._follows_word: word characters become w, islands i; the segment
-# after a word is upper-cased, then read as 1 (after a word), 2 (ask ICU) or 0.
-_FOLLOW_CLASSES = bytes.maketrans(b"LNUMCK", b"wwwooo")
-_AFTER_WORD = ((b"wrn", b"wRN"), (b"wr", b"wR"), (b"wn", b"wN"), (b"wo", b"wO"), (b"ws", b"wS"))
-_SPACE_RUN_TAIL = re.compile(rb"Ss+")
-_FOLLOWS = bytes(1 if b in b"RNOS" else 2 if b == ord("i") else 0 for b in range(256))
+# For _MarkedCounter.quirks: word characters become w, the other ASCII classes o but
+# space (s), CR (r) and LF (n); the islands are i. Each table gives 1 where its kind is.
+_KINDS = bytes.maketrans(b"LNUMCK", b"wwwooo")
+
+
+def _kind_table(kinds: bytes) -> bytes:
+    return bytes(1 if b in kinds else 0 for b in range(256))
+
+
+_IS_WORD, _IS_NOT_WORD, _IS_ISLAND = _kind_table(b"w"), _kind_table(b"osrn"), _kind_table(b"i")
+_JOINS_BEFORE, _JOINS_AFTER = _kind_table(b"sn"), _kind_table(b"sr")
+
+
+def _bytes_at(data: bytes, positions: list[int]) -> bytes:
+    """``data[p]`` for each of ``positions`` (not empty), in C."""
+    if len(positions) == 1:
+        return data[positions[0] : positions[0] + 1]
+    return bytes(itemgetter(*positions)(data))
+
+
+def _bits(data: bytes, table: bytes) -> int:
+    """``data`` through a 0/1 ``table``, one byte per flag, as an int for ``&`` and ``|``."""
+    return int.from_bytes(data.translate(table), "big")
 
 
 class _MarkedCounter:
     """``_WordCounter`` from word marks: the word count of a span is a lookup, no ICU walk.
 
-    A count is the words ending in ``[start, end]`` (two ``bytes.count`` in C)
+    A count is the words ending in ``[start, end]`` (one ``bytes.count`` in C)
     plus the one ending at the boundary before ``start`` if any (the quirk).
     Outside the spans ICU segmented (``WordMarks.islands``) a segment that is
     not a word is a run of spaces, a CR LF, or one character: a word is never
@@ -182,11 +233,14 @@ class _MarkedCounter:
         self.text = text
         # A space after the last mark: every word end is a ``w`` before a space.
         self.marks = found.marks + b" "
+        # An x where each word ends (on its last character): a count is one bytes.count.
+        self.word_ends = self.marks.replace(b"w ", b"x ").translate(_E_TO_X)
         self.classes = found.classes
         self.mixed = not text.isascii()
         self.island_starts = [start for start, _ in found.islands]
         self.island_ends = [end for _, end in found.islands]
         self.icu = WordBoundaries(text)
+        self.kinds: tuple[bytes, bytes] | None = None  # for quirks, made on first use
 
     def _in_island(self, i: int) -> bool:
         k = bisect_right(self.island_starts, i) - 1
@@ -232,49 +286,49 @@ class _MarkedCounter:
 
     def count(self, start: int, end: int) -> int:
         low = start - 1 if start else 0
-        words = self.marks.count(b"w ", low, end + 1)
-        if self.mixed:
-            words += self.marks.count(b"e", low, end)
+        words = self.word_ends.count(b"x", low, end)
         return words + self._ends_word(self._segment_start(start))
 
-    def _follows_word(self) -> bytes:
-        """1 at each position in the segment right after a word, 2 in the islands, else 0.
+    def quirks(self, starts: list[int]) -> list[int]:
+        """``_ends_word(_segment_start(s))`` for each of ``starts``: the quirk of ``count``.
 
-        ``count(s, e)`` adds one exactly when position ``s - 1`` is marked 1.
-        Done with ``bytes.replace`` over the classes, in C: a word's class
-        ``w`` is followed by a one-character segment, a CR LF or a space run.
+        Outside the islands the segment before ``s`` is one character, so a
+        word ends at its start when the character before it is a word's, unless
+        that segment is a space run or a CR LF: those, and the islands, are
+        worked out one by one. The rest is done with C-level calls.
         """
-        classes = bytearray(self.classes.translate(_FOLLOW_CLASSES))
-        for start, end in zip(self.island_starts, self.island_ends):
-            classes[start:end] = b"i" * (end - start)
-        marked = bytes(classes)
-        for plain, after in _AFTER_WORD:
-            marked = marked.replace(plain, after)
-        if b"Ss" in marked:
-            marked = _SPACE_RUN_TAIL.sub(lambda run: b"S" * len(run[0]), marked)
-        return marked.translate(_FOLLOWS)
+        if not starts:
+            return []
+        if self.kinds is None:
+            kinds = bytearray(self.classes.translate(_KINDS))
+            for start, end in zip(self.island_starts, self.island_ends):
+                kinds[start:end] = b"i" * (end - start)
+            self.kinds = (b"o" + kinds, b"oo" + kinds)
+        before, two_before = self.kinds  # the kinds of s - 1 and s - 2 at index s
+        last, second = _bytes_at(before, starts), _bytes_at(two_before, starts)
+        size = len(starts)
+        found = list((_bits(last, _IS_NOT_WORD) & _bits(second, _IS_WORD)).to_bytes(size, "big"))
+        ask = _bits(last, _IS_ISLAND) | _bits(second, _IS_ISLAND)
+        ask |= _bits(last, _JOINS_BEFORE) & _bits(second, _JOINS_AFTER)
+        if ask:
+            flags = ask.to_bytes(size, "big")
+            k = flags.find(1)
+            while k != -1:
+                found[k] = self._ends_word(self._segment_start(starts[k]))
+                k = flags.find(1, k + 1)
+        return found
 
-    def counts(self, ends: list[int]) -> list[int]:
-        """``count`` of each span from one end to the next, the first from 0.
+    def counts(self, ends: list[int], start: int = 0) -> list[int]:
+        """``count`` of each span from one end to the next, the first from ``start``.
 
         The same sums as ``count``, for all spans at once with C-level calls.
         """
         if not ends:
             return []
-        inner = ends[:-1]
-        lows = [0, *(e - 1 for e in inner)]
-        highs = [e + 1 for e in ends]
-        words = list(map(self.marks.count, repeat(b"w "), lows, highs))
-        if self.mixed:
-            words = list(map(add, words, map(self.marks.count, repeat(b"e"), lows, ends)))
-        follows = self._follows_word()
-        quirks = [0, *map(follows.__getitem__, lows[1:])]
-        if 2 in quirks:
-            quirks = [
-                self._ends_word(self._segment_start(s)) if q == 2 else q
-                for s, q in zip([0, *inner], quirks)
-            ]
-        return list(map(add, words, quirks))
+        starts = [start, *ends[:-1]]
+        lows = _less_one(starts)
+        words = map(self.word_ends.count, repeat(b"x"), lows, ends)
+        return list(map(add, words, self.quirks(starts)))
 
     def skip(self, start: int, n: int) -> int:
         boundary = self._segment_start(start)
@@ -395,20 +449,20 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
             )
             spans.extend(_Span(start + s.start, start + s.end, s.words) for s in pieces)
             return
-        merged: list[_Span] = []
-        piece_start = start
-        for cut in cuts:
-            piece = _Span(piece_start, cut, counter.count(piece_start, cut))
-            if merged and merged[-1].words + piece.words <= max_words:
-                last = merged.pop()
-                piece = _Span(last.start, cut, last.words + piece.words)
-            merged.append(piece)
-            piece_start = cut
-        for piece in merged:
-            if piece.words <= max_words:
-                spans.append(piece)
+        # Neighbouring pieces merge while their summed counts fit: with the counts
+        # summed up front, each merged piece is found by one bisect.
+        counts = counter.counts(cuts, start)
+        before = [0, *accumulate(counts)]
+        piece_starts = [start, *cuts]
+        i = 0
+        while i < len(cuts):
+            if counts[i] > max_words:
+                chunk(piece_starts[i], cuts[i], counts[i], level + 1)
+                i += 1
             else:
-                chunk(piece.start, piece.end, piece.words, level + 1)
+                j = bisect_right(before, max_words + before[i]) - 1
+                spans.append(_Span(piece_starts[i], cuts[j - 1], before[j] - before[i]))
+                i = j
 
     chunk(0, len(text), counter.count(0, len(text)), 0)
     return spans
