@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from tqdm import tqdm
 
 from . import __version__
-from .client import EmbeddingClient
+from .client import EmbeddingClient, fitted_chunking
 from .client._options import add_flags, flagged
 from .config._auth import find_api_key
 from .config.settings import ChunkingSettings, InferenceConfig
@@ -206,7 +206,9 @@ def _embed(args: argparse.Namespace) -> None:
     settings = _chunking_settings(args, endpoint.chunking_settings)
     if args.engine == "ray" and args.output.endswith(".parquet"):
         with _client(args, endpoint) as client:
-            _embed_parquet(args, client, settings or ChunkingSettings())
+            # without settings, the client's default fitted to the endpoint, as on JSONL
+            fitted = fitted_chunking(client.server_limits().max_input_length)
+            _embed_parquet(args, client, settings or fitted)
         return
     engine = _engine(args)
     path = Path(args.output)

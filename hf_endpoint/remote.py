@@ -145,7 +145,7 @@ class _InferenceAPIClient(BaseClient):
         cleaned = clean_api_key(credential, "api_key")
         self._credential = cleaned.get_secret_value() if cleaned is not None else None
         self._wire = wire or Wire()
-        options.setdefault("discover_limits", False)
+        options["discover_limits"] = False  # an _inference API has no GET /info to ask
         return options
 
     def _setup(

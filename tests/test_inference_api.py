@@ -715,6 +715,17 @@ def test_the_adapters_embed_through_the_service_with_its_chunking(hf, remote):
     assert lc.api_key is not None and lc.api_key.get_secret_value() != HF_KEY
 
 
+def test_adapters_on_the_service_send_only_inference_requests(remote):
+    from langchain_hf_endpoint import HFEndpointEmbeddings
+
+    lc = HFEndpointEmbeddings.from_endpoint(remote, "emb")
+    lc.embed_documents(["a", "b"])
+    lc.embed_query("c")
+    # one POST each (the two clients count together), no GET .../info: the service has none,
+    # and asking would only cost a slot of its rate limit
+    assert (lc.clients[0].stats.requests, lc.clients[0].stats.inputs) == (2, 3)
+
+
 async def test_the_adapters_async_paths_go_through_the_service(remote):
     from langchain_hf_endpoint import HFEndpointEmbeddings
 

@@ -28,6 +28,21 @@ def test_a_repeated_id_is_refused_naming_both_lines_after_the_records_before_it(
     assert [r.id for r in read] == ["a", 1]
 
 
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('{"id": 123456789012345678901234567890, "text": "x"}', "is not an integer of 64 bits"),
+        ('{"id": "x\\udcff", "text": "x"}', "holds a lone surrogate"),
+    ],
+)
+def test_an_id_the_output_cannot_carry_is_refused_naming_its_line(line, says):
+    lines = ['{"id": 18446744073709551615, "text": "the largest id of 64 bits"}', line]
+    read = []
+    with pytest.raises(IngestError, match=f'^in.jsonl:2: "id" .*{says}'):
+        read.extend(jsonl_records("in.jsonl", numbered(lines)))
+    assert [r.id for r in read] == [2**64 - 1]
+
+
 def test_the_string_and_the_integer_of_one_number_are_two_ids():
     lines = ['{"id": "1", "text": "x"}', '{"id": 1, "text": "y"}']
     assert len(list(checked("in.jsonl", jsonl_records("in.jsonl", numbered(lines)), None))) == 2

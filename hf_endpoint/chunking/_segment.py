@@ -269,11 +269,6 @@ def ascii_word_classes(raw: bytes) -> bytes:
     return classes
 
 
-def ascii_word_marks(raw: bytes) -> bytes:
-    """``w`` on every byte inside a word of ASCII ``raw``, a space elsewhere."""
-    return ascii_word_classes(raw).translate(_ASCII_MARKS)
-
-
 def _is_cut_after_space(text: str, i: int) -> bool:
     """ICU always breaks at ``i``, and no rule looks across it."""
     return text[i - 1] == " " and text[i] != " " and text[i].isascii()

@@ -285,20 +285,6 @@ class BaseClient:
         """Where the requests go: the URL as given, unless a subclass's protocol says."""
         return self.url
 
-    @classmethod
-    def from_options(
-        cls,
-        options: ClientOptions,
-        api_key: str | SecretStr | None = None,
-        *,
-        limiter: Limiter | None = None,
-        http_client: HTTPClient | None = None,
-    ) -> Self:
-        """A client from validated ``options`` (``client.options`` of another client)."""
-        client = cls.__new__(cls)
-        client._setup(options, clean_api_key(api_key), limiter, None, http_client)
-        return client
-
     @staticmethod
     def _find_key(api_key: str | SecretStr | None) -> SecretStr | None:
         return find_api_key() if api_key is FROM_ENVIRONMENT else clean_api_key(api_key)

@@ -376,7 +376,7 @@ class ClientOptions:
         OneOf(("auto", "tei", "openai")),
         flag=Flag(
             "tei: POST /embed; openai: POST /v1/embeddings (vLLM, Infinity, TEI's OpenAI "
-            "route); auto (default): openai when the URL ends in /embeddings"
+            "route); auto: openai when the URL ends in /embeddings"
         ),
     )
     model: str | None = option(

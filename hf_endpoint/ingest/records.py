@@ -75,6 +75,12 @@ def _parse_record(path: str, number: int, line: str, keep_fields: bool) -> Recor
     doc_id = record.get("id", f"{path}:{number}")
     if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
         raise IngestError(f'{path}:{number}: "id" must be a string or an integer, not {doc_id!r}')
+    if isinstance(doc_id, int) and not -(2**63) <= doc_id < 2**64:
+        raise IngestError(f'{path}:{number}: "id" {doc_id} is not an integer of 64 bits')
+    if isinstance(doc_id, str) and lone_surrogate(doc_id) is not None:
+        raise IngestError(
+            f'{path}:{number}: "id" holds a lone surrogate, which UTF-8 output cannot carry'
+        )
     fields = None
     if keep_fields:
         fields = {k: v for k, v in record.items() if k not in ("id", "text")}
