@@ -148,7 +148,11 @@ def _iterators() -> tuple[icu.BreakIterator, icu.BreakIterator]:
 def _boundaries(iterator: icu.BreakIterator, text: str) -> tuple[list[int], list[int]]:
     """Boundaries after 0 as ``(utf16_offsets, code_point_offsets)``."""
     iterator.setText(text)
-    units: list[int] = list(iterator)
+    return _points(list(iterator), text)
+
+
+def _points(units: list[int], text: str) -> tuple[list[int], list[int]]:
+    """UTF-16 boundaries ``units`` of ``text`` as ``(units, code_point_offsets)``."""
     if units[-1] == len(text):
         return units, units  # no character outside the BMP: the offsets agree
     # Astral character j (at code point index p) ends at UTF-16 offset p + j + 2.
@@ -450,12 +454,14 @@ def word_status(text: str) -> list[tuple[int, int]]:
     if not text:
         return []
     word_it, _ = _iterators()
-    _, ends = _boundaries(word_it, text)
-    word_it.first()
-    statuses = []
-    for _ in word_it:
+    word_it.setText(text)
+    units, statuses = [], []
+    # One pass: ICU 77 can find other boundaries when asked again after first() (dictionary
+    # text with joiners), so each status is read at the boundary it belongs to.
+    for unit in word_it:
+        units.append(unit)
         statuses.append(word_it.getRuleStatus())
-    return list(zip(ends, statuses))
+    return list(zip(_points(units, text)[1], statuses, strict=True))
 
 
 def sentence_ends(text: str) -> list[int]:
