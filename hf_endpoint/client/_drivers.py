@@ -115,6 +115,16 @@ def _read(chunks: Iterator[bytes], max_bytes: int, deadline: float) -> bytes | N
     return b"".join(parts)
 
 
+def _record(stats: StatsRecorder, step: Wait | Halved) -> None:
+    """What a wait that was waited out, or a halved batch, adds to the client's stats."""
+    if isinstance(step, Halved):
+        stats.split()
+    elif step.cold:
+        stats.cold(step.seconds)
+    else:
+        stats.retry(step.reason)
+
+
 class SyncDriver:
     """Runs flows in the calling thread, several at once on a thread pool."""
 
@@ -212,12 +222,9 @@ class SyncDriver:
                         time.sleep(step.seconds)
                     elif stop.wait(step.seconds):
                         continue
-                    if step.cold:
-                        stats.cold(step.seconds)
-                    else:
-                        stats.retry(step.reason)
+                    _record(stats, step)
                 elif isinstance(step, Halved):
-                    stats.split()
+                    _record(stats, step)
         except StopIteration as done:
             result: T = done.value
             return result
@@ -335,12 +342,9 @@ class AsyncDriver:
                             await gate.async_acquire()
                     elif isinstance(step, Wait):
                         await asyncio.sleep(step.seconds)
-                        if step.cold:
-                            stats.cold(step.seconds)
-                        else:
-                            stats.retry(step.reason)
+                        _record(stats, step)
                     elif isinstance(step, Halved):
-                        stats.split()
+                        _record(stats, step)
             except StopIteration as done:
                 result: T = done.value
                 return result
