@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 INFINITY_VENV ?= .venv-infinity
 INFINITY ?= infinity-emb[server,torch]==0.0.78
 
-.PHONY: demo test bench install infinity js clean
+.PHONY: demo test bench install infinity js clean options
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ test: install js infinity
 	$(VENV)/bin/ruff check hf_endpoint langchain_hf_endpoint llama_index_hf_endpoint tests benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+# After adding or changing an option in hf_endpoint/client/_options.py: write the clients'
+# keywords and the adapters' fields from the declaration again.
+options: install
+	$(PY) -m hf_endpoint.client._keywords
+	$(VENV)/bin/ruff format hf_endpoint
 
 bench: install
 	$(PY) -m pip install -q -e ".[all,bench]"

@@ -4,20 +4,20 @@ Every adapter is a pydantic model. ``AdapterBase`` carries the fields all of
 them have (the endpoint, the key, the ``http_client``), builds and closes their
 clients, reads a PUT body, and keeps the key out of every error and every dump.
 ``EndpointAdapter`` has a field for every option ``EmbeddingClient`` takes and
-``RerankAdapter`` one for every option of ``RerankClient``: made at import from
-their declaration (``_options``), with its type, default and description
-(``option_fields``). ``EndpointAdapter`` adds what both embeddings classes share
-(the chunking of whole texts, a prompt for queries, pooled chunks),
-``RerankAdapter`` what both rerank classes share (the ranking). An adapter adds only what its
-framework asks for. The core still imports neither framework.
+``RerankAdapter`` one for every option of ``RerankClient``: written from their
+declaration (``_options``) by ``python -m hf_endpoint.client._keywords``, each with
+the declared type, default and description. ``EndpointAdapter`` adds what both
+embeddings classes share (the chunking of whole texts, a prompt for queries, pooled
+chunks), ``RerankAdapter`` what both rerank classes share (the ranking). An adapter
+adds only what its framework asks for. The core still imports neither framework.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, cast
 
 import httpx
 from pydantic import (
@@ -27,7 +27,6 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
-    create_model,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
@@ -36,7 +35,7 @@ from typing_extensions import Self
 from .client._base import BaseClient, refuse_to_pickle
 from .client._drivers import RequestGate
 from .client._embedding import EmbeddedChunk, EmbeddingClient
-from .client._options import EMBED, RERANK, RERANK_BATCH_SIZE, Declared, declared
+from .client._options import EMBED, RERANK, RERANK_BATCH_SIZE, declared
 from .client.rerank import RerankClient, RerankResult
 from .client.retry import RetryPolicy
 from .config._auth import clean_api_key, find_api_key
@@ -97,9 +96,10 @@ class AdapterBase(BaseModel):
         ),
     )
 
-    # Every option both clients take. Written out for type checkers (pydantic models are
-    # dataclass-like to them); the type, default and description are the declaration's
-    # (``tests/test_options_declaration.py`` holds the types to it).
+    # Every option both clients take, written from the declaration (``_keywords``): type
+    # checkers read pydantic fields from the source; default and description are read
+    # from the declaration at import.
+    # -- from the declaration: adapter fields both --
     rate_limit: int | dict[str, int] | None = declared_field("rate_limit")
     max_concurrency: int = declared_field("max_concurrency")
     timeout: float = declared_field("timeout")
@@ -113,6 +113,7 @@ class AdapterBase(BaseModel):
     max_response_bytes: int | None = declared_field("max_response_bytes")
     protocol: Literal["auto", "tei", "openai"] = declared_field("protocol")
     model: str | None = declared_field("model")
+    # -- end: adapter fields both --
 
     # The Elasticsearch task type of the endpoints this adapter serves, and its client.
     _task_type: ClassVar[str] = "text_embedding"
@@ -218,29 +219,7 @@ class AdapterBase(BaseModel):
                 await client.aclose()
 
 
-def option_fields(client: str, options: Iterable[Declared] | None = None) -> dict[str, Any]:
-    """The pydantic fields of the options ``client`` takes (``"embed"``, ``"rerank"``), or
-    of ``options``: each an option's type, default and docstring (``_options``)."""
-    found = declared(client) if options is None else options
-    return {
-        s.name: (s.adapter_takes or s.accepts(), Field(default=s.default, description=s.doc))
-        for s in found
-        if s.adapter
-    }
-
-
-if TYPE_CHECKING:
-    _EmbeddingOptions = AdapterBase
-    _RerankOptions = AdapterBase
-else:
-    # Every declared option is a field, also one not written out below.
-    _EmbeddingOptions = create_model(
-        "_EmbeddingOptions", __base__=AdapterBase, **option_fields(EMBED)
-    )
-    _RerankOptions = create_model("_RerankOptions", __base__=AdapterBase, **option_fields(RERANK))
-
-
-class EndpointAdapter(_EmbeddingOptions):
+class EndpointAdapter(AdapterBase):
     """The fields and behaviour both embeddings adapters share (see their classes for use)."""
 
     chunking_settings: dict[str, Any] | None = Field(
@@ -254,13 +233,15 @@ class EndpointAdapter(_EmbeddingOptions):
     query_prompt_name: str | None = Field(
         default=None, description="The endpoint's prompt for queries."
     )
+    # -- from the declaration: adapter fields embed --
     normalize: bool | None = declared_field("normalize")
     prompt_name: str | None = declared_field("prompt_name")
     max_input_tokens: int | None = declared_field("max_input_tokens")
     dimensions: int | None = declared_field("dimensions")
     encoding_format: Literal["base64", "float"] = declared_field("encoding_format")
-    query_prefix: str | None = declared_field("query_prefix")
     document_prefix: str | None = declared_field("document_prefix")
+    query_prefix: str | None = declared_field("query_prefix")
+    # -- end: adapter fields embed --
 
     def _normalise(self) -> None:
         if self.chunking_settings:
@@ -316,7 +297,7 @@ class EndpointAdapter(_EmbeddingOptions):
         return await self.clients[0].aembed_chunks(texts, chunking_settings)
 
 
-class RerankAdapter(_RerankOptions):
+class RerankAdapter(AdapterBase):
     """The fields and behaviour both rerank adapters share (see their classes for use)."""
 
     _task_type: ClassVar[str] = "rerank"
@@ -326,9 +307,11 @@ class RerankAdapter(_RerankOptions):
         default=RERANK_BATCH_SIZE,
         description="Documents per request (lowered to the endpoint's limit).",
     )
+    # -- from the declaration: adapter fields rerank --
     raw_scores: bool | None = declared_field("raw_scores")
     top_n: int | None = declared_field("top_n")
     return_documents: bool | None = declared_field("return_documents")
+    # -- end: adapter fields rerank --
 
     def _batch_size(self) -> int:
         return self.batch_size

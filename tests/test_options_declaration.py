@@ -7,7 +7,10 @@ import ast
 import asyncio
 import dataclasses
 import inspect
+import os
 import pickle
+import shutil
+import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -15,12 +18,13 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from pydantic import create_model
 
 import hf_endpoint.client
 from hf_endpoint import ConfigError, EmbeddingClient, RerankClient, RetryPolicy
-from hf_endpoint._adapter import EndpointAdapter, RerankAdapter, option_fields
+from hf_endpoint._adapter import EndpointAdapter, RerankAdapter
 from hf_endpoint.cli import _parser
+from hf_endpoint.client import _keywords
+from hf_endpoint.client._keywords import Region, stale
 from hf_endpoint.client._options import (
     EMBED,
     RERANK,
@@ -53,9 +57,6 @@ class WithThrowaway(ClientOptions):
         Integer(1),
         flag=Flag("the shoe size", "N"),
     )
-
-
-THROWAWAY = next(s for s in declared(EMBED, of=WithThrowaway) if s.name == "shoe_size")
 
 
 def keyword_drift(init, client, options):
@@ -112,13 +113,114 @@ def test_a_new_option_is_validated_with_its_declared_check():
     ]
 
 
-def test_a_new_option_becomes_an_adapter_field_with_its_type_default_and_description():
-    fields = option_fields(EMBED, [THROWAWAY])
-    model = create_model("WithShoeSize", __base__=HFEndpointEmbeddings, **fields)
-    field = model.model_fields["shoe_size"]
-    assert (field.annotation, field.default) == (int, 7)
-    assert field.description == "A throw-away option: the shoe size."
-    assert model(url="http://127.0.0.1:1", api_key=None, shoe_size=9).shoe_size == 9
+def test_a_new_option_makes_the_written_keywords_and_fields_stale():
+    written = Region("_adapter.py", "adapter fields both").lines(declared(of=WithThrowaway))
+    assert 'shoe_size: int = declared_field("shoe_size")' in written
+    assert stale(options=declared(of=WithThrowaway)) == [
+        "client/_embedding.py: embed keywords",
+        "client/rerank.py: rerank keywords",
+        "_adapter.py: adapter fields both",
+    ]
+
+
+def test_the_written_keywords_and_fields_say_what_the_declaration_says():
+    assert stale() == []
+    assert _keywords.main(["--check"]) == 0
+
+
+def test_a_hand_edit_of_a_written_region_is_caught(tmp_path, capsys):
+    shutil.copytree(ROOT / "hf_endpoint", tmp_path / "hf_endpoint")
+    rerank = tmp_path / "hf_endpoint" / "client" / "rerank.py"
+    text = rerank.read_text()
+    assert text.count("top_n: int | None = ClientOptions.top_n,") == 1
+    rerank.write_text(text.replace("top_n: int | None = ClientOptions.top_n,", "top_n: int = 3,"))
+    assert stale(root=tmp_path / "hf_endpoint") == ["client/rerank.py: rerank keywords"]
+
+
+# The option a developer adds, as written in the declaration (before __post_init__).
+SHOE_SIZE = """
+    shoe_size: int = option(
+        7,
+        "A throw-away option: the shoe size.",
+        Integer(1),
+        flag=Flag("the shoe size", "N"),
+    )
+"""
+
+# Run in the copy with the option added: where a user and a type checker meet it.
+SEEN = """
+import inspect, subprocess, sys
+from hf_endpoint import ConfigError, EmbeddingClient, RerankClient
+from langchain_hf_endpoint import HFEndpointEmbeddings, HFEndpointRerank
+from llama_index_hf_endpoint import HFEndpointEmbedding
+
+for client in (EmbeddingClient, RerankClient):
+    p = inspect.signature(client).parameters["shoe_size"]
+    assert (p.kind, p.default, p.annotation) == (p.KEYWORD_ONLY, 7, "int"), (client, p)
+assert EmbeddingClient("http://127.0.0.1:1", api_key=None, shoe_size=9).options.shoe_size == 9
+try:
+    EmbeddingClient("http://127.0.0.1:1", api_key=None, shoe_size=0)
+except ConfigError as exc:
+    assert exc.errors == ["[shoe_size] must be an integer >= 1, not 0"], exc.errors
+else:
+    raise AssertionError("shoe_size=0 was taken")
+for adapter in (HFEndpointEmbeddings, HFEndpointEmbedding, HFEndpointRerank):
+    field = adapter.model_fields["shoe_size"]
+    assert (field.annotation, field.default) == (int, 7), adapter
+    assert field.description == "A throw-away option: the shoe size.", adapter
+    model = adapter(url="http://127.0.0.1:1", api_key=None, shoe_size=11)
+    assert (model.clients[0] if hasattr(model, "clients") else model.client).options.shoe_size == 11
+helped = subprocess.run(
+    [sys.executable, "-m", "hf_endpoint.cli", "embed", "--help"],
+    capture_output=True, text=True, check=True,
+).stdout
+assert "--shoe-size N" in helped and "the shoe size" in helped, helped
+print("seen everywhere")
+"""
+
+# What a type checker must take, and refuse, once the option is added.
+TYPED = """
+from hf_endpoint import EmbeddingClient, RerankClient
+from langchain_hf_endpoint import HFEndpointEmbeddings
+
+EmbeddingClient("http://127.0.0.1:1", api_key=None, shoe_size=9)
+RerankClient("http://127.0.0.1:1", api_key=None, shoe_size=9)
+HFEndpointEmbeddings(url="http://127.0.0.1:1", shoe_size=9)
+EmbeddingClient("http://127.0.0.1:1", api_key=None, shoe_size="nine")
+"""
+
+
+def test_adding_an_option_is_one_declaration_then_make_options(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    options = tmp_path / "hf_endpoint" / "client" / "_options.py"
+    text = options.read_text()
+    at = text.index("\n    def __post_init__(self)")
+    options.write_text(text[:at] + SHOE_SIZE + text[at:])
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def run(*args, check=True):
+        command = [sys.executable, *args]
+        done = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True)
+        done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()
+        assert not check or done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    stale_before = run("-m", "hf_endpoint.client._keywords", "--check", check=False)
+    assert stale_before.returncode == 1 and "embed keywords" in stale_before.stderr
+    assert "_adapter.py" in run("-m", "hf_endpoint.client._keywords").stdout
+    run("-m", "hf_endpoint.client._keywords", "--check")
+    assert run("-c", SEEN).stdout.strip() == "seen everywhere"
+    (tmp_path / "typed.py").write_text(TYPED)
+    checked = run(
+        "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"), "typed.py", check=False
+    )
+    refused = (
+        'typed.py:8: error: Argument "shoe_size" to "EmbeddingClient" has incompatible type '
+        '"str"; expected "int"  [arg-type]'
+    )
+    assert checked.stdout.splitlines()[:-1] == [refused], checked.stdout
 
 
 def test_a_new_option_with_a_flag_is_on_the_command_line():

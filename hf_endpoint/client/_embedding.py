@@ -348,6 +348,7 @@ class EmbeddingClient(BaseClient):
         url: str,
         api_key: str | SecretStr | None = FROM_ENVIRONMENT,
         *,
+        # -- from the declaration: embed keywords --
         rate_limit: RateLimit | Mapping[str, Any] | int | None = ClientOptions.rate_limit,
         batch_size: int = ClientOptions.batch_size,
         max_concurrency: int = ClientOptions.max_concurrency,
@@ -370,8 +371,9 @@ class EmbeddingClient(BaseClient):
         protocol: Literal["auto", "tei", "openai"] = ClientOptions.protocol,
         model: str | None = ClientOptions.model,
         encoding_format: Literal["base64", "float"] = ClientOptions.encoding_format,
-        query_prefix: str | None = ClientOptions.query_prefix,
         document_prefix: str | None = ClientOptions.document_prefix,
+        query_prefix: str | None = ClientOptions.query_prefix,
+        # -- end: embed keywords --
         limiter: Limiter | None = None,
         http_client: HTTPClient | None = None,
     ) -> None:

@@ -5,16 +5,15 @@ default, the check of its value (which names the field, the value and what is
 allowed) and its docstring. Everything else is made from that declaration:
 
 * ``ClientOptions(...)`` runs every check and reports every problem at once;
-* the keyword arguments of ``EmbeddingClient`` and ``RerankClient``, written out
-  for IDEs and type checkers, are held to it by ``tests/test_options_declaration.py``
-  (names, types and defaults; their defaults are read from here);
-* the adapters' pydantic fields and their descriptions (``_adapter.option_fields``;
-  those the adapters write out for type checkers take their default and description
-  from here, and the same test holds their types to it);
+* the keyword arguments of ``EmbeddingClient`` and ``RerankClient`` and the adapters'
+  pydantic fields: type checkers and IDEs read them from the source, so they are
+  written there from this declaration by ``python -m hf_endpoint.client._keywords``
+  (``make options``), between marker lines, and the test suite fails when what is
+  written no longer matches (``_keywords.stale``); the adapters' defaults and
+  descriptions are read from here at import;
 * the client flags of ``hf-endpoint embed`` (``add_flags``).
 
-Adding an option is one ``option()`` line here, its keyword where a client takes
-it, and its test.
+Adding an option is one ``option()`` line here, ``make options``, and its test.
 """
 
 from __future__ import annotations

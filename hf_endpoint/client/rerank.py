@@ -168,6 +168,7 @@ class RerankClient(BaseClient):
         url: str,
         api_key: str | SecretStr | None = FROM_ENVIRONMENT,
         *,
+        # -- from the declaration: rerank keywords --
         rate_limit: RateLimit | Mapping[str, Any] | int | None = ClientOptions.rate_limit,
         batch_size: int = RERANK_BATCH_SIZE,
         max_concurrency: int = ClientOptions.max_concurrency,
@@ -176,15 +177,16 @@ class RerankClient(BaseClient):
         retry_policy: RetryPolicy | None = ClientOptions.retry_policy,
         truncate: bool | None = ClientOptions.truncate,
         truncation_direction: Literal["Right", "Left"] | None = ClientOptions.truncation_direction,
-        raw_scores: bool | None = ClientOptions.raw_scores,
-        top_n: int | None = ClientOptions.top_n,
-        return_documents: bool | None = ClientOptions.return_documents,
         scale_up_timeout: float | None = ClientOptions.scale_up_timeout,
         discover_limits: bool = ClientOptions.discover_limits,
         max_body_bytes: int = ClientOptions.max_body_bytes,
         max_response_bytes: int | None = ClientOptions.max_response_bytes,
         protocol: Literal["auto", "tei", "openai"] = ClientOptions.protocol,
         model: str | None = ClientOptions.model,
+        raw_scores: bool | None = ClientOptions.raw_scores,
+        top_n: int | None = ClientOptions.top_n,
+        return_documents: bool | None = ClientOptions.return_documents,
+        # -- end: rerank keywords --
         limiter: Limiter | None = None,
         http_client: HTTPClient | None = None,
     ) -> None:
