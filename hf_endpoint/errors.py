@@ -20,6 +20,7 @@ code path formats it into text. Messages never contain input texts either.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
@@ -35,7 +36,22 @@ __all__ = [
 
 
 class HFEndpointError(Exception):
-    """Base class of every error raised by ``hf_endpoint`` and its adapters."""
+    """Base class of every error raised by ``hf_endpoint`` and its adapters.
+
+    Every one pickles and comes back with its message and attributes (errors cross
+    processes: Ray tasks, multiprocessing, a framework's event log pickled with an
+    adapter), though their constructors take other arguments than the message.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type[HFEndpointError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(HFEndpointError, ValueError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import llama_index.core.instrumentation as instrument
@@ -144,22 +146,18 @@ class HFEndpointEmbedding(EndpointAdapter, BaseEmbedding):
                 )
         return [v for v in found if v is not None]
 
-    def _start(self) -> tuple[dict[str, Any], str]:
+    @contextmanager
+    def _event(self, texts: list[str]) -> Iterator[list[Embedding]]:
+        """One embedding event around a call, as LlamaIndex's own embeddings report it; an
+        error ends the event too (with the error), so no trace is left open behind it."""
         model_dict = self.to_payload()
         dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
-        event_id = self.callback_manager.on_event_start(
-            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
-        )
-        return model_dict, event_id
-
-    def _end(self, event_id: str, texts: list[str], vectors: list[Embedding]) -> list[Embedding]:
+        payload: dict[str, Any] = {EventPayload.SERIALIZED: model_dict}
+        with self.callback_manager.event(CBEventType.EMBEDDING, payload=payload) as event:
+            vectors: list[Embedding] = []
+            yield vectors
+            event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: vectors})
         dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=vectors))
-        self.callback_manager.on_event_end(
-            CBEventType.EMBEDDING,
-            payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: vectors},
-            event_id=event_id,
-        )
-        return vectors
 
     @dispatcher.span
     def get_text_embedding_batch(
@@ -168,10 +166,11 @@ class HFEndpointEmbedding(EndpointAdapter, BaseEmbedding):
         """Embed ``texts`` in one client call: batches, concurrency and rate limit apply."""
         if not texts:
             return []
-        _, event_id = self._start()
-        found, misses = self._misses(texts)
-        new = self._embed_texts([texts[i] for i in misses], self.rate_limiter) if misses else []
-        return self._end(event_id, texts, self._fill(texts, found, misses, new))
+        with self._event(texts) as vectors:
+            found, misses = self._misses(texts)
+            new = self._embed_texts([texts[i] for i in misses], self.rate_limiter) if misses else []
+            vectors += self._fill(texts, found, misses, new)
+        return vectors
 
     @dispatcher.span
     async def aget_text_embedding_batch(
@@ -180,11 +179,12 @@ class HFEndpointEmbedding(EndpointAdapter, BaseEmbedding):
         """``get_text_embedding_batch`` for async callers."""
         if not texts:
             return []
-        _, event_id = self._start()
-        found, misses = self._misses(texts)
-        new = (
-            await self._aembed_texts([texts[i] for i in misses], self.rate_limiter)
-            if misses
-            else []
-        )
-        return self._end(event_id, texts, self._fill(texts, found, misses, new))
+        with self._event(texts) as vectors:
+            found, misses = self._misses(texts)
+            new = (
+                await self._aembed_texts([texts[i] for i in misses], self.rate_limiter)
+                if misses
+                else []
+            )
+            vectors += self._fill(texts, found, misses, new)
+        return vectors

@@ -1,12 +1,14 @@
 """The client's decisions, without a server or a clock: batch plan, retries, parsing."""
 
 import json
+import pickle
 
 import pytest
 
 from hf_endpoint.client._batching import plan_batches
 from hf_endpoint.client._protocol import ServerOptions, parse_embeddings, parse_error, request_body
 from hf_endpoint.client.retry import (
+    Attempt,
     Fail,
     Outcome,
     Retry,
@@ -14,10 +16,12 @@ from hf_endpoint.client.retry import (
     Split,
     Success,
     decide,
+    read,
     retry_after_seconds,
 )
 from hf_endpoint.errors import (
     AuthenticationError,
+    ConfigError,
     EndpointConnectionError,
     EndpointError,
     EndpointOverloadedError,
@@ -37,10 +41,11 @@ def outcome(status, body=None, headers=None):
 
 
 def step(o, *, batch_size=2, retries_used=0, cold_waited=0.0, first_index=0):
-    return decide(
-        POLICY, o, batch_size=batch_size, first_index=first_index, retries_used=retries_used,
-        cold_waited=cold_waited, draw=0.5,
+    attempt = Attempt(
+        batch_size=batch_size, first_index=first_index, retries_used=retries_used,
+        cold_waited=cold_waited,
     )  # fmt: skip
+    return decide(POLICY, attempt, read(o, batch_size), draw=0.5)
 
 
 # --- batches ----------------------------------------------------------------------
@@ -330,3 +335,38 @@ def test_token_estimates_need_no_download(monkeypatch):
     monkeypatch.setattr(tiktoken.load, "read_file", online)
     monkeypatch.setattr(TokenCounter, "_encoding", None)
     assert TokenCounter().count("hello world") == 2
+
+
+def test_an_attempt_after_a_retry_counts_it_and_after_a_cold_wait_adds_the_seconds():
+    first = Attempt(batch_size=2, retry_connect=False)
+    refused = Outcome(transport_error="ConnectError")
+    assert isinstance(step(refused, retries_used=0), Retry)  # retried once anything answered
+    assert isinstance(decide(POLICY, first, read(refused, 2), draw=0.5), Fail)  # first contact
+    busy = first.after(Retry(1.5, reason="HTTP 429"), outcome(429, {"error": "busy"}))
+    assert (busy.retries_used, busy.cold_waited, busy.retry_connect) == (1, 0.0, True)
+    cold = busy.after(Retry(7.0, cold=True), outcome(503, {"error": "loading"}))
+    assert (cold.retries_used, cold.cold_waited) == (1, 7.0)
+    lost = first.after(Retry(1.0, reason="ReadTimeout"), Outcome(transport_error="ReadTimeout"))
+    assert (lost.retries_used, lost.retry_connect) == (1, False)  # nothing answered yet
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigError(["[a] wrong", "[b] wrong"]),
+        InputTooLargeError(3, "is too large"),
+        EndpointError(500, "boom", "backend"),
+        AuthenticationError(401, "no", token="the token from HF_TOKEN"),
+        InputRejectedError(422, "bad prompt", "validation", range(4, 9)),
+        EndpointOverloadedError(429, "busy"),
+        EndpointConnectionError("no answer from http://127.0.0.1:1 after 1 attempt"),
+        ResponseFormatError("not a vector"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_error_pickles_back_with_its_message_and_attributes(error):
+    # Errors cross processes (Ray tasks, multiprocessing, an event log pickled with an
+    # adapter), though their constructors do not take their message.
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error) and copy.args == error.args
+    assert vars(copy) == vars(error)

@@ -15,7 +15,7 @@ from llama_index.core.node_parser import NodeParser
 from llama_index.core.rate_limiter import TokenBucketRateLimiter
 from llama_index.core.schema import NodeRelationship
 
-from hf_endpoint import EmbeddingClient, chunk_text
+from hf_endpoint import AuthenticationError, EmbeddingClient, chunk_text
 from hf_endpoint.client.retry import RetryPolicy
 from hf_endpoint.server import Faults, HashBackend, LocalEndpoint
 from llama_index_hf_endpoint import HFEndpointEmbedding, HFEndpointNodeParser
@@ -289,3 +289,23 @@ def test_query_and_document_prefixes_are_sent_and_offsets_stay_in_the_original_t
     ]
     for c in chunks:
         np.testing.assert_allclose(c.embedding, hashed.vector("passage: " + c.text), rtol=1e-6)
+
+
+def test_a_failed_call_ends_its_embedding_event_with_the_error():
+    from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
+    from llama_index.core.callbacks.base import global_stack_trace
+
+    debug = LlamaDebugHandler()
+    trace = global_stack_trace.get()
+    with LocalEndpoint("hash", api_key=CANARY) as ep:
+        embedding = HFEndpointEmbedding(
+            url=ep.url, api_key="hf_wrong", callback_manager=CallbackManager([debug])
+        )
+        with pytest.raises(AuthenticationError):
+            embedding.get_text_embedding_batch(["refused"])
+        with pytest.raises(AuthenticationError):
+            asyncio.run(embedding.aget_text_embedding_batch(["refused"]))
+    assert global_stack_trace.get() == trace  # no event left open for later ones to nest in
+    pairs = debug.get_event_pairs(CBEventType.EMBEDDING)
+    assert len(pairs) == 2
+    assert all(isinstance(end.payload["exception"], AuthenticationError) for _, end in pairs)

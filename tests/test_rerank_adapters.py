@@ -159,14 +159,14 @@ def test_llama_index_async_and_top_n(faulty):
 
 
 def test_llama_index_needs_a_query_and_reports_the_reranking_event(clean):
-    callbacks = CallbackManager()
-    reranker = make(LlamaIndexRerank, clean, top_n=2, callback_manager=callbacks)
-    with pytest.raises(ValueError, match="needs a query"):
-        reranker.postprocess_nodes(nodes(["a"]))
     from llama_index.core.callbacks import LlamaDebugHandler
 
+    # Handlers given at construction: CallbackManager() shares the list of LlamaIndex's
+    # global manager, and a handler added to it would record every later test's events.
     debug = LlamaDebugHandler()
-    callbacks.add_handler(debug)
+    reranker = make(LlamaIndexRerank, clean, top_n=2, callback_manager=CallbackManager([debug]))
+    with pytest.raises(ValueError, match="needs a query"):
+        reranker.postprocess_nodes(nodes(["a"]))
     out = reranker.postprocess_nodes(nodes(TEXTS[:10]), query_str=QUERY)
     check_nodes(TEXTS[:10], out, top_n=2)
     assert len(debug.get_event_pairs(CBEventType.RERANKING)) == 1

@@ -36,7 +36,7 @@ from ._protocol import (
     parse_openai_embeddings,
     parse_scores,
 )
-from .retry import Fail, Outcome, Parser, Retry, RetryPolicy, Split, Success, decide
+from .retry import Attempt, Fail, Outcome, Parser, Retry, RetryPolicy, Split, Success, decide, read
 
 __all__ = [
     "Batch",
@@ -311,56 +311,43 @@ def batch_flow(
         indices = pending.popleft()
         body = batch.body(indices)
         max_bytes = batch.max_bytes(len(indices))
-        retries = attempt = 0
-        cold_waited = 0.0
+        attempt = Attempt(url, len(indices), indices[0], max_bytes, retry_connect=retry_connect)
+        tries = 0
         while True:
             yield Gate()
             yield Slot()
-            attempt += 1
+            tries += 1
             outcome = yield Send("POST", url, body, max_bytes)
             assert outcome is not None
             logger.debug(
                 "batch of %d inputs to %s, attempt %d: %s",
                 len(indices),
                 url,
-                attempt,
+                tries,
                 outcome.transport_error or f"HTTP {outcome.status}",
             )
-            decision = decide(
-                policy,
-                outcome,
-                batch_size=len(indices),
-                first_index=indices[0],
-                retries_used=retries,
-                cold_waited=cold_waited,
-                draw=draw(),
-                url=url,
-                retry_connect=retry_connect,
-                max_bytes=max_bytes,
-                parse=parse,
-            )
+            decision = decide(policy, attempt, read(outcome, len(indices), parse), draw())
             if isinstance(decision, Success):
                 rows.update(zip(indices, decision.rows))
                 retry_connect = True
                 break
             if isinstance(decision, Retry):
-                retry_connect = retry_connect or outcome.transport_error is None
+                attempt = attempt.after(decision, outcome)
+                retry_connect = attempt.retry_connect
                 if decision.cold:
-                    cold_waited += decision.wait
                     logger.info(
                         "%s is starting (HTTP 503): waiting %.1f s (%.0f s of %.0f s waited)",
                         url,
                         decision.wait,
-                        cold_waited,
+                        attempt.cold_waited,
                         policy.cold_start_timeout,
                     )
                 else:
-                    retries += 1
                     logger.warning(
                         "%s from %s on attempt %d of %d (%d inputs): retrying in %.2f s",
                         decision.reason,
                         url,
-                        attempt,
+                        tries,
                         policy.max_retries + 1,
                         len(indices),
                         decision.wait,

@@ -1,8 +1,15 @@
 """What to do with each answer of the endpoint (sans I/O).
 
-``decide`` takes the outcome of one HTTP attempt (status, headers and body,
-or the kind of transport failure), how many retries were used and how long
-cold starts were waited out, and returns one of:
+Three value objects meet in ``decide(policy, attempt, reading, draw)``:
+
+* ``Attempt``: what was sent and what came before it (the URL, the batch's size and
+  first input, the retries used and the cold-start seconds waited so far);
+  ``attempt.after(decision, outcome)`` is the next attempt of the same batch;
+* ``Outcome``: what came back (status, headers and body, or the transport failure);
+* ``Reading``: the outcome read once (``read``): a 2xx's results, or why its body
+  could not be read; an error body's message and its wait hints.
+
+``decide`` reads no bytes; it returns one of:
 
 * ``Success(rows)``: one result per input (a vector, or a score), in input order;
 * ``Retry(wait, cold)``: send the same batch again after ``wait`` seconds;
@@ -30,7 +37,7 @@ import email.utils
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .. import errors
@@ -38,14 +45,17 @@ from ..config._validation import is_number
 from ._protocol import ServerError, UnparsableResponse, parse_embeddings, parse_error
 
 __all__ = [
+    "Attempt",
     "Fail",
     "Outcome",
     "Parser",
+    "Reading",
     "Retry",
     "RetryPolicy",
     "Split",
     "Success",
     "decide",
+    "read",
     "refusal",
     "retry_after_seconds",
 ]
@@ -197,88 +207,122 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def decide(
-    policy: RetryPolicy,
-    outcome: Outcome,
-    *,
-    batch_size: int,
-    first_index: int,
-    retries_used: int,
-    cold_waited: float,
-    draw: float,
-    url: str = "the endpoint",
-    retry_connect: bool = True,
-    max_bytes: int | None = None,
-    parse: Parser = parse_embeddings,
-) -> Decision:
-    """The next step after ``outcome``; see the module docstring.
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of one batch: where it went, what it carried, what came before it.
 
-    ``parse`` reads a successful answer (vectors by default; scores for rerank).
-    ``url`` is named in connection errors. ``retry_connect=False`` fails at once
-    when nothing answers at the address (the first contact with an endpoint: a
-    wrong URL should not take a minute of retries to report).
+    ``retry_connect=False``: nothing has answered at the address yet, and a failed
+    connection fails at once (a wrong URL should not take a minute of retries to report).
     """
-    retries_left = retries_used < policy.max_retries
+
+    url: str = "the endpoint"
+    batch_size: int = 1
+    first_index: int = 0
+    max_bytes: int | None = None
+    retries_used: int = 0
+    cold_waited: float = 0.0
+    retry_connect: bool = True
+
+    def after(self, decision: Retry, outcome: Outcome) -> Attempt:
+        """The next attempt of this batch, once ``decision`` is waited out: a retry is
+        counted, a cold-start wait added up; once anything answered, connections are retried."""
+        answered = self.retry_connect or outcome.transport_error is None
+        if decision.cold:
+            return replace(
+                self, cold_waited=self.cold_waited + decision.wait, retry_connect=answered
+            )
+        return replace(self, retries_used=self.retries_used + 1, retry_connect=answered)
+
+    def attempts(self) -> str:
+        return "1 attempt" if self.retries_used == 0 else f"{self.retries_used + 1} attempts"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An ``Outcome`` read once: ``rows`` of a 2xx (or ``unreadable``: why not), and for
+    any other status the ``server``'s error and the ``retry_after`` it asked for."""
+
+    outcome: Outcome
+    rows: list[Any] | None = None
+    unreadable: errors.ResponseFormatError | None = None
+    server: ServerError = field(default_factory=lambda: ServerError(""))
+    retry_after: float | None = None
+
+    @property
+    def status(self) -> int:
+        return self.outcome.status
+
+
+def read(outcome: Outcome, batch_size: int, parse: Parser = parse_embeddings) -> Reading:
+    """Read ``outcome``: ``parse`` a 2xx body (vectors by default; scores for rerank) into
+    ``batch_size`` results; read an error body and its ``Retry-After``."""
+    if outcome.transport_error is not None or outcome.oversize:
+        return Reading(outcome)
+    if 200 <= outcome.status < 300:
+        try:
+            return Reading(outcome, rows=parse(outcome.content, batch_size))
+        except errors.ResponseFormatError as exc:
+            return Reading(outcome, unreadable=exc)
+    return Reading(
+        outcome,
+        server=parse_error(outcome.content),
+        retry_after=retry_after_seconds(outcome.headers.get("retry-after")),
+    )
+
+
+def decide(policy: RetryPolicy, attempt: Attempt, reading: Reading, draw: float) -> Decision:
+    """The next step after ``attempt`` was answered as ``reading``; see the module
+    docstring. ``draw`` (uniform in [0, 1)) sets the backoff's jitter."""
+    outcome, n = reading.outcome, attempt.batch_size
+    retries_left = attempt.retries_used < policy.max_retries
 
     def retry(reason: str, server_wait: float | None = None) -> Retry:
-        wait = policy.backoff(retries_used + 1, draw)
+        wait = policy.backoff(attempt.retries_used + 1, draw)
         if server_wait is not None:
             wait = max(wait, min(server_wait, policy.max_retry_after))
         return Retry(wait, reason=reason)
 
     if outcome.transport_error is not None:
-        if retries_left and (retry_connect or not outcome.connect_failed):
+        if retries_left and (attempt.retry_connect or not outcome.connect_failed):
             return retry(outcome.transport_error)
         detail = f" ({outcome.detail})" if outcome.detail else ""
-        attempts = "1 attempt" if retries_used == 0 else f"{retries_used + 1} attempts"
         return Fail(
             errors.EndpointConnectionError(
-                f"no answer from {url} after {attempts}: {outcome.transport_error}{detail}"
+                f"no answer from {attempt.url} after {attempt.attempts()}: "
+                f"{outcome.transport_error}{detail}"
             )
         )
     if outcome.oversize:
         return Fail(
             errors.ResponseFormatError(
-                f"the answer from {url} is larger than the {max_bytes or 0:,} bytes accepted for "
-                f"{batch_size} inputs (max_response_bytes)"
+                f"the answer from {attempt.url} is larger than the {attempt.max_bytes or 0:,} "
+                f"bytes accepted for {n} inputs (max_response_bytes)"
             )
         )
+    if reading.rows is not None:
+        return Success(reading.rows)
+    if reading.unreadable is not None:
+        if isinstance(reading.unreadable, UnparsableResponse) and retries_left:
+            return retry("unparsable body")
+        return Fail(reading.unreadable)
 
-    status = outcome.status
-    if 200 <= status < 300:
-        try:
-            return Success(parse(outcome.content, batch_size))
-        except UnparsableResponse as exc:
-            if retries_left:
-                return retry("unparsable body")
-            return Fail(exc)
-        except errors.ResponseFormatError as exc:
-            return Fail(exc)
-
-    server = parse_error(outcome.content)
-    server_wait = retry_after_seconds(outcome.headers.get("retry-after"))
+    status, server, server_wait = reading.status, reading.server, reading.retry_after
     if status in (401, 403):
         return Fail(errors.AuthenticationError(status, server.error, server.error_type))
     refused = refusal(status, server)
-    if refused in ("batch", "input") and batch_size > 1:
+    if refused in ("batch", "input") and n > 1:
         return Split(f"HTTP {status}")
     if refused == "input":
         return Fail(
             errors.InputTooLargeError(
-                first_index, f"was refused by the endpoint as too large: {server.error}"
+                attempt.first_index, f"was refused by the endpoint as too large: {server.error}"
             )
         )
     if refused is not None:
-        return Fail(
-            errors.InputRejectedError(
-                status,
-                server.error,
-                server.error_type,
-                range(first_index, first_index + batch_size),
-            )
-        )
+        inputs = range(attempt.first_index, attempt.first_index + n)
+        return Fail(errors.InputRejectedError(status, server.error, server.error_type, inputs))
     if status == 503 and (server.estimated_time is not None or server_wait is not None):
-        remaining = policy.cold_start_timeout - cold_waited
+        remaining = policy.cold_start_timeout - attempt.cold_waited
         if remaining > 0:
             hint = max(server.estimated_time or 0.0, server_wait or 0.0, 0.5)
             return Retry(
@@ -289,7 +333,7 @@ def decide(
         return Fail(
             errors.EndpointOverloadedError(
                 status,
-                f"still starting after {cold_waited:.0f} s of waiting: {server.error}",
+                f"still starting after {attempt.cold_waited:.0f} s of waiting: {server.error}",
                 server.error_type,
             )
         )
