@@ -82,6 +82,7 @@ class ClusterLimiter:
         self._waiting: dict[tuple[int, int], float] = {}
         self._offsets: deque[tuple[float, float]] = deque(maxlen=8)
         self._doubt = 0.0
+        self._round_trip = 0.0
         self.leases = 0
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -122,14 +123,18 @@ class ClusterLimiter:
         return wait
 
     def _demand(self, now: float, caller: tuple[int, int]) -> int:
-        """How many callers wait for a slot (this one included)."""
+        """How many slots to ask for: one per caller waiting (this one included), or as
+        many as open while a lease is uncertain or on its way, whichever is more."""
         for who, until in list(self._waiting.items()):
             if until < now:
                 del self._waiting[who]
         waiting = len(self._waiting) + (caller not in self._waiting)
-        # A lease on another node loses its uncertainty off its length: ask for enough.
+        # A lease on another node loses its uncertainty off its length, and every lease costs
+        # the time its answer takes (long on a busy machine, while the callers wait): ask
+        # for enough to last that long, else asking becomes the limit rather than the rate.
         interval = 60.0 / self.requests_per_minute
-        return max(1, min(MAX_LEASE, max(waiting, 2 + int(self._doubt / interval))))
+        lost = self._doubt + self._round_trip
+        return max(1, min(MAX_LEASE, max(waiting, 2 + int(lost / interval))))
 
     def _fetch(self, now: float, caller: tuple[int, int]) -> None:
         slots = self._demand(now, caller)
@@ -146,6 +151,7 @@ class ClusterLimiter:
             self._retry_at = time.monotonic() + 0.5
             return
         received = time.monotonic()
+        self._round_trip = received - sent
         self.leases += 1
         if given.slots == 0:
             self._retry_at = received + given.wait
