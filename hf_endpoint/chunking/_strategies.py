@@ -166,6 +166,10 @@ class _WordCounter:
     def count(self, start: int, end: int) -> int:
         return self.is_word.count(1, self._preceding(start), bisect_right(self.bounds, end))
 
+    def exceeds(self, n: int) -> bool:
+        """Whether the whole text holds more than ``n`` words."""
+        return self.is_word.count(1) > n
+
     def counts(self, ends: list[int], start: int = 0) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``."""
         if not ends:
@@ -190,7 +194,6 @@ class _WordCounter:
 
 
 _W, _E = ord("w"), ord("e")
-_E_TO_X = bytes.maketrans(b"e", b"x")
 _SPACES = re.compile(" +")
 # For _MarkedCounter.quirks: word characters become w, the other ASCII classes o but
 # space (s), CR (r) and LF (n); the islands are i. Each table gives 1 where its kind is.
@@ -203,6 +206,11 @@ def _kind_table(kinds: bytes) -> bytes:
 
 _IS_WORD, _IS_NOT_WORD, _IS_ISLAND = _kind_table(b"w"), _kind_table(b"osrn"), _kind_table(b"i")
 _JOINS_BEFORE, _JOINS_AFTER = _kind_table(b"sn"), _kind_table(b"sr")
+
+
+# Up to this many starts, _MarkedCounter.quirks looks at each on its own: cheaper
+# than the bulk lookup's dozen C calls (the recursive strategy's few cuts a span).
+_FEW_STARTS = 8
 
 
 def _bytes_at(data: bytes, positions: list[int]) -> bytes:
@@ -231,10 +239,8 @@ class _MarkedCounter:
 
     def __init__(self, text: str, found: WordMarks) -> None:
         self.text = text
-        # A space after the last mark: every word end is a ``w`` before a space.
+        # A space after the last mark: every word end is a ``w`` before a space or an ``e``.
         self.marks = found.marks + b" "
-        # An x where each word ends (on its last character): a count is one bytes.count.
-        self.word_ends = self.marks.replace(b"w ", b"x ").translate(_E_TO_X)
         self.classes = found.classes
         self.mixed = not text.isascii()
         self.island_starts = [start for start, _ in found.islands]
@@ -284,10 +290,18 @@ class _MarkedCounter:
         mark = self.marks[boundary - 1]
         return int(mark == _E or (mark == _W and self.marks[boundary] != _W))
 
+    def _words(self, low: int, end: int) -> int:
+        """The words whose last character lies in ``[low, end)``: one or two ``bytes.count``."""
+        words = self.marks.count(b"w ", low, end + 1)
+        return words + self.marks.count(b"e", low, end) if self.mixed else words
+
     def count(self, start: int, end: int) -> int:
         low = start - 1 if start else 0
-        words = self.word_ends.count(b"x", low, end)
-        return words + self._ends_word(self._segment_start(start))
+        return self._words(low, end) + self._ends_word(self._segment_start(start))
+
+    def exceeds(self, n: int) -> bool:
+        """Whether the whole text holds more than ``n`` words: read up to word ``n + 1`` only."""
+        return _words_pattern(n + 1, self.mixed).match(self.marks) is not None
 
     def quirks(self, starts: list[int]) -> list[int]:
         """``_ends_word(_segment_start(s))`` for each of ``starts``: the quirk of ``count``.
@@ -297,8 +311,8 @@ class _MarkedCounter:
         that segment is a space run or a CR LF: those, and the islands, are
         worked out one by one. The rest is done with C-level calls.
         """
-        if not starts:
-            return []
+        if len(starts) <= _FEW_STARTS:
+            return [self._ends_word(self._segment_start(s)) for s in starts]
         if self.kinds is None:
             kinds = bytearray(self.classes.translate(_KINDS))
             for start, end in zip(self.island_starts, self.island_ends):
@@ -327,7 +341,9 @@ class _MarkedCounter:
             return []
         starts = [start, *ends[:-1]]
         lows = _less_one(starts)
-        words = map(self.word_ends.count, repeat(b"x"), lows, ends)
+        words = map(self.marks.count, repeat(b"w "), lows, map(add, ends, repeat(1)))
+        if self.mixed:
+            words = map(add, words, map(self.marks.count, repeat(b"e"), lows, ends))
         return list(map(add, words, self.quirks(starts)))
 
     def skip(self, start: int, n: int) -> int:
@@ -425,11 +441,8 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
     compiled = [compile_separator(s) for s in separators]
     spans: list[_Span] = []
 
-    def chunk(start: int, end: int, words: int, level: int) -> None:
-        # ``words``: ``counter.count(start, end)``, which the caller has counted already.
-        if words <= max_words:
-            spans.append(_Span(start, end, words))
-            return
+    def chunk(start: int, end: int, level: int) -> None:
+        # The span holds more than ``max_words`` words.
         cuts: list[int] = []
         while level < len(compiled):
             # A level with no cut inside the span leaves it whole: go on to the next.
@@ -457,14 +470,16 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
         i = 0
         while i < len(cuts):
             if counts[i] > max_words:
-                chunk(piece_starts[i], cuts[i], counts[i], level + 1)
+                chunk(piece_starts[i], cuts[i], level + 1)
                 i += 1
             else:
                 j = bisect_right(before, max_words + before[i]) - 1
                 spans.append(_Span(piece_starts[i], cuts[j - 1], before[j] - before[i]))
                 i = j
 
-    chunk(0, len(text), counter.count(0, len(text)), 0)
+    if not counter.exceeds(max_words):
+        return [_Span(0, len(text), counter.count(0, len(text)))]
+    chunk(0, len(text), 0)
     return spans
 
 
