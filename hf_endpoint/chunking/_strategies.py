@@ -207,12 +207,15 @@ def _kind_table(values: dict[bytes, int]) -> bytes:
     return bytes(next((v for kinds, v in values.items() if b in kinds), 0) for b in range(256))
 
 
-# The kind of the character before a start, and of the one before that, as bits:
-# 1 for a word's or an island's, 2 and 4 for the ends of a run that joins (spaces, CR LF).
-_LAST_BITS = _kind_table({b"wi": 1, b"sn": 2})
-_SECOND_BITS = _kind_table({b"wi": 1, b"sr": 4})
-# Their union: 1 where a word may end at the start or at the boundary before it.
-_MAY_HAVE_EXTRA = bytes(int(bool(b & 1) or b & 6 == 6) for b in range(256))
+# The kind of the character before a start, and of the one before that, as bits: 1 where
+# ICU must be asked or a word may end at the start (an island's or a word's character
+# before it, an island's before that), 2 and 4 for the ends of a run that joins (spaces,
+# CR LF), 8 for a segment of one character before the start, 16 for a word's before that.
+_LAST_BITS = _kind_table({b"wi": 1, b"sn": 2 | 8, b"or": 8})
+_SECOND_BITS = _kind_table({b"i": 1, b"sr": 4, b"w": 16})
+# Their union: where the extra is worked out one by one, and where it is the quirk alone.
+_ASKED = bytes(int(bool(b & 1) or b & 6 == 6) for b in range(256))
+_QUIRK = bytes(int(b & 24 == 24 and not _ASKED[b]) for b in range(256))
 
 # Up to this many starts, _MarkedCounter.extras looks at each on its own: cheaper
 # than the bulk lookup's C calls (the recursive strategy's few cuts a span).
@@ -330,14 +333,16 @@ class _MarkedCounter:
         """``_extra(s)`` of each of ``starts`` where it is not 0, by index: rare in prose.
 
         Outside the islands a word is never next to another and a segment that
-        is not a word is one character, a space run or a CR LF, so an extra
-        needs a word's character right before ``s`` or the one before that, or
-        a run that joins there. Those starts, and the islands', are worked out
-        one by one; the rest are passed over with C-level calls.
+        is not a word is one character, a space run or a CR LF. So where the
+        character before ``s`` is neither a word's nor in a run that joins, no
+        word ends at ``s`` and the quirk is 1 when the character before that is
+        a word's. The other starts, and the islands', are worked out one by
+        one; the rest with C-level calls.
         """
-        maybe: Iterable[int]
+        found: dict[int, int] = {}
+        asked: Iterable[int]
         if len(starts) <= _FEW_STARTS:
-            maybe = range(len(starts))
+            asked = range(len(starts))
         else:
             if self.kinds is None:
                 kinds = bytearray(self.classes.translate(_KINDS))
@@ -347,14 +352,14 @@ class _MarkedCounter:
             before, two_before = self.kinds  # the kinds of s - 1 and s - 2 at index s
             last, second = _bytes_at(before, starts), _bytes_at(two_before, starts)
             either = _bits(last, _LAST_BITS) | _bits(second, _SECOND_BITS)
-            flags = either.to_bytes(len(starts), "big").translate(_MAY_HAVE_EXTRA)
-            maybe = _positions(flags)
-        found = {}
-        for k in maybe:
+            kinds_around = either.to_bytes(len(starts), "big")
+            found = dict.fromkeys(_positions(kinds_around.translate(_QUIRK)), 1)
+            asked = _positions(kinds_around.translate(_ASKED))
+        for k in asked:
             extra = self._extra(starts[k])
             if extra:
                 found[k] = extra
-        return found
+        return dict(sorted(found.items())) if asked else found
 
     def counts(self, ends: list[int], start: int = 0) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
