@@ -54,6 +54,7 @@ SEPARATOR_GROUPS: dict[str, tuple[str, ...]] = {
     ),
 }
 MAX_SEPARATORS = 50
+_BUILT_IN = frozenset(source for group in SEPARATOR_GROUPS.values() for source in group)
 
 # The time budget of one split: see the module docstring. The built-in
 # separators search the benchmark's markdown at 50+ million characters a second
@@ -74,13 +75,17 @@ class Separator:
     """A separator compiled with Java's meaning; ``after_cr`` for spans that start after a ``\\r``.
 
     ``literal``: the source itself when every character of it stands for itself
-    (``"\\n## "``); its matches are then found with ``str.find``.
+    (``"\\n## "``); its matches are then found with ``str.find``. ``timed``: whether
+    its searches run under the time budget; all do but those of the built-in groups,
+    which read each character a bounded number of times (the regex module checks
+    its clock as it goes, which makes a search several times slower).
     """
 
     source: str
     pattern: regex.Pattern[str]
     after_cr: regex.Pattern[str]
     literal: str | None = None
+    timed: bool = True
 
 
 @lru_cache(maxsize=256)
@@ -95,7 +100,7 @@ def compile_separator(source: str) -> Separator:
     except regex.error as exc:  # a translation the engine refuses: a gap here, not the user's
         raise JavaRegexError(f"the regex engine refused it ({exc})", unsupported=True) from None
     literal = source if source and _LITERAL.issuperset(source) else None
-    return Separator(source, pattern, after_cr, literal)
+    return Separator(source, pattern, after_cr, literal, timed=source not in _BUILT_IN)
 
 
 def separator_problem(source: str) -> str | None:
@@ -133,6 +138,10 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
         return starts
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
+    if not separator.timed:
+        untimed = list(pattern.finditer(span, concurrent=False))
+        if all(m.end() > m.start() for m in untimed):
+            return [start + m.start() for m in untimed]
     # The budget is spent in this thread's CPU time, so that threads waiting for the
     # GIL do not use it up. A search holds the GIL (concurrent=False), so the regex
     # module's own timeout, in wall time from inside the search, measures the same.
