@@ -198,21 +198,19 @@ class _WordCounter:
 
 _W, _E = ord("w"), ord("e")
 _SPACES = re.compile(" +")
-# For _MarkedCounter.extras: word characters become w, the other ASCII classes o but
-# space (s), CR (r) and LF (n); the islands are i.
-_KINDS = bytes.maketrans(b"LNUMCK", b"wwwooo")
 
 
 def _kind_table(values: dict[bytes, int]) -> bytes:
     return bytes(next((v for kinds, v in values.items() if b in kinds), 0) for b in range(256))
 
 
-# The kind of the character before a start, and of the one before that, as bits: 1 where
-# ICU must be asked or a word may end at the start (an island's or a word's character
-# before it, an island's before that), 2 and 4 for the ends of a run that joins (spaces,
-# CR LF), 8 for a segment of one character before the start, 16 for a word's before that.
-_LAST_BITS = _kind_table({b"wi": 1, b"sn": 2 | 8, b"or": 8})
-_SECOND_BITS = _kind_table({b"i": 1, b"sr": 4, b"w": 16})
+# The class (``ascii_word_classes``, ``i`` in the islands) of the character before a
+# start, and of the one before that, as bits: 1 where ICU must be asked or a word may end
+# at the start (an island's or a word's character before it, an island's before that),
+# 2 and 4 for the ends of a run that joins (spaces, CR LF), 8 for a segment of one
+# character before the start, 16 for a word's character before that.
+_LAST_BITS = _kind_table({b"LNUi": 1, b"sn": 2 | 8, b"MCKor": 8})
+_SECOND_BITS = _kind_table({b"i": 1, b"sr": 4, b"LNU": 16})
 # Their union: where the extra is worked out one by one, and where it is the quirk alone.
 _ASKED = bytes(int(bool(b & 1) or b & 6 == 6) for b in range(256))
 _QUIRK = bytes(int(b & 24 == 24 and not _ASKED[b]) for b in range(256))
@@ -265,7 +263,7 @@ class _MarkedCounter:
         self.island_starts = [start for start, _ in found.islands]
         self.island_ends = [end for _, end in found.islands]
         self.icu = WordBoundaries(text)
-        self.kinds: tuple[bytes, bytes] | None = None  # for quirks, made on first use
+        self.kinds: bytes | None = None  # for extras, made on first use
 
     def _in_island(self, i: int) -> bool:
         k = bisect_right(self.island_starts, i) - 1
@@ -345,12 +343,16 @@ class _MarkedCounter:
             asked = range(len(starts))
         else:
             if self.kinds is None:
-                kinds = bytearray(self.classes.translate(_KINDS))
-                for start, end in zip(self.island_starts, self.island_ends):
-                    kinds[start:end] = b"i" * (end - start)
-                self.kinds = (b"o" + kinds, b"oo" + kinds)
-            before, two_before = self.kinds  # the kinds of s - 1 and s - 2 at index s
-            last, second = _bytes_at(before, starts), _bytes_at(two_before, starts)
+                # The class of character s - 2 at index s, of s - 1 at index s + 1.
+                kinds = b"oo" + self.classes
+                if self.island_starts:
+                    marked = bytearray(kinds)
+                    for start, end in zip(self.island_starts, self.island_ends):
+                        marked[start + 2 : end + 2] = b"i" * (end - start)
+                    kinds = bytes(marked)
+                self.kinds = kinds
+            second = _bytes_at(self.kinds, starts)
+            last = _bytes_at(self.kinds, list(map(add, starts, repeat(1))))
             either = _bits(last, _LAST_BITS) | _bits(second, _SECOND_BITS)
             kinds_around = either.to_bytes(len(starts), "big")
             found = dict.fromkeys(_positions(kinds_around.translate(_QUIRK)), 1)
