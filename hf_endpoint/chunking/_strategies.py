@@ -200,8 +200,9 @@ _W, _E = ord("w"), ord("e")
 _SPACES = re.compile(" +")
 
 
-def _kind_table(values: dict[bytes, int]) -> bytes:
-    return bytes(next((v for kinds, v in values.items() if b in kinds), 0) for b in range(256))
+def _class_bits(values: dict[bytes, int]) -> bytes:
+    """A ``bytes.translate`` table: each byte of a key becomes its value, any other 0."""
+    return bytes(next((v for keys, v in values.items() if b in keys), 0) for b in range(256))
 
 
 # The class (``ascii_word_classes``, ``i`` in the islands) of the character before a
@@ -209,8 +210,8 @@ def _kind_table(values: dict[bytes, int]) -> bytes:
 # at the start (an island's or a word's character before it, an island's before that),
 # 2 and 4 for the ends of a run that joins (spaces, CR LF), 8 for a segment of one
 # character before the start, 16 for a word's character before that.
-_LAST_BITS = _kind_table({b"LNUi": 1, b"sn": 2 | 8, b"MCKor": 8})
-_SECOND_BITS = _kind_table({b"i": 1, b"sr": 4, b"LNU": 16})
+_LAST_BITS = _class_bits({b"LNUi": 1, b"sn": 2 | 8, b"MCKor": 8})
+_SECOND_BITS = _class_bits({b"i": 1, b"sr": 4, b"LNU": 16})
 # Their union: where the extra is worked out one by one, and where it is the quirk alone.
 _ASKED = bytes(int(bool(b & 1) or b & 6 == 6) for b in range(256))
 _QUIRK = bytes(int(b & 24 == 24 and not _ASKED[b]) for b in range(256))
@@ -328,7 +329,7 @@ class _MarkedCounter:
         return _words_pattern(n + 1, self.mixed).match(self.marks) is not None
 
     def extras(self, starts: list[int]) -> dict[int, int]:
-        """``_extra(s)`` of each of ``starts`` where it is not 0, by index: rare in prose.
+        """``_extra(s)`` of each of ``starts`` where it is not 0, by index, in order.
 
         Outside the islands a word is never next to another and a segment that
         is not a word is one character, a space run or a CR LF. So where the
