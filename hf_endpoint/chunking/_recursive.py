@@ -150,7 +150,7 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     budget = _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
     # A thread's CPU time never exceeds the wall time it took, so a split done within the
     # budget in wall time is within it in CPU time, and time.thread_time (a system call,
-    # tens of microseconds on some machines) is needed only for a split that is not.
+    # many times the cost of perf_counter) is needed only for a split that is not.
     began = time.perf_counter()
     matches = _all_matches(pattern, span, budget)
     if (
