@@ -173,3 +173,33 @@ def long_sentence(draw):
 long_text = st.lists(
     st.one_of(long_sentence(), long_sentence(), st.sampled_from(MARKUP)), min_size=6, max_size=40
 ).map("".join)
+
+# Long texts of ASCII (now and then an em dash or an accented word, which ICU segments):
+# the word marks path of the sentence strategy over many chunks, with the starts whose
+# count takes an extra word (after a word and a line feed, a CR LF, a "!" with no space).
+ASCII_ENDS = [". ", ". ", "! ", "? ", ".\n", "\n", "\r\n", "\r", ".  ", "", " ", "!", "?x", ".\n\n"]
+
+
+@st.composite
+def long_ascii_sentence(draw):
+    """A sentence of 1 to 5, 6 to 25 or 26 to 120 words, mostly ASCII."""
+    low, high = draw(st.sampled_from([(1, 5), (6, 25), (26, 120)]))
+    words = draw(
+        st.lists(
+            st.one_of(
+                st.sampled_from(LONG_WORDS),
+                st.sampled_from(["x", "Ab", "__", "a.b", "!", "?", ":", "\t", "—", "naïve"]),
+            ),
+            min_size=low,
+            max_size=high,
+        )
+    )
+    gap = draw(st.sampled_from([" ", " ", " ", "  ", ", ", "\t", "\n", " — "]))
+    return gap.join(words) + draw(st.sampled_from(ASCII_ENDS))
+
+
+long_ascii_text = st.lists(
+    st.one_of(long_ascii_sentence(), long_ascii_sentence(), st.sampled_from(MARKUP)),
+    min_size=6,
+    max_size=40,
+).map("".join)

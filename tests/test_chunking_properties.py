@@ -3,12 +3,23 @@
 from bisect import bisect_left, bisect_right
 from itertools import pairwise
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hf_endpoint import chunk_offsets, chunk_text
-from hf_endpoint.chunking._segment import word_segmentation, word_status
-from hf_endpoint.chunking._strategies import _counter, _sentence_spans, _word_spans
+from hf_endpoint.chunking._segment import (
+    marked_words,
+    sentence_ends,
+    word_segmentation,
+    word_status,
+)
+from hf_endpoint.chunking._strategies import (
+    _CountedSentences,
+    _counter,
+    _MarkedCounter,
+    _sentence_spans,
+    _word_spans,
+)
 
 from .reference import (
     ReferenceWords,
@@ -20,6 +31,7 @@ from .strategies import (
     any_text,
     ascii_text,
     chunking_settings,
+    long_ascii_text,
     long_text,
     mixed_text,
     multilingual_text,
@@ -95,6 +107,30 @@ def test_sentence_strategy_equals_the_boundary_walk(text, max_words, overlap):
     assert _sentence_spans(text, max_words, overlap) == reference_sentence_chunks(
         text, max_words, overlap
     )
+
+
+@given(long_ascii_text, st.integers(10, 40), st.booleans())
+def test_sentence_strategy_from_word_marks_equals_the_boundary_walk(text, max_words, overlap):
+    assume(marked_words(text) is not None)
+    assert _sentence_spans(text, max_words, overlap) == reference_sentence_chunks(
+        text, max_words, overlap
+    )
+
+
+@given(st.one_of(long_ascii_text, mixed_text, structured_text, long_text), st.data())
+def test_sentences_stepped_over_word_marks_fit_as_counted_sentences_do(text, data):
+    # The sentence strategy on word marks counts only where chunks end; with every
+    # sentence counted by the boundary walk, a fit is one bisect.
+    counter = _counter(text)
+    assume(isinstance(counter, _MarkedCounter))
+    ends = sentence_ends(text)
+    words = ReferenceWords(text)
+    counted = _CountedSentences([words.count(s, e) for s, e in zip([0, *ends[:-1]], ends)])
+    stepped = counter.sentences(ends)
+    assert [stepped.words(j) for j in range(len(ends))] == counted.counts
+    k = data.draw(st.integers(0, len(ends)))
+    budget = data.draw(st.integers(0, 60))
+    assert stepped.fit(k, budget) == counted.fit(k, budget)
 
 
 @given(st.one_of(any_text, ascii_text, mixed_text, long_text, structured_text), st.data())

@@ -54,6 +54,7 @@ SEPARATOR_GROUPS: dict[str, tuple[str, ...]] = {
     ),
 }
 MAX_SEPARATORS = 50
+_BUILT_IN = frozenset(source for group in SEPARATOR_GROUPS.values() for source in group)
 
 # The time budget of one split: see the module docstring. The built-in
 # separators search the benchmark's markdown at 50+ million characters a second
@@ -74,13 +75,17 @@ class Separator:
     """A separator compiled with Java's meaning; ``after_cr`` for spans that start after a ``\\r``.
 
     ``literal``: the source itself when every character of it stands for itself
-    (``"\\n## "``); its matches are then found with ``str.find``.
+    (``"\\n## "``); its matches are then found with ``str.find``. ``timed``: whether
+    its searches run under the time budget; all do but those of the built-in groups,
+    which read each character a bounded number of times (the regex module checks
+    its clock as it goes, which makes a search several times slower).
     """
 
     source: str
     pattern: regex.Pattern[str]
     after_cr: regex.Pattern[str]
     literal: str | None = None
+    timed: bool = True
 
 
 @lru_cache(maxsize=256)
@@ -95,7 +100,7 @@ def compile_separator(source: str) -> Separator:
     except regex.error as exc:  # a translation the engine refuses: a gap here, not the user's
         raise JavaRegexError(f"the regex engine refused it ({exc})", unsupported=True) from None
     literal = source if source and _LITERAL.issuperset(source) else None
-    return Separator(source, pattern, after_cr, literal)
+    return Separator(source, pattern, after_cr, literal, timed=source not in _BUILT_IN)
 
 
 def separator_problem(source: str) -> str | None:
@@ -133,18 +138,46 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
         return starts
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
+    if not separator.timed:
+        untimed = list(pattern.finditer(span, concurrent=False))
+        if all(m.end() > m.start() for m in untimed):
+            return [start + m.start() for m in untimed]
     # The budget is spent in this thread's CPU time, so that threads waiting for the
     # GIL do not use it up. A search holds the GIL (concurrent=False), so the regex
     # module's own timeout, in wall time from inside the search, measures the same.
     # ``finditer`` lets other threads run between its matches: when its timeout (in
     # wall time) runs out, the searches go on one at a time, with the CPU time left.
     budget = _FIXED_SECONDS + _SECONDS_PER_CHARACTER * len(span)
-    began = time.thread_time()
-    matches: list[regex.Match[str]] | None
+    # A thread's CPU time never exceeds the wall time it took, so a split done within the
+    # budget in wall time is within it in CPU time, and time.thread_time (a system call,
+    # many times the cost of perf_counter) is needed only for a split that is not.
+    began = time.perf_counter()
+    matches = _all_matches(pattern, span, budget)
+    if (
+        matches is not None
+        and time.perf_counter() - began < budget
+        and all(m.end() > m.start() for m in matches)
+    ):
+        return [start + m.start() for m in matches]
+    return _timed_split_starts(span, start, pattern, separator.source, budget)
+
+
+def _all_matches(
+    pattern: regex.Pattern[str], span: str, timeout: float
+) -> list[regex.Match[str]] | None:
+    """``finditer``'s matches, or None when ``timeout`` (wall time) runs out first."""
     try:
-        matches = list(pattern.finditer(span, concurrent=False, timeout=budget))
+        return list(pattern.finditer(span, concurrent=False, timeout=timeout))
     except TimeoutError:
-        matches = None
+        return None
+
+
+def _timed_split_starts(
+    span: str, start: int, pattern: regex.Pattern[str], source: str, budget: float
+) -> list[int]:
+    """``split_starts`` of a regex separator, its searches timed in this thread's CPU time."""
+    began = time.thread_time()
+    matches = _all_matches(pattern, span, budget)
     budget -= time.thread_time() - began
     starts = []
     try:
@@ -163,6 +196,6 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
             position = match.end() + (match.end() == match.start())
     except TimeoutError:
         raise ConfigError(
-            f"Chunk separator regex [{separator.source}] has exceeded the character read limit"
+            f"Chunk separator regex [{source}] has exceeded the character read limit"
         ) from None
     return starts

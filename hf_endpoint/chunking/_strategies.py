@@ -166,6 +166,10 @@ class _WordCounter:
     def count(self, start: int, end: int) -> int:
         return self.is_word.count(1, self._preceding(start), bisect_right(self.bounds, end))
 
+    def exceeds(self, n: int) -> bool:
+        """Whether the whole text holds more than ``n`` words."""
+        return self.is_word.count(1) > n
+
     def counts(self, ends: list[int], start: int = 0) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``."""
         if not ends:
@@ -179,6 +183,9 @@ class _WordCounter:
             highs = map(bisect_right, repeat(self.bounds), ends)
         return list(map(self.is_word.count, repeat(1), lows, highs))
 
+    def sentences(self, ends: list[int]) -> _CountedSentences:
+        return _CountedSentences(self.counts(ends))
+
     def skip(self, start: int, n: int) -> int:
         i = self._preceding(start)
         if n == 0:
@@ -190,19 +197,28 @@ class _WordCounter:
 
 
 _W, _E = ord("w"), ord("e")
-_E_TO_X = bytes.maketrans(b"e", b"x")
 _SPACES = re.compile(" +")
-# For _MarkedCounter.quirks: word characters become w, the other ASCII classes o but
-# space (s), CR (r) and LF (n); the islands are i. Each table gives 1 where its kind is.
-_KINDS = bytes.maketrans(b"LNUMCK", b"wwwooo")
 
 
-def _kind_table(kinds: bytes) -> bytes:
-    return bytes(1 if b in kinds else 0 for b in range(256))
+def _class_bits(values: dict[bytes, int]) -> bytes:
+    """A ``bytes.translate`` table: each byte of a key becomes its value, any other 0."""
+    return bytes(next((v for keys, v in values.items() if b in keys), 0) for b in range(256))
 
 
-_IS_WORD, _IS_NOT_WORD, _IS_ISLAND = _kind_table(b"w"), _kind_table(b"osrn"), _kind_table(b"i")
-_JOINS_BEFORE, _JOINS_AFTER = _kind_table(b"sn"), _kind_table(b"sr")
+# The class (``ascii_word_classes``, ``i`` in the islands) of the character before a
+# start, and of the one before that, as bits: 1 where ICU must be asked or a word may end
+# at the start (an island's or a word's character before it, an island's before that),
+# 2 and 4 for the ends of a run that joins (spaces, CR LF), 8 for a segment of one
+# character before the start, 16 for a word's character before that.
+_LAST_BITS = _class_bits({b"LNUi": 1, b"sn": 2 | 8, b"MCKor": 8})
+_SECOND_BITS = _class_bits({b"i": 1, b"sr": 4, b"LNU": 16})
+# Their union: where the extra is worked out one by one, and where it is the quirk alone.
+_ASKED = bytes(int(bool(b & 1) or b & 6 == 6) for b in range(256))
+_QUIRK = bytes(int(b & 24 == 24 and not _ASKED[b]) for b in range(256))
+
+# Up to this many starts, _MarkedCounter.extras looks at each on its own: cheaper
+# than the bulk lookup's C calls (the recursive strategy's few cuts a span).
+_FEW_STARTS = 8
 
 
 def _bytes_at(data: bytes, positions: list[int]) -> bytes:
@@ -212,8 +228,18 @@ def _bytes_at(data: bytes, positions: list[int]) -> bytes:
     return bytes(itemgetter(*positions)(data))
 
 
+def _positions(flags: bytes) -> list[int]:
+    """Where ``flags`` holds a 1, in order: one ``bytes.find`` (memchr) each."""
+    found = []
+    k = flags.find(1)
+    while k != -1:
+        found.append(k)
+        k = flags.find(1, k + 1)
+    return found
+
+
 def _bits(data: bytes, table: bytes) -> int:
-    """``data`` through a 0/1 ``table``, one byte per flag, as an int for ``&`` and ``|``."""
+    """``data`` through ``table``, one byte per value, as an int for ``|``."""
     return int.from_bytes(data.translate(table), "big")
 
 
@@ -231,16 +257,14 @@ class _MarkedCounter:
 
     def __init__(self, text: str, found: WordMarks) -> None:
         self.text = text
-        # A space after the last mark: every word end is a ``w`` before a space.
+        # A space after the last mark: every word end is a ``w`` before a space or an ``e``.
         self.marks = found.marks + b" "
-        # An x where each word ends (on its last character): a count is one bytes.count.
-        self.word_ends = self.marks.replace(b"w ", b"x ").translate(_E_TO_X)
         self.classes = found.classes
         self.mixed = not text.isascii()
         self.island_starts = [start for start, _ in found.islands]
         self.island_ends = [end for _, end in found.islands]
         self.icu = WordBoundaries(text)
-        self.kinds: tuple[bytes, bytes] | None = None  # for quirks, made on first use
+        self.kinds: bytes | None = None  # for extras, made on first use
 
     def _in_island(self, i: int) -> bool:
         k = bisect_right(self.island_starts, i) - 1
@@ -284,39 +308,61 @@ class _MarkedCounter:
         mark = self.marks[boundary - 1]
         return int(mark == _E or (mark == _W and self.marks[boundary] != _W))
 
-    def count(self, start: int, end: int) -> int:
-        low = start - 1 if start else 0
-        words = self.word_ends.count(b"x", low, end)
-        return words + self._ends_word(self._segment_start(start))
+    def _words(self, low: int, end: int) -> int:
+        """The words whose last character lies in ``[low, end)``: one or two ``bytes.count``."""
+        words = self.marks.count(b"w ", low, end + 1)
+        return words + self.marks.count(b"e", low, end) if self.mixed else words
 
-    def quirks(self, starts: list[int]) -> list[int]:
-        """``_ends_word(_segment_start(s))`` for each of ``starts``: the quirk of ``count``.
+    def _extra(self, start: int) -> int:
+        """The words a span from ``start`` counts beyond those ending after ``start``.
 
-        Outside the islands the segment before ``s`` is one character, so a
-        word ends at its start when the character before it is a word's, unless
-        that segment is a space run or a CR LF: those, and the islands, are
-        worked out one by one. The rest is done with C-level calls.
+        The word ending at ``start`` itself, if any, and the quirk: the one
+        ending at the boundary before ``start``, if any.
         """
-        if not starts:
-            return []
-        if self.kinds is None:
-            kinds = bytearray(self.classes.translate(_KINDS))
-            for start, end in zip(self.island_starts, self.island_ends):
-                kinds[start:end] = b"i" * (end - start)
-            self.kinds = (b"o" + kinds, b"oo" + kinds)
-        before, two_before = self.kinds  # the kinds of s - 1 and s - 2 at index s
-        last, second = _bytes_at(before, starts), _bytes_at(two_before, starts)
-        size = len(starts)
-        found = list((_bits(last, _IS_NOT_WORD) & _bits(second, _IS_WORD)).to_bytes(size, "big"))
-        ask = _bits(last, _IS_ISLAND) | _bits(second, _IS_ISLAND)
-        ask |= _bits(last, _JOINS_BEFORE) & _bits(second, _JOINS_AFTER)
-        if ask:
-            flags = ask.to_bytes(size, "big")
-            k = flags.find(1)
-            while k != -1:
-                found[k] = self._ends_word(self._segment_start(starts[k]))
-                k = flags.find(1, k + 1)
-        return found
+        return self._ends_word(start) + self._ends_word(self._segment_start(start))
+
+    def count(self, start: int, end: int) -> int:
+        return self._words(start, end) + self._extra(start)
+
+    def exceeds(self, n: int) -> bool:
+        """Whether the whole text holds more than ``n`` words: read up to word ``n + 1`` only."""
+        return _words_pattern(n + 1, self.mixed).match(self.marks) is not None
+
+    def extras(self, starts: list[int]) -> dict[int, int]:
+        """``_extra(s)`` of each of ``starts`` where it is not 0, by index, in order.
+
+        Outside the islands a word is never next to another and a segment that
+        is not a word is one character, a space run or a CR LF. So where the
+        character before ``s`` is neither a word's nor in a run that joins, no
+        word ends at ``s`` and the quirk is 1 when the character before that is
+        a word's. The other starts, and the islands', are worked out one by
+        one; the rest with C-level calls.
+        """
+        found: dict[int, int] = {}
+        asked: Iterable[int]
+        if len(starts) <= _FEW_STARTS:
+            asked = range(len(starts))
+        else:
+            if self.kinds is None:
+                # The class of character s - 2 at index s, of s - 1 at index s + 1.
+                kinds = b"oo" + self.classes
+                if self.island_starts:
+                    marked = bytearray(kinds)
+                    for start, end in zip(self.island_starts, self.island_ends):
+                        marked[start + 2 : end + 2] = b"i" * (end - start)
+                    kinds = bytes(marked)
+                self.kinds = kinds
+            second = _bytes_at(self.kinds, starts)
+            last = _bytes_at(self.kinds, list(map(add, starts, repeat(1))))
+            either = _bits(last, _LAST_BITS) | _bits(second, _SECOND_BITS)
+            kinds_around = either.to_bytes(len(starts), "big")
+            found = dict.fromkeys(_positions(kinds_around.translate(_QUIRK)), 1)
+            asked = _positions(kinds_around.translate(_ASKED))
+        for k in asked:
+            extra = self._extra(starts[k])
+            if extra:
+                found[k] = extra
+        return dict(sorted(found.items())) if asked else found
 
     def counts(self, ends: list[int], start: int = 0) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
@@ -326,9 +372,16 @@ class _MarkedCounter:
         if not ends:
             return []
         starts = [start, *ends[:-1]]
-        lows = _less_one(starts)
-        words = map(self.word_ends.count, repeat(b"x"), lows, ends)
-        return list(map(add, words, self.quirks(starts)))
+        words = map(self.marks.count, repeat(b"w "), starts, map(add, ends, repeat(1)))
+        if self.mixed:
+            words = map(add, words, map(self.marks.count, repeat(b"e"), starts, ends))
+        counts = list(words)
+        for k, extra in self.extras(starts).items():
+            counts[k] += extra
+        return counts
+
+    def sentences(self, ends: list[int]) -> _SteppedSentences:
+        return _SteppedSentences(self, ends)
 
     def skip(self, start: int, n: int) -> int:
         boundary = self._segment_start(start)
@@ -339,6 +392,84 @@ class _MarkedCounter:
             return self._segment_end(boundary)
         found = _words_pattern(ahead, self.mixed).match(self.marks, boundary)
         return len(self.text) if found is None else self._segment_end(found.end())
+
+
+class _CountedSentences:
+    """The word counts of a text's sentences, all counted up front.
+
+    ``words(j)``: the count of sentence ``j``; ``fit(k, budget)``: how far the
+    sentences from ``k`` on fit in ``budget`` words (see ``_SteppedSentences``).
+    """
+
+    def __init__(self, counts: list[int]) -> None:
+        self.counts = counts
+        # before[k]: the words of the sentences before sentence k. The sentences that
+        # still fit are found by one bisect: a fit costs one call, not one per sentence.
+        self.before = [0, *accumulate(counts)]
+
+    def words(self, j: int) -> int:
+        return self.counts[j]
+
+    def fit(self, k: int, budget: int) -> tuple[int, int]:
+        fit = bisect_right(self.before, budget + self.before[k]) - 1
+        return fit, self.before[fit] - self.before[k]
+
+
+class _SteppedSentences:
+    """The word counts of a text's sentences from word marks, counted only where chunks end.
+
+    Sentence ``j`` runs from ``s = ends[j - 1]`` (0 for the first) to ``e = ends[j]``
+    and counts the words whose last character is in ``[s, e)`` plus its extra
+    (``_MarkedCounter._extra``). Summed over sentences ``k`` to ``m - 1``, that is
+    the words whose last character is in ``[ends[k - 1], ends[m - 1])`` plus their
+    extras: a fit steps over ``budget + 1`` words with one regex match (in C, as the
+    word strategy does) and takes the sentences that end before that word does,
+    one fewer at a time while the extras among them overflow the budget.
+    """
+
+    def __init__(self, counter: _MarkedCounter, ends: list[int]) -> None:
+        self.counter = counter
+        self.ends = ends
+        extras = counter.extras([0, *ends[:-1]])
+        self.extra = extras
+        # The sentences that have an extra, in order, and the extras before each.
+        self.extra_at = list(extras)
+        self.extra_before = [0, *accumulate(extras.values())]
+
+    def _start(self, j: int) -> int:
+        return self.ends[j - 1] if j else 0
+
+    def words(self, j: int) -> int:
+        return self.counter._words(self._start(j), self.ends[j]) + self.extra.get(j, 0)
+
+    def _extras(self, k: int, m: int) -> int:
+        """The extras of sentences ``k`` to ``m - 1``."""
+        if not self.extra_at:
+            return 0
+        at = self.extra_at
+        return self.extra_before[bisect_left(at, m)] - self.extra_before[bisect_left(at, k)]
+
+    def fit(self, k: int, budget: int) -> tuple[int, int]:
+        """The first sentence from ``k`` on that does not fit in ``budget`` words (``len(ends)``
+        if all do), and the words of those that do."""
+        ends, counter = self.ends, self.counter
+        if k >= len(ends):
+            return k, 0
+        start = self._start(k)
+        found = _words_pattern(budget + 1, counter.mixed).match(counter.marks, start)
+        if found is None:  # the rest of the text holds at most ``budget`` words
+            fit, words = len(ends), counter._words(start, ends[-1])
+        else:
+            # The sentences ending before word ``budget + 1`` ends hold ``budget``
+            # words less those that end after them and up to it.
+            fit = bisect_left(ends, found.end(), k)
+            words = budget + 1 - counter._words(ends[fit - 1], found.end()) if fit > k else 0
+        extras = self._extras(k, fit)
+        while fit > k and words + extras > budget:
+            fit -= 1
+            words -= counter._words(self._start(fit), ends[fit])
+            extras = self._extras(k, fit)
+        return fit, words + extras
 
 
 def _counter(text: str) -> _WordCounter | _MarkedCounter:
@@ -364,25 +495,21 @@ def _sentence_spans(
     long_overlap = min(20, (max_words - 1) // 2)
     max_overlap_words = min(max_words // 2, 20)
     ends = sentence_ends(text)
-    counts = counter.counts(ends)
-    # before[k]: the words of the sentences before sentence k. The sentences that
-    # still fit are found by one bisect: the loop runs once per chunk, not per sentence.
-    before = [0, *accumulate(counts)]
+    sentences = counter.sentences(ends)
     spans: list[_Span] = []
     chunk_start = chunk_words = k = 0
     while True:
-        fit = bisect_right(before, max_words - chunk_words + before[k]) - 1
-        chunk_words += before[min(fit, len(ends))] - before[k]
-        k = fit
+        k, fitted = sentences.fit(k, max_words - chunk_words)
+        chunk_words += fitted
         if k >= len(ends):
             break
         chunk_end = ends[k - 1] if k else 0
-        sentence_end, words = ends[k], counts[k]
-        prev_start, prev_words = (ends[k - 2] if k > 1 else 0, counts[k - 1]) if k else (0, 0)
+        sentence_end, words = ends[k], sentences.words(k)
         next_words = words
         if chunk_words > 0:
             spans.append(_Span(chunk_start, chunk_end, chunk_words))
             if overlap:
+                prev_start, prev_words = (ends[k - 2] if k > 1 else 0), sentences.words(k - 1)
                 if prev_words + words > max_words:
                     skip = prev_words - max_overlap_words if prev_words > max_overlap_words else 0
                     chunk_start = counter.skip(prev_start, skip)
@@ -425,11 +552,8 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
     compiled = [compile_separator(s) for s in separators]
     spans: list[_Span] = []
 
-    def chunk(start: int, end: int, words: int, level: int) -> None:
-        # ``words``: ``counter.count(start, end)``, which the caller has counted already.
-        if words <= max_words:
-            spans.append(_Span(start, end, words))
-            return
+    def chunk(start: int, end: int, level: int) -> None:
+        # The span holds more than ``max_words`` words.
         cuts: list[int] = []
         while level < len(compiled):
             # A level with no cut inside the span leaves it whole: go on to the next.
@@ -457,14 +581,16 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
         i = 0
         while i < len(cuts):
             if counts[i] > max_words:
-                chunk(piece_starts[i], cuts[i], counts[i], level + 1)
+                chunk(piece_starts[i], cuts[i], level + 1)
                 i += 1
             else:
                 j = bisect_right(before, max_words + before[i]) - 1
                 spans.append(_Span(piece_starts[i], cuts[j - 1], before[j] - before[i]))
                 i = j
 
-    chunk(0, len(text), counter.count(0, len(text)), 0)
+    if not counter.exceeds(max_words):
+        return [_Span(0, len(text), counter.count(0, len(text)))]
+    chunk(0, len(text), 0)
     return spans
 
 
