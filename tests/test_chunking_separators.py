@@ -197,3 +197,24 @@ def test_a_separator_with_regex_syntax_is_no_literal():
     assert [compile_separator(s).literal for s in ("a.b", "\n#+ ", "a|b", "(a)", "a\\n")] == [
         None
     ] * 5
+
+
+# Lines of a markdown text: headings, underlines, blank lines and lines with other terminators.
+_LINES = st.lists(
+    st.sampled_from(["a", "-", "-", "--", "=", "=", "", " ", "a-"]) | st.text(alphabet="-= a\t\r\x85", max_size=3),
+    min_size=4,
+    max_size=30,
+)
+
+
+@given(_LINES, st.sampled_from(["\n", "\r\n", "\n\n"]), st.data())
+def test_a_setext_heading_is_found_where_the_regex_finds_it(lines, line_feed, data):
+    # The setext separators try their regex only before underlines: the same starts as a scan.
+    text = line_feed.join(lines)
+    start = data.draw(st.integers(0, len(text)) | st.just(0))
+    end = data.draw(st.integers(start, len(text)) | st.just(len(text)))
+    for source in SEPARATOR_GROUPS["markdown"][6:]:
+        separator = compile_separator(source)
+        assert separator.underline is not None
+        scanned = dataclasses.replace(separator, underline=None)
+        assert split_starts(text, start, end, separator) == split_starts(text, start, end, scanned)

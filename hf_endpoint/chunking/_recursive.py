@@ -55,6 +55,8 @@ SEPARATOR_GROUPS: dict[str, tuple[str, ...]] = {
 }
 MAX_SEPARATORS = 50
 _BUILT_IN = frozenset(source for group in SEPARATOR_GROUPS.values() for source in group)
+# The setext headings of the markdown group, and the character each underlines with.
+_UNDERLINES = {SEPARATOR_GROUPS["markdown"][6]: "-", SEPARATOR_GROUPS["markdown"][7]: "="}
 
 # The time budget of one split: see the module docstring. The built-in
 # separators search the benchmark's markdown at 50+ million characters a second
@@ -78,7 +80,9 @@ class Separator:
     (``"\\n## "``); its matches are then found with ``str.find``. ``timed``: whether
     its searches run under the time budget; all do but those of the built-in groups,
     which read each character a bounded number of times (the regex module checks
-    its clock as it goes, which makes a search several times slower).
+    its clock as it goes, which makes a search several times slower). ``underline``:
+    for the setext headings of the markdown group, the character of their underline
+    (their matches are then looked for only before underlines).
     """
 
     source: str
@@ -86,6 +90,7 @@ class Separator:
     after_cr: regex.Pattern[str]
     literal: str | None = None
     timed: bool = True
+    underline: str | None = None
 
 
 @lru_cache(maxsize=256)
@@ -100,7 +105,14 @@ def compile_separator(source: str) -> Separator:
     except regex.error as exc:  # a translation the engine refuses: a gap here, not the user's
         raise JavaRegexError(f"the regex engine refused it ({exc})", unsupported=True) from None
     literal = source if source and _LITERAL.issuperset(source) else None
-    return Separator(source, pattern, after_cr, literal, timed=source not in _BUILT_IN)
+    return Separator(
+        source,
+        pattern,
+        after_cr,
+        literal,
+        timed=source not in _BUILT_IN,
+        underline=_UNDERLINES.get(source),
+    )
 
 
 def separator_problem(source: str) -> str | None:
@@ -138,6 +150,8 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
         return starts
     span = text[start:end]
     pattern = separator.after_cr if start > 0 and text[start - 1] == "\r" else separator.pattern
+    if separator.underline is not None:
+        return [start + s for s in _underlined_starts(span, pattern, separator.underline)]
     if not separator.timed:
         untimed = list(pattern.finditer(span, concurrent=False))
         if all(m.end() > m.start() for m in untimed):
@@ -160,6 +174,32 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     ):
         return [start + m.start() for m in matches]
     return _timed_split_starts(span, start, pattern, separator.source, budget)
+
+
+def _underlined_starts(span: str, pattern: regex.Pattern[str], underline: str) -> list[int]:
+    """The find loop of a setext heading separator over ``span``, tried only before underlines.
+
+    A match is a line feed, a line (no line terminator in it), a line feed, a
+    run of ``underline`` and a line feed. So it starts at the second line feed
+    before an ``underline`` that ends a line, which ``str.find`` finds many
+    times faster than the regex scans the span. Matches start in the order of
+    the underlines they end with, so trying the regex there, from where the
+    last match ended, meets them as the find loop does.
+    """
+    starts: list[int] = []
+    searched_from = 0
+    line_end = underline + "\n"
+    last = span.find(line_end)
+    while last != -1:
+        before = span.rfind("\n", 0, last)
+        start = span.rfind("\n", 0, before) if before > 0 else -1
+        if start >= searched_from:
+            found = pattern.match(span, start, concurrent=False)
+            if found is not None:
+                starts.append(start)
+                searched_from = found.end()
+        last = span.find(line_end, last + 1)
+    return starts
 
 
 def _all_matches(
