@@ -170,8 +170,12 @@ class _WordCounter:
         """Whether the whole text holds more than ``n`` words."""
         return self.is_word.count(1) > n
 
-    def counts(self, ends: list[int], start: int = 0) -> list[int]:
-        """``count`` of each span from one end to the next, the first from ``start``."""
+    def counts(self, ends: list[int], start: int = 0, whole: int | None = None) -> list[int]:
+        """``count`` of each span from one end to the next, the first from ``start``.
+
+        ``whole``: ``count(start, ends[-1])`` when the caller knows it; this
+        counter counts every span all the same.
+        """
         if not ends:
             return []
         at = list(map(bisect_left, repeat(self.bounds), ends))
@@ -364,20 +368,37 @@ class _MarkedCounter:
                 found[k] = extra
         return dict(sorted(found.items())) if asked else found
 
-    def counts(self, ends: list[int], start: int = 0) -> list[int]:
+    def counts(self, ends: list[int], start: int = 0, whole: int | None = None) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
 
         The same sums as ``count``, for all spans at once with C-level calls.
+        ``whole``: ``count(start, ends[-1])`` when the caller knows it (the
+        recursive strategy cutting a span it counted); then the longest span is
+        not read: the words of the spans add up to the whole's, and each start
+        but the first adds its extra.
         """
         if not ends:
             return []
         starts = [start, *ends[:-1]]
-        words = map(self.marks.count, repeat(b"w "), starts, map(add, ends, repeat(1)))
+        unread = -1
+        if whole is not None and len(ends) > 1:
+            lengths = list(map(sub, ends, starts))
+            unread = lengths.index(max(lengths))
+        read_starts = starts[:unread] + starts[unread + 1 :] if unread >= 0 else starts
+        read_ends = ends[:unread] + ends[unread + 1 :] if unread >= 0 else ends
+        words = map(self.marks.count, repeat(b"w "), read_starts, map(add, read_ends, repeat(1)))
         if self.mixed:
-            words = map(add, words, map(self.marks.count, repeat(b"e"), starts, ends))
+            words = map(add, words, map(self.marks.count, repeat(b"e"), read_starts, read_ends))
         counts = list(words)
-        for k, extra in self.extras(starts).items():
+        if unread >= 0:
+            counts.insert(unread, 0)
+        extras = self.extras(starts)
+        for k, extra in extras.items():
             counts[k] += extra
+        if unread >= 0:
+            assert whole is not None
+            later_extras = sum(extras.values()) - extras.get(0, 0)
+            counts[unread] += whole + later_extras - sum(counts)
         return counts
 
     def sentences(self, ends: list[int]) -> _SteppedSentences:
@@ -552,8 +573,8 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
     compiled = [compile_separator(s) for s in separators]
     spans: list[_Span] = []
 
-    def chunk(start: int, end: int, level: int) -> None:
-        # The span holds more than ``max_words`` words.
+    def chunk(start: int, end: int, level: int, whole: int | None = None) -> None:
+        # The span holds more than ``max_words`` words: ``whole``, where it was counted.
         cuts: list[int] = []
         while level < len(compiled):
             # A level with no cut inside the span leaves it whole: go on to the next.
@@ -575,13 +596,13 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
             return
         # Neighbouring pieces merge while their summed counts fit: with the counts
         # summed up front, each merged piece is found by one bisect.
-        counts = counter.counts(cuts, start)
+        counts = counter.counts(cuts, start, whole)
         before = [0, *accumulate(counts)]
         piece_starts = [start, *cuts]
         i = 0
         while i < len(cuts):
             if counts[i] > max_words:
-                chunk(piece_starts[i], cuts[i], level + 1)
+                chunk(piece_starts[i], cuts[i], level + 1, counts[i])
                 i += 1
             else:
                 j = bisect_right(before, max_words + before[i]) - 1
