@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 
 from hf_endpoint import ConfigError, EmbeddingClient, chunk_offsets
 from hf_endpoint.chunking._java_regex import JavaRegexError, translate
-from hf_endpoint.chunking._recursive import SEPARATOR_GROUPS, compile_separator, split_starts
+from hf_endpoint.chunking._recursive import (
+    SEPARATOR_GROUPS,
+    TextSplits,
+    compile_separator,
+    split_starts,
+)
 from hf_endpoint.server import LocalEndpoint
 
 
@@ -201,7 +206,8 @@ def test_a_separator_with_regex_syntax_is_no_literal():
 
 # Lines of a markdown text: headings, underlines, blank lines and lines with other terminators.
 _LINES = st.lists(
-    st.sampled_from(["a", "-", "-", "--", "=", "=", "", " ", "a-"]) | st.text(alphabet="-= a\t\r\x85", max_size=3),
+    st.sampled_from(["a", "-", "-", "--", "=", "=", "", " ", "a-"])
+    | st.text(alphabet="-= a\t\r\x85", max_size=3),
     min_size=4,
     max_size=30,
 )
@@ -218,3 +224,23 @@ def test_a_setext_heading_is_found_where_the_regex_finds_it(lines, line_feed, da
         assert separator.underline is not None
         scanned = dataclasses.replace(separator, underline=None)
         assert split_starts(text, start, end, separator) == split_starts(text, start, end, scanned)
+
+
+@given(
+    st.lists(st.sampled_from(["\n", "#", " ", "a", "\n# ", "\n## ", "\n### "]), max_size=30),
+    st.data(),
+)
+def test_a_heading_is_found_where_a_search_of_the_span_finds_it(pieces, data):
+    # The heading separators are looked for where the text holds "\n#", found once for
+    # all the spans of the text.
+    text = "".join(pieces)
+    splits = TextSplits(text)
+    for _ in range(3):
+        start = data.draw(st.integers(0, len(text)) | st.just(0))
+        end = data.draw(st.integers(start, len(text)) | st.just(len(text)))
+        for source in SEPARATOR_GROUPS["markdown"][:6]:
+            separator = compile_separator(source)
+            assert separator.heading
+            assert splits.split_starts(start, end, separator) == split_starts(
+                text, start, end, separator
+            )

@@ -22,6 +22,7 @@ of a CPU, a search near the budget could fail where it would pass on an idle one
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_SEPARATORS",
     "SEPARATOR_GROUPS",
     "Separator",
+    "TextSplits",
     "compile_separator",
     "separator_problem",
     "split_starts",
@@ -57,6 +59,8 @@ MAX_SEPARATORS = 50
 _BUILT_IN = frozenset(source for group in SEPARATOR_GROUPS.values() for source in group)
 # The setext headings of the markdown group, and the character each underlines with.
 _UNDERLINES = {SEPARATOR_GROUPS["markdown"][6]: "-", SEPARATOR_GROUPS["markdown"][7]: "="}
+# What the other headings of the markdown group ("\n# ", "\n## ", ...) begin with.
+_HEADING = "\n#"
 
 # The time budget of one split: see the module docstring. The built-in
 # separators search the benchmark's markdown at 50+ million characters a second
@@ -82,7 +86,8 @@ class Separator:
     which read each character a bounded number of times (the regex module checks
     its clock as it goes, which makes a search several times slower). ``underline``:
     for the setext headings of the markdown group, the character of their underline
-    (their matches are then looked for only before underlines).
+    (their matches are then looked for only before underlines). ``heading``: for the
+    other headings of the markdown group (see :class:`TextSplits`).
     """
 
     source: str
@@ -91,6 +96,7 @@ class Separator:
     literal: str | None = None
     timed: bool = True
     underline: str | None = None
+    heading: bool = False
 
 
 @lru_cache(maxsize=256)
@@ -112,6 +118,7 @@ def compile_separator(source: str) -> Separator:
         literal,
         timed=source not in _BUILT_IN,
         underline=_UNDERLINES.get(source),
+        heading=literal is not None and source in _BUILT_IN and source.startswith(_HEADING),
     )
 
 
@@ -174,6 +181,35 @@ def split_starts(text: str, start: int, end: int, separator: Separator) -> list[
     ):
         return [start + m.start() for m in matches]
     return _timed_split_starts(span, start, pattern, separator.source, budget)
+
+
+class TextSplits:
+    """``split_starts`` of the spans of one text, with what their searches share found once.
+
+    The heading separators of the markdown group all begin with a line feed
+    and a number sign, a pair that prose rarely holds: where it occurs in the
+    text is found once, and each heading separator is looked for only there,
+    not by a search of every span it splits.
+    """
+
+    __slots__ = ("_headings", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._headings: list[int] | None = None
+
+    def split_starts(self, start: int, end: int, separator: Separator) -> list[int]:
+        """``split_starts(self.text, start, end, separator)``."""
+        if not separator.heading:
+            return split_starts(self.text, start, end, separator)
+        text, literal = self.text, separator.source
+        if self._headings is None:
+            self._headings = split_starts(text, 0, len(text), compile_separator(_HEADING))
+        headings = self._headings
+        # A heading separator holds a line feed only first, so no two of its occurrences
+        # overlap: the find loop finds each one that lies in the span.
+        low, high = bisect_left(headings, start), bisect_right(headings, end - len(literal))
+        return [found for found in headings[low:high] if text.startswith(literal, found)]
 
 
 def _underlined_starts(span: str, pattern: regex.Pattern[str], underline: str) -> list[int]:

@@ -19,7 +19,7 @@ from operator import add, itemgetter, sub
 from typing import Any, NamedTuple
 
 from ..config.settings import ChunkingSettings
-from ._recursive import compile_separator, split_starts
+from ._recursive import TextSplits, compile_separator
 from ._segment import (
     WordBoundaries,
     WordMarks,
@@ -571,6 +571,7 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
         return [_Span(0, 0, 0)]
     counter = _counter(text)
     compiled = [compile_separator(s) for s in separators]
+    splits = TextSplits(text)
     spans: list[_Span] = []
 
     def chunk(start: int, end: int, level: int, whole: int | None = None) -> None:
@@ -580,7 +581,7 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
             # A level with no cut inside the span leaves it whole: go on to the next.
             cuts = [
                 *dict.fromkeys(
-                    c for c in split_starts(text, start, end, compiled[level]) if c > start
+                    c for c in splits.split_starts(start, end, compiled[level]) if c > start
                 ),
                 end,
             ]
