@@ -263,6 +263,8 @@ class _MarkedCounter:
         self.text = text
         # A space after the last mark: every word end is a ``w`` before a space or an ``e``.
         self.marks = found.marks + b" "
+        # And one before the first: every word start is a ``w`` after a space (or an ``e``).
+        self.spaced = b" " + self.marks
         self.classes = found.classes
         self.mixed = not text.isascii()
         self.island_starts = [start for start, _ in found.islands]
@@ -386,12 +388,24 @@ class _MarkedCounter:
             unread = lengths.index(max(lengths))
         read_starts = starts[:unread] + starts[unread + 1 :] if unread >= 0 else starts
         read_ends = ends[:unread] + ends[unread + 1 :] if unread >= 0 else ends
-        words = map(self.marks.count, repeat(b"w "), read_starts, map(add, read_ends, repeat(1)))
+        # The words that start in each span (``bytes.count`` of a space and a ``w``,
+        # nearly twice as quick as of a ``w`` and a space), and below, for a word
+        # that runs across a cut, one more in the span where it ends, one fewer where it starts.
+        spaced = self.spaced
+        words = map(spaced.count, repeat(b" w"), read_starts, map(add, read_ends, repeat(1)))
         if self.mixed:
             words = map(add, words, map(self.marks.count, repeat(b"e"), read_starts, read_ends))
         counts = list(words)
         if unread >= 0:
             counts.insert(unread, 0)
+        cuts = [start, *ends]
+        if b"w" in _bytes_at(spaced, cuts):  # a word ends at or runs across a cut
+            for k, cut in enumerate(cuts):
+                if spaced.startswith(b"ww", cut):
+                    if k < len(counts):
+                        counts[k] += 1
+                    if k:
+                        counts[k - 1] -= 1
         extras = self.extras(starts)
         for k, extra in extras.items():
             counts[k] += extra
