@@ -5,6 +5,8 @@ of ICU (``word_status``). The chunker's fast paths (ASCII rules, character class
 counts looked up rather than walked) must give the same chunks.
 """
 
+import dataclasses
+
 from hf_endpoint.chunking._recursive import compile_separator, split_starts
 from hf_endpoint.chunking._segment import sentence_ends, word_status
 
@@ -117,7 +119,9 @@ def reference_recursive_chunks(text, max_words, separators):
     if not text:
         return [(0, 0)]
     words_of = ReferenceWords(text)
-    compiled = [compile_separator(s) for s in separators]
+    # Every separator searched by its regex over the span: no setext heading tried only
+    # before its underlines.
+    compiled = [dataclasses.replace(compile_separator(s), underline=None) for s in separators]
     out = []
 
     def chunk(start, end, level):
