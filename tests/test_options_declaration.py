@@ -181,11 +181,11 @@ print("seen everywhere")
 # What a type checker must take, and refuse, once the option is added.
 TYPED = """
 from hf_endpoint import EmbeddingClient, RerankClient
-from langchain_hf_endpoint import HFEndpointEmbeddings
+from hf_endpoint._adapter import EndpointAdapter, RerankAdapter  # the adapters' fields
 
 EmbeddingClient("http://127.0.0.1:1", api_key=None, shoe_size=9)
 RerankClient("http://127.0.0.1:1", api_key=None, shoe_size=9)
-HFEndpointEmbeddings(url="http://127.0.0.1:1", shoe_size=9)
+EndpointAdapter(url="http://127.0.0.1:1", shoe_size=9), RerankAdapter(shoe_size=9)
 EmbeddingClient("http://127.0.0.1:1", api_key=None, shoe_size="nine")
 """
 
