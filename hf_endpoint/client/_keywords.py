@@ -78,7 +78,7 @@ class Region:
     def lines(self, options: list[Declared] | None = None) -> list[str]:
         """The region's lines, without indentation (``options``: the declaration's)."""
         every = declared() if options is None else options
-        if self.name.endswith("keywords"):
+        if self.keywords:
             client = EMBED if self.name.startswith(EMBED) else RERANK
             return [
                 f"{s.name}: {source_of(s.accepts())} = {_default_of(s, client)},"
@@ -91,6 +91,15 @@ class Region:
             for s in every
             if s.adapter and s.clients == clients
         ]
+
+    @property
+    def keywords(self) -> bool:
+        """Whether the region holds a signature's keywords (else a class's fields)."""
+        return self.name.endswith("keywords")
+
+    def says(self, written: list[str], options: list[Declared] | None = None) -> bool:
+        """Whether ``written``, the region's lines in its file, is the declaration's code."""
+        return _as_code(written, self.keywords) == _as_code(self.lines(options), self.keywords)
 
     @property
     def begin(self) -> str:
@@ -134,8 +143,7 @@ def stale(root: Path = PACKAGE, options: list[Declared] | None = None) -> list[s
         path = root / region.path
         text = path.read_text(encoding="utf-8").splitlines()
         first, last, _ = _find(text, region, path)
-        keywords = region.name.endswith("keywords")
-        if _as_code(text[first:last], keywords) != _as_code(region.lines(options), keywords):
+        if not region.says(text[first:last], options):
             found.append(f"{region.path}: {region.name}")
     return found
 
@@ -147,10 +155,8 @@ def write(root: Path = PACKAGE, options: list[Declared] | None = None) -> list[P
         path = root / region.path
         text = path.read_text(encoding="utf-8").splitlines(keepends=True)
         first, last, indent = _find([line.rstrip("\n") for line in text], region, path)
-        keywords = region.name.endswith("keywords")
-        lines = region.lines(options)
-        if _as_code(text[first:last], keywords) != _as_code(lines, keywords):
-            new = [indent + line + "\n" for line in lines]
+        if not region.says(text[first:last], options):
+            new = [indent + line + "\n" for line in region.lines(options)]
             path.write_text("".join(text[:first] + new + text[last:]), encoding="utf-8")
             written.append(path)
     return written
