@@ -1,5 +1,6 @@
 """The client side stays light: no server, numpy, Starlette or torch behind an import or a
-command that does not serve; no import cycle; nobody else's loggers touched on import."""
+command that does not serve (chunking loads numpy only for a text that ICU segments, and
+these texts are ASCII); no import cycle; nobody else's loggers touched on import."""
 
 import json
 import os

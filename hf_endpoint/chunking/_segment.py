@@ -7,9 +7,9 @@ string (one UTF-16 unit each), so they too keep offsets exact.
 Speed: asking ICU for the rule status of every boundary costs one Python call
 per boundary, which dominates on long texts. A segment's status follows from
 its first character except at a few spots the word-break rules name (listed
-at ``ODD_PATTERN``), so the word flags are computed from a per-character class
-table with C-level operations (``bytes.translate``, ``operator.itemgetter``,
-``itertools.compress``), and ICU is asked only where the first character
+at ``ODD_PATTERN``), so the word flags are looked up in a table of every
+code point's class (numpy: one indexing of the text's code points by the
+segments' starts), and ICU is asked only where the first character
 leaves it open (``_`` alone is not a word, ``__`` is) and around the spots
 (``ten\u200d🙂`` is not a word). ``tests/test_segment.py`` checks the table
 against ICU for every code point, alone and next to zero width joiners.
@@ -18,12 +18,17 @@ against ICU for every code point, alone and next to zero width joiners.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from bisect import bisect_left, bisect_right
-from itertools import compress
-from operator import itemgetter
+from functools import cache
+from typing import TYPE_CHECKING
 
 import icu
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "WordBoundaries",
@@ -108,25 +113,6 @@ _NOT_CONTAINED = icu.USetSpanCondition.SPAN_NOT_CONTAINED
 _DICTIONARY_RUN = re.compile(_regex_class(DICTIONARY_RUN_PATTERN) + "+")
 
 
-def char_class(ch: str) -> int:
-    """``WORD``, ``NOT_WORD`` or ``ASK`` for a segment that starts with ``ch``."""
-    if ch in _ASK:
-        return ASK
-    return WORD if ch in _WORD_START else NOT_WORD
-
-
-class _ClassTable(dict[int, str]):
-    """``str.translate`` table: code point -> one-byte class, filled on first sight."""
-
-    def __missing__(self, code: int) -> str:
-        value = chr(char_class(chr(code)))
-        self[code] = value
-        return value
-
-
-_CLASS_TABLE = _ClassTable()
-_ASCII_CLASSES = bytes(char_class(chr(c)) for c in range(128)) + bytes(128)
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 _ASTRAL = re.compile(r"[\U00010000-\U0010ffff]")
 
 _local = threading.local()
@@ -167,40 +153,71 @@ def _points(units: list[int], text: str) -> tuple[list[int], list[int]]:
     return units, points
 
 
-def _classify(firsts: str) -> bytes | bytearray:
-    """One class byte per character of ``firsts``."""
-    if firsts.isascii():
-        return firsts.encode("ascii").translate(_ASCII_CLASSES)
-    # 'replace' keeps one byte per character, so indices stay aligned.
-    replaced = firsts.encode("ascii", "replace")
-    if replaced.count(b"?") * 8 > len(firsts):  # many non-ASCII: one pass is cheaper
-        return firsts.translate(_CLASS_TABLE).encode("latin-1")
-    classes = bytearray(replaced.translate(_ASCII_CLASSES))
-    for m in _NON_ASCII_RUN.finditer(firsts):
-        classes[m.start() : m.end()] = m.group().translate(_CLASS_TABLE).encode("latin-1")
+@cache
+def _segment_classes() -> npt.NDArray[np.uint8]:
+    """``WORD``, ``NOT_WORD`` or ``ASK`` for a segment that starts with each code point,
+    indexed by code point (made on first use): ASK where ``_ASK`` holds it, else
+    WORD where ``_WORD_START`` does."""
+    import numpy as np
+
+    classes = np.full(sys.maxunicode + 1, NOT_WORD, np.uint8)
+    for chars, value in ((_WORD_START, WORD), (_ASK, ASK)):
+        for first, last in chars.ranges():
+            classes[ord(first) : ord(last) + 1] = value
     return classes
+
+
+def _word_boundaries(
+    iterator: icu.BreakIterator, text: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Word boundaries, 0 first, as ``(utf16_offsets, code_point_offsets)``."""
+    import numpy as np
+
+    iterator.setText(text)
+    units = np.concatenate(([0], np.fromiter(iterator, np.int64)))
+    if units[-1] == len(text):
+        return units, units
+    # Astral character j (at code point index p) ends at UTF-16 offset p + j + 2.
+    astral_ends = [m.start() + j + 2 for j, m in enumerate(_ASTRAL.finditer(text))]
+    return units, units - np.searchsorted(np.array(astral_ends, np.int64), units, "right")
 
 
 class WordSegmentation:
     """The word segments of one text.
 
-    ``boundaries[k]`` (code point offsets, ``boundaries[0] == 0``, the last is
+    ``array[k]`` (numpy; code point offsets, ``array[0] == 0``, the last is
     ``len(text)``) and ``is_word[k]``: 1 when the segment ending at
-    ``boundaries[k]`` has an ICU rule status other than ``WORD_NONE``.
+    ``array[k]`` has an ICU rule status other than ``WORD_NONE``;
+    ``boundaries``: ``array`` as a list, made on first use.
     """
 
-    __slots__ = ("boundaries", "is_word")
+    __slots__ = ("_boundaries", "array", "is_word")
 
-    def __init__(self, boundaries: list[int], is_word: bytes) -> None:
-        self.boundaries = boundaries
+    def __init__(self, array: npt.NDArray[np.int64], is_word: bytes) -> None:
+        self.array = array
         self.is_word = is_word
+        self._boundaries: list[int] | None = None
+
+    @property
+    def boundaries(self) -> list[int]:
+        if self._boundaries is None:
+            self._boundaries = self.array.tolist()
+        return self._boundaries
+
+    def word_end_array(self) -> npt.NDArray[np.int64]:
+        import numpy as np
+
+        return self.array[np.frombuffer(self.is_word, np.bool_)]
 
     def word_ends(self) -> list[int]:
-        return list(compress(self.boundaries, self.is_word))
+        ends: list[int] = self.word_end_array().tolist()
+        return ends
 
 
-def _ask_runs(flags: bytearray, ends: list[int], text: str, spots: list[int]) -> None:
+def _ask_runs(flags: bytearray, boundaries: list[int], text: str, spots: list[int]) -> None:
     """Mark ASK every segment of the dictionary run around each spot, and its neighbours.
+
+    ``flags[k]`` belongs to the segment that ends at ``boundaries[k]`` (``k >= 1``).
 
     Spots come in text order, so each flag is marked once however many spots
     share a run: linear in the text, not in spots times run length.
@@ -212,8 +229,8 @@ def _ask_runs(flags: bytearray, ends: list[int], text: str, spots: list[int]) ->
     for spot in spots:
         i = bisect_right(run_starts, spot) - 1
         low, high = runs[i] if i >= 0 and runs[i][1] > spot else (spot, spot + 1)
-        first = max(bisect_right(ends, low) - 1, 0, marked + 1)
-        final = min(bisect_left(ends, high) + 1, last)
+        first = max(bisect_right(boundaries, low) - 1, 1, marked + 1)
+        final = min(bisect_left(boundaries, high) + 1, last)
         if first <= final:
             flags[first : final + 1] = bytes((ASK,)) * (final + 1 - first)
             marked = final
@@ -221,25 +238,26 @@ def _ask_runs(flags: bytearray, ends: list[int], text: str, spots: list[int]) ->
 
 def word_segmentation(text: str) -> WordSegmentation:
     """Segment ``text`` into ICU words (root locale)."""
+    import numpy as np
+
     if not text:
-        return WordSegmentation([0], b"\x00")
+        return WordSegmentation(np.zeros(1, np.int64), b"\x00")
+
     word_it, _ = _iterators()
-    units, ends = _boundaries(word_it, text)
-    # The first character of every segment; itemgetter and join run in C.
-    flags = _classify("".join(itemgetter(0, *ends[:-1])(text)))
+    units, bounds = _word_boundaries(word_it, text)
+    # The class of the first character of every segment: one table lookup in numpy.
+    code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+    flags = bytearray(1) + _segment_classes()[code_points[bounds[:-1]]].tobytes()
     if not text.isascii() and _MAYBE_SPOT.span(text, _NOT_CONTAINED) < units[-1]:
         spots = [m.start() for m in _SPOTS.finditer(text)]
         if spots:
-            flags = bytearray(flags)
-            _ask_runs(flags, ends, text, spots)
-    if ASK in flags:
-        flags = bytearray(flags)
-        k = flags.find(ASK)
-        while k != -1:
-            word_it.following(units[k - 1] if k else 0)
-            flags[k] = WORD if word_it.getRuleStatus() != 0 else NOT_WORD
-            k = flags.find(ASK, k + 1)
-    return WordSegmentation([0, *ends], b"\x00" + bytes(flags))
+            _ask_runs(flags, bounds.tolist(), text, spots)
+    k = flags.find(ASK)
+    while k != -1:
+        word_it.following(int(units[k - 1]))
+        flags[k] = WORD if word_it.getRuleStatus() != 0 else NOT_WORD
+        k = flags.find(ASK, k + 1)
+    return WordSegmentation(bounds, bytes(flags))
 
 
 # ASCII text: the word-break rules (UAX #29 as ICU's root rules apply them) reduce

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import accumulate, repeat
 from operator import add, itemgetter, sub
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config.settings import ChunkingSettings
 from ._recursive import TextSplits, compile_separator
@@ -26,10 +26,13 @@ from ._segment import (
     WordSegmentation,
     marked_words,
     sentence_ends,
-    word_ends,
     word_marks,
     word_segmentation,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["Chunk", "chunk_offsets", "chunk_text"]
 
@@ -59,18 +62,18 @@ def _word_spans(text: str, size: int, overlap: int) -> list[_Span]:
     marks = word_marks(text)
     if marks is not None:
         return _marked_word_spans(marks, not text.isascii(), size, overlap)
-    ends = word_ends(text)
+    ends = word_segmentation(text).word_end_array()
     n = len(ends)
     if n < size:
         return [_Span(0, len(text), n)]
     step = size - overlap
     full = (n - size) // step + 1
-    chunk_ends = ends[size - 1 :: step]
-    chunk_starts = [0, *ends[step - 1 :: step][: full - 1]]
+    chunk_ends = ends[size - 1 :: step].tolist()
+    chunk_starts = [0, *ends[step - 1 :: step][: full - 1].tolist()]
     spans = [_Span(s, e, size) for s, e in zip(chunk_starts, chunk_ends)]
     carried = overlap + n - ((full - 1) * step + size)
     if carried > overlap:
-        spans.append(_Span(ends[full * step - 1], len(text), carried))
+        spans.append(_Span(int(ends[full * step - 1]), len(text), carried))
     return spans
 
 
@@ -123,23 +126,6 @@ def _marked_word_spans(marks: bytes, mixed: bool, size: int, overlap: int) -> li
     return spans
 
 
-def _values_at(values: list[int], indices: list[int]) -> list[int]:
-    """``values[i]`` for each of ``indices`` (not empty, each in range), in C."""
-    if len(indices) == 1:
-        return [values[indices[0]]]
-    return list(itemgetter(*indices)(values))
-
-
-def _less_one(values: list[int]) -> list[int]:
-    """``max(v - 1, 0)`` of each of the non-decreasing ``values``, in C but for the leading zeros."""
-    lowered = list(map(sub, values, repeat(1)))
-    k = 0
-    while k < len(lowered) and lowered[k] < 0:
-        lowered[k] = 0
-        k += 1
-    return lowered
-
-
 @lru_cache(maxsize=128)
 def _flags_pattern(n: int) -> re.Pattern[bytes]:
     """Matches ``n`` word flags (``\\x01``) of ``WordSegmentation.is_word``, ending after the last."""
@@ -157,8 +143,11 @@ class _WordCounter:
 
     def __init__(self, seg: WordSegmentation, length: int) -> None:
         self.bounds = seg.boundaries
+        self.array = seg.array
         self.is_word = seg.is_word
         self.length = length
+        # words_before[k]: the word flags among the first k; made on first use.
+        self.words_before: npt.NDArray[np.int64] | None = None
 
     def _preceding(self, start: int) -> int:
         return max(bisect_left(self.bounds, start) - 1, 0)
@@ -174,18 +163,24 @@ class _WordCounter:
         """``count`` of each span from one end to the next, the first from ``start``.
 
         ``whole``: ``count(start, ends[-1])`` when the caller knows it; this
-        counter counts every span all the same.
+        counter counts every span all the same. In numpy: the boundaries found
+        by ``searchsorted``, the words between them by prefix sums of the flags.
         """
         if not ends:
             return []
-        at = list(map(bisect_left, repeat(self.bounds), ends))
-        lows = _less_one([bisect_left(self.bounds, start), *at[:-1]])
-        if at[-1] < len(self.bounds) and _values_at(self.bounds, at) == ends:
-            # Every end is a word boundary (as sentence ends are): it is found once.
-            highs: Iterable[int] = map(add, at, repeat(1))
-        else:
-            highs = map(bisect_right, repeat(self.bounds), ends)
-        return list(map(self.is_word.count, repeat(1), lows, highs))
+        import numpy as np
+
+        if self.words_before is None:
+            flags = np.frombuffer(self.is_word, np.uint8)
+            self.words_before = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+        found = np.array(ends, np.int64)
+        lows = np.searchsorted(self.array, found)
+        lows[1:] = lows[:-1]
+        lows[0] = bisect_left(self.bounds, start)
+        np.maximum(lows - 1, 0, out=lows)
+        highs = np.searchsorted(self.array, found, "right")
+        counted: list[int] = (self.words_before[highs] - self.words_before[lows]).tolist()
+        return counted
 
     def sentences(self, ends: list[int]) -> _CountedSentences:
         return _CountedSentences(self.counts(ends))
