@@ -191,8 +191,11 @@ def _recursive_settings(group: str) -> dict[str, object]:
 def ours(
     group: str, old: ModuleType | None, strategies: tuple[str, ...] = ("word", "sentence")
 ) -> dict[str, Callable[[str], object]]:
-    """Our strategies (and those at the baseline revision) with 250-word chunks."""
-    from hf_endpoint import chunk_offsets
+    """Our strategies (and those at the baseline revision) with 250-word chunks.
+
+    The settings are built once, as the README does, so that each call measures the chunking.
+    """
+    from hf_endpoint import ChunkingSettings, chunk_offsets
 
     word, sentence = _size_settings()
     settings = {
@@ -205,10 +208,12 @@ def ours(
     for label, chosen in settings.items():
         if label.split()[0].rstrip(",") not in strategies:
             continue
-        split[f"hf_endpoint {label}"] = lambda d, s=chosen: chunk_offsets(d, s)
+        built = ChunkingSettings.from_dict(chosen)
+        split[f"hf_endpoint {label}"] = lambda d, s=built: chunk_offsets(d, s)
         if old is not None and chosen["strategy"] != "none":
+            built_then = old.ChunkingSettings.from_dict(chosen)
             split[f"hf_endpoint {label.split()[0].rstrip(',')} at {old.__revision__}"] = (
-                lambda d, s=chosen: old.chunk_offsets(d, s)
+                lambda d, s=built_then: old.chunk_offsets(d, s)
             )
     return split
 
