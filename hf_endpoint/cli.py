@@ -330,7 +330,7 @@ def _inference_api(argv: list[str]) -> int:
 
 def _serve(argv: list[str]) -> int:
     """``hf-endpoint serve``: the server's own command line, with this one's help."""
-    # Only `serve` imports the server (Starlette, numpy, a model).
+    # Only `serve` imports the server (Starlette, a model).
     try:
         from .server._command import add_arguments
         from .server._command import main as serve_main

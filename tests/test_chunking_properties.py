@@ -19,6 +19,7 @@ from hf_endpoint.chunking._strategies import (
     _MarkedCounter,
     _sentence_spans,
     _word_spans,
+    _WordCounter,
 )
 
 from .reference import (
@@ -143,6 +144,20 @@ def test_counts_of_consecutive_spans_equal_the_boundary_walk(text, data):
     words = ReferenceWords(text)
     assert _counter(text).counts(ends, start) == [
         words.count(s, e) for s, e in zip([start, *ends], ends)
+    ]
+
+
+@given(st.one_of(any_text, ascii_text, mixed_text, long_text, multilingual_text), st.data())
+def test_counts_on_icu_segments_equal_the_boundary_walk(text, data):
+    # On ICU's segments (the counter of mostly non-ASCII text, taken here for any text)
+    # the counts of many spans are prefix sums of the word flags, found by searchsorted.
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), min_size=1, max_size=30)))
+    start, ends = cuts[0], cuts[1:]
+    words = ReferenceWords(text)
+    counter = _WordCounter(word_segmentation(text), len(text))
+    assert counter.counts(ends, start) == [words.count(s, e) for s, e in zip([start, *ends], ends)]
+    assert counter.counts(ends, start) == [
+        counter.count(s, e) for s, e in zip([start, *ends], ends)
     ]
 
 

@@ -164,6 +164,7 @@ def _segment_classes() -> npt.NDArray[np.uint8]:
     for chars, value in ((_WORD_START, WORD), (_ASK, ASK)):
         for first, last in chars.ranges():
             classes[ord(first) : ord(last) + 1] = value
+    classes.flags.writeable = False  # shared by every thread
     return classes
 
 
@@ -246,7 +247,7 @@ def word_segmentation(text: str) -> WordSegmentation:
     word_it, _ = _iterators()
     units, bounds = _word_boundaries(word_it, text)
     # The class of the first character of every segment: one table lookup in numpy.
-    code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+    code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), "<u4")
     flags = bytearray(1) + _segment_classes()[code_points[bounds[:-1]]].tobytes()
     if not text.isascii() and _MAYBE_SPOT.span(text, _NOT_CONTAINED) < units[-1]:
         spots = [m.start() for m in _SPOTS.finditer(text)]

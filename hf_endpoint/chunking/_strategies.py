@@ -138,7 +138,8 @@ class _WordCounter:
     Both start from the word boundary strictly before ``start`` and look at
     the segment ending there too; see SPEC A5 for the parity quirk this keeps.
     A count is one ``bytes.count`` of the word flags of the boundaries in
-    between, found by bisect.
+    between, found by bisect; ``counts`` does the same for many spans at once
+    in numpy.
     """
 
     def __init__(self, seg: WordSegmentation, length: int) -> None:
@@ -178,7 +179,8 @@ class _WordCounter:
         lows[1:] = lows[:-1]
         lows[0] = bisect_left(self.bounds, start)
         np.maximum(lows - 1, 0, out=lows)
-        highs = np.searchsorted(self.array, found, "right")
+        # No fewer than none where a span ends before it starts, as bytes.count gives.
+        highs = np.maximum(np.searchsorted(self.array, found, "right"), lows)
         counted: list[int] = (self.words_before[highs] - self.words_before[lows]).tolist()
         return counted
 

@@ -164,12 +164,8 @@ class _Rows:
         self.total = total
         self.dtype = dtype
         if dtype is not None:
-            try:
-                import numpy
-            except ImportError:
-                raise ConfigError(
-                    f'[dtype] {dtype!r} needs numpy: pip install "hf-endpoint[numpy]" or numpy'
-                ) from None
+            import numpy
+
             try:
                 self.numpy_dtype = numpy.dtype(dtype)
             except TypeError:
