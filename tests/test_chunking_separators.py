@@ -6,7 +6,10 @@ comments say where Python's ``re`` would answer differently.
 """
 
 import dataclasses
+import itertools
 import re
+import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -158,6 +161,20 @@ def test_a_separator_that_reads_too_much_fails_with_elasticsearchs_message():
     assert info.value.errors == [
         "Chunk separator regex [(a|aa)+$] has exceeded the character read limit"
     ]
+
+
+def test_a_split_over_its_budget_in_wall_time_only_is_timed_again_in_cpu_time(monkeypatch):
+    # A search descheduled on a busy machine: wall time runs on, this thread's CPU time
+    # does not. Here the wall clock jumps a minute at each reading; the split is then
+    # timed again in the thread's CPU time, and gives its matches.
+    from hf_endpoint.chunking import _recursive
+
+    minutes = itertools.count(0.0, 60.0)
+    clock = types.SimpleNamespace(perf_counter=lambda: next(minutes), thread_time=time.thread_time)
+    monkeypatch.setattr(_recursive, "time", clock)
+    text = "x1 " * 200
+    assert starts("x[0-9]", text) == list(range(0, len(text), 3))
+    assert next(minutes) > 60.0  # the wall clock was read
 
 
 def test_threads_chunking_at_once_get_the_chunks_of_one_thread():
