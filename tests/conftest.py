@@ -1,6 +1,14 @@
 import importlib.util
 import os
+import signal
 from pathlib import Path
+
+# The command-line tests stop their children with Ctrl-C (SIGINT), as a user at a terminal
+# does. A suite started as a background job of a non-interactive shell (`cmd &` in a
+# script) inherits SIGINT ignored, and so would every child, which then never stops:
+# the suite takes Ctrl-C as a terminal gives it, whoever started it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # tiktoken downloads its encodings on first use; the machines running the tests have no
 # internet, and llama-index-core ships the two encodings its own splitters use. Found
