@@ -134,31 +134,21 @@ def test_sentences_stepped_over_word_marks_fit_as_counted_sentences_do(text, dat
     assert stepped.fit(k, budget) == counted.fit(k, budget)
 
 
-@given(st.one_of(any_text, ascii_text, mixed_text, long_text, structured_text), st.data())
+@given(
+    st.one_of(any_text, ascii_text, mixed_text, long_text, structured_text, multilingual_text),
+    st.data(),
+)
 def test_counts_of_consecutive_spans_equal_the_boundary_walk(text, data):
     # The sentence and recursive strategies count all their spans in one call: word
     # ends and the quirk of each span's start are looked up in bulk, the rare
-    # ambiguous spots one at a time.
+    # ambiguous spots one at a time. On ICU's segments (the counter of mostly non-ASCII
+    # text, taken here for any text) the counts are prefix sums of the word flags.
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), min_size=1, max_size=30)))
     start, ends = cuts[0], cuts[1:]
     words = ReferenceWords(text)
-    assert _counter(text).counts(ends, start) == [
-        words.count(s, e) for s, e in zip([start, *ends], ends)
-    ]
-
-
-@given(st.one_of(any_text, ascii_text, mixed_text, long_text, multilingual_text), st.data())
-def test_counts_on_icu_segments_equal_the_boundary_walk(text, data):
-    # On ICU's segments (the counter of mostly non-ASCII text, taken here for any text)
-    # the counts of many spans are prefix sums of the word flags, found by searchsorted.
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), min_size=1, max_size=30)))
-    start, ends = cuts[0], cuts[1:]
-    words = ReferenceWords(text)
-    counter = _WordCounter(word_segmentation(text), len(text))
-    assert counter.counts(ends, start) == [words.count(s, e) for s, e in zip([start, *ends], ends)]
-    assert counter.counts(ends, start) == [
-        counter.count(s, e) for s, e in zip([start, *ends], ends)
-    ]
+    expected = [words.count(s, e) for s, e in zip([start, *ends], ends)]
+    assert _counter(text).counts(ends, start) == expected
+    assert _WordCounter(word_segmentation(text), len(text)).counts(ends, start) == expected
 
 
 @given(st.one_of(any_text, ascii_text, mixed_text, long_text, structured_text), st.data())
