@@ -131,6 +131,12 @@ def _iterators() -> tuple[icu.BreakIterator, icu.BreakIterator]:
     return its
 
 
+def _astral_ends(text: str) -> list[int]:
+    """The UTF-16 offsets where the characters of ``text`` beyond the BMP end, in order."""
+    # Astral character j (at code point index p) ends at UTF-16 offset p + j + 2.
+    return [m.start() + j + 2 for j, m in enumerate(_ASTRAL.finditer(text))]
+
+
 def _boundaries(iterator: icu.BreakIterator, text: str) -> tuple[list[int], list[int]]:
     """Boundaries after 0 as ``(utf16_offsets, code_point_offsets)``."""
     iterator.setText(text)
@@ -141,8 +147,7 @@ def _points(units: list[int], text: str) -> tuple[list[int], list[int]]:
     """UTF-16 boundaries ``units`` of ``text`` as ``(units, code_point_offsets)``."""
     if units[-1] == len(text):
         return units, units  # no character outside the BMP: the offsets agree
-    # Astral character j (at code point index p) ends at UTF-16 offset p + j + 2.
-    astral_ends = [m.start() + j + 2 for j, m in enumerate(_ASTRAL.finditer(text))]
+    astral_ends = _astral_ends(text)
     points = []
     passed = 0
     n = len(astral_ends)
@@ -178,8 +183,7 @@ def _word_boundaries(
     units = np.concatenate(([0], np.fromiter(iterator, np.int64)))
     if units[-1] == len(text):
         return units, units
-    # Astral character j (at code point index p) ends at UTF-16 offset p + j + 2.
-    astral_ends = [m.start() + j + 2 for j, m in enumerate(_ASTRAL.finditer(text))]
+    astral_ends = _astral_ends(text)
     return units, units - np.searchsorted(np.array(astral_ends, np.int64), units, "right")
 
 
