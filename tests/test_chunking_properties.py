@@ -119,19 +119,19 @@ def test_sentence_strategy_from_word_marks_equals_the_boundary_walk(text, max_wo
 
 
 @given(st.one_of(long_ascii_text, mixed_text, structured_text, long_text), st.data())
-def test_sentences_stepped_over_word_marks_fit_as_counted_sentences_do(text, data):
-    # The sentence strategy on word marks counts only where chunks end; with every
-    # sentence counted by the boundary walk, a fit is one bisect.
+def test_sentences_counted_over_word_marks_fit_as_the_boundary_walk_counts_them(text, data):
+    # On word marks every sentence is counted up front, from where the words end
+    # and the quirk of each start looked up in bulk; a fit is then one bisect.
     counter = _counter(text)
     assume(isinstance(counter, _MarkedCounter))
     ends = sentence_ends(text)
     words = ReferenceWords(text)
     counted = _CountedSentences([words.count(s, e) for s, e in zip([0, *ends[:-1]], ends)])
-    stepped = counter.sentences(ends)
-    assert [stepped.words(j) for j in range(len(ends))] == counted.counts
+    marked = counter.sentences(ends)
+    assert [marked.words(j) for j in range(len(ends))] == counted.counts
     k = data.draw(st.integers(0, len(ends)))
     budget = data.draw(st.integers(0, 60))
-    assert stepped.fit(k, budget) == counted.fit(k, budget)
+    assert marked.fit(k, budget) == counted.fit(k, budget)
 
 
 @given(

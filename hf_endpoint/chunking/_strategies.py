@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
-from itertools import accumulate, repeat
-from operator import add, itemgetter, sub
+from collections.abc import Mapping, Sequence
+from functools import cache, lru_cache
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config.settings import ChunkingSettings
@@ -217,31 +216,17 @@ _SECOND_BITS = _class_bits({b"i": 1, b"sr": 4, b"LNU": 16})
 _ASKED = bytes(int(bool(b & 1) or b & 6 == 6) for b in range(256))
 _QUIRK = bytes(int(b & 24 == 24 and not _ASKED[b]) for b in range(256))
 
-# Up to this many starts, _MarkedCounter.extras looks at each on its own: cheaper
-# than the bulk lookup's C calls (the recursive strategy's few cuts a span).
+# Up to this many starts, _MarkedCounter counts their extras one by one: cheaper than
+# the lookup in numpy (the recursive strategy's few cuts a span).
 _FEW_STARTS = 8
 
 
-def _bytes_at(data: bytes, positions: list[int]) -> bytes:
-    """``data[p]`` for each of ``positions`` (not empty), in C."""
-    if len(positions) == 1:
-        return data[positions[0] : positions[0] + 1]
-    return bytes(itemgetter(*positions)(data))
+@cache
+def _extra_tables() -> tuple[npt.NDArray[np.uint8], ...]:
+    """``_LAST_BITS``, ``_SECOND_BITS``, ``_ASKED`` and ``_QUIRK`` as numpy lookup tables."""
+    import numpy as np
 
-
-def _positions(flags: bytes) -> list[int]:
-    """Where ``flags`` holds a 1, in order: one ``bytes.find`` (memchr) each."""
-    found = []
-    k = flags.find(1)
-    while k != -1:
-        found.append(k)
-        k = flags.find(1, k + 1)
-    return found
-
-
-def _bits(data: bytes, table: bytes) -> int:
-    """``data`` through ``table``, one byte per value, as an int for ``|``."""
-    return int.from_bytes(data.translate(table), "big")
+    return tuple(np.frombuffer(t, np.uint8) for t in (_LAST_BITS, _SECOND_BITS, _ASKED, _QUIRK))
 
 
 class _MarkedCounter:
@@ -260,14 +245,13 @@ class _MarkedCounter:
         self.text = text
         # A space after the last mark: every word end is a ``w`` before a space or an ``e``.
         self.marks = found.marks + b" "
-        # And one before the first: every word start is a ``w`` after a space (or an ``e``).
-        self.spaced = b" " + self.marks
         self.classes = found.classes
         self.mixed = not text.isascii()
         self.island_starts = [start for start, _ in found.islands]
         self.island_ends = [end for _, end in found.islands]
         self.icu = WordBoundaries(text)
-        self.kinds: bytes | None = None  # for extras, made on first use
+        self.ends: npt.NDArray[np.int64] | None = None
+        self.kinds: npt.NDArray[np.uint8] | None = None
 
     def _in_island(self, i: int) -> bool:
         k = bisect_right(self.island_starts, i) - 1
@@ -331,89 +315,67 @@ class _MarkedCounter:
         """Whether the whole text holds more than ``n`` words: read up to word ``n + 1`` only."""
         return _words_pattern(n + 1, self.mixed).match(self.marks) is not None
 
-    def extras(self, starts: list[int]) -> dict[int, int]:
-        """``_extra(s)`` of each of ``starts`` where it is not 0, by index, in order.
+    def word_end_array(self) -> npt.NDArray[np.int64]:
+        """Where the words of the text end, in order (numpy; made on first use)."""
+        if self.ends is None:
+            import numpy as np
 
-        Outside the islands a word is never next to another and a segment that
-        is not a word is one character, a space run or a CR LF. So where the
-        character before ``s`` is neither a word's nor in a run that joins, no
-        word ends at ``s`` and the quirk is 1 when the character before that is
-        a word's. The other starts, and the islands', are worked out one by
-        one; the rest with C-level calls.
-        """
-        found: dict[int, int] = {}
-        asked: Iterable[int]
-        if len(starts) <= _FEW_STARTS:
-            asked = range(len(starts))
-        else:
-            if self.kinds is None:
-                # The class of character s - 2 at index s, of s - 1 at index s + 1.
-                kinds = b"oo" + self.classes
-                if self.island_starts:
-                    marked = bytearray(kinds)
-                    for start, end in zip(self.island_starts, self.island_ends):
-                        marked[start + 2 : end + 2] = b"i" * (end - start)
-                    kinds = bytes(marked)
-                self.kinds = kinds
-            second = _bytes_at(self.kinds, starts)
-            last = _bytes_at(self.kinds, list(map(add, starts, repeat(1))))
-            either = _bits(last, _LAST_BITS) | _bits(second, _SECOND_BITS)
-            kinds_around = either.to_bytes(len(starts), "big")
-            found = dict.fromkeys(_positions(kinds_around.translate(_QUIRK)), 1)
-            asked = _positions(kinds_around.translate(_ASKED))
-        for k in asked:
-            extra = self._extra(starts[k])
-            if extra:
-                found[k] = extra
-        return dict(sorted(found.items())) if asked else found
+            marks = np.frombuffer(self.marks, np.uint8)
+            in_word = marks == _W
+            # A word ends after a ``w`` that no ``w`` follows (the marks end with a
+            # space), and after each ``e``.
+            last = in_word[:-1] > in_word[1:]
+            if self.mixed:
+                last |= marks[:-1] == _E
+            self.ends = np.flatnonzero(last) + 1
+        return self.ends
+
+    def _kinds(self) -> npt.NDArray[np.uint8]:
+        """The class of character ``s - 2`` at index ``s``, of ``s - 1`` at ``s + 1``
+        (``ascii_word_classes``, ``i`` in the islands); made on first use."""
+        if self.kinds is None:
+            import numpy as np
+
+            kinds = bytearray(b"oo" + self.classes)
+            for start, end in zip(self.island_starts, self.island_ends):
+                kinds[start + 2 : end + 2] = b"i" * (end - start)
+            self.kinds = np.frombuffer(kinds, np.uint8)
+        return self.kinds
 
     def counts(self, ends: list[int], start: int = 0, whole: int | None = None) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
 
-        The same sums as ``count``, for all spans at once with C-level calls.
-        ``whole``: ``count(start, ends[-1])`` when the caller knows it (the
-        recursive strategy cutting a span it counted); then the longest span is
-        not read: the words of the spans add up to the whole's, and each start
-        but the first adds its extra.
+        The words ending in each span are a difference of two places in
+        ``word_end_array`` (``searchsorted``). Outside the islands a word is never
+        next to another and a segment that is not a word is one character, a
+        space run or a CR LF. So where the character before a start ``s`` is
+        neither a word's nor in a run that joins, no word ends at ``s`` and the
+        extra is the quirk alone: 1 when the character before that is a word's.
+        Those are looked up in numpy; the other starts, and the islands', are
+        worked out one by one. ``whole`` is not needed here.
         """
         if not ends:
             return []
-        starts = [start, *ends[:-1]]
-        unread = -1
-        if whole is not None and len(ends) > 1:
-            lengths = list(map(sub, ends, starts))
-            unread = lengths.index(max(lengths))
-        read_starts = starts[:unread] + starts[unread + 1 :] if unread >= 0 else starts
-        read_ends = ends[:unread] + ends[unread + 1 :] if unread >= 0 else ends
-        # The words that start in each span (``bytes.count`` of a space and a ``w``,
-        # nearly twice as quick as of a ``w`` and a space), and below, for a word
-        # that runs across a cut, one more in the span where it ends, one fewer where it starts.
-        spaced = self.spaced
-        words = map(spaced.count, repeat(b" w"), read_starts, map(add, read_ends, repeat(1)))
-        if self.mixed:
-            words = map(add, words, map(self.marks.count, repeat(b"e"), read_starts, read_ends))
-        counts = list(words)
-        if unread >= 0:
-            counts.insert(unread, 0)
-        cuts = [start, *ends]
-        if b"w" in _bytes_at(spaced, cuts):  # a word ends at or runs across a cut
-            for k, cut in enumerate(cuts):
-                if spaced.startswith(b"ww", cut):
-                    if k < len(counts):
-                        counts[k] += 1
-                    if k:
-                        counts[k - 1] -= 1
-        extras = self.extras(starts)
-        for k, extra in extras.items():
-            counts[k] += extra
-        if unread >= 0:
-            assert whole is not None
-            later_extras = sum(extras.values()) - extras.get(0, 0)
-            counts[unread] += whole + later_extras - sum(counts)
-        return counts
+        import numpy as np
 
-    def sentences(self, ends: list[int]) -> _SteppedSentences:
-        return _SteppedSentences(self, ends)
+        bounds = np.array([start, *ends], np.int64)
+        counts = np.diff(np.searchsorted(self.word_end_array(), bounds, "right"))
+        starts = bounds[:-1]
+        if len(ends) <= _FEW_STARTS:
+            asked: list[int] = list(range(len(ends)))
+        else:
+            last_bits, second_bits, ask, quirk = _extra_tables()
+            kinds = self._kinds()
+            either = last_bits[kinds[starts + 1]] | second_bits[kinds[starts]]
+            counts += quirk[either]
+            asked = np.flatnonzero(ask[either]).tolist()
+        for k in asked:
+            counts[k] += self._extra(int(starts[k]))
+        counted: list[int] = counts.tolist()
+        return counted
+
+    def sentences(self, ends: list[int]) -> _CountedSentences:
+        return _CountedSentences(self.counts(ends))
 
     def skip(self, start: int, n: int) -> int:
         boundary = self._segment_start(start)
@@ -445,63 +407,6 @@ class _CountedSentences:
     def fit(self, k: int, budget: int) -> tuple[int, int]:
         fit = bisect_right(self.before, budget + self.before[k]) - 1
         return fit, self.before[fit] - self.before[k]
-
-
-class _SteppedSentences:
-    """The word counts of a text's sentences from word marks, counted only where chunks end.
-
-    Sentence ``j`` runs from ``s = ends[j - 1]`` (0 for the first) to ``e = ends[j]``
-    and counts the words whose last character is in ``[s, e)`` plus its extra
-    (``_MarkedCounter._extra``). Summed over sentences ``k`` to ``m - 1``, that is
-    the words whose last character is in ``[ends[k - 1], ends[m - 1])`` plus their
-    extras: a fit steps over ``budget + 1`` words with one regex match (in C, as the
-    word strategy does) and takes the sentences that end before that word does,
-    one fewer at a time while the extras among them overflow the budget.
-    """
-
-    def __init__(self, counter: _MarkedCounter, ends: list[int]) -> None:
-        self.counter = counter
-        self.ends = ends
-        extras = counter.extras([0, *ends[:-1]])
-        self.extra = extras
-        # The sentences that have an extra, in order, and the extras before each.
-        self.extra_at = list(extras)
-        self.extra_before = [0, *accumulate(extras.values())]
-
-    def _start(self, j: int) -> int:
-        return self.ends[j - 1] if j else 0
-
-    def words(self, j: int) -> int:
-        return self.counter._words(self._start(j), self.ends[j]) + self.extra.get(j, 0)
-
-    def _extras(self, k: int, m: int) -> int:
-        """The extras of sentences ``k`` to ``m - 1``."""
-        if not self.extra_at:
-            return 0
-        at = self.extra_at
-        return self.extra_before[bisect_left(at, m)] - self.extra_before[bisect_left(at, k)]
-
-    def fit(self, k: int, budget: int) -> tuple[int, int]:
-        """The first sentence from ``k`` on that does not fit in ``budget`` words (``len(ends)``
-        if all do), and the words of those that do."""
-        ends, counter = self.ends, self.counter
-        if k >= len(ends):
-            return k, 0
-        start = self._start(k)
-        found = _words_pattern(budget + 1, counter.mixed).match(counter.marks, start)
-        if found is None:  # the rest of the text holds at most ``budget`` words
-            fit, words = len(ends), counter._words(start, ends[-1])
-        else:
-            # The sentences ending before word ``budget + 1`` ends hold ``budget``
-            # words less those that end after them and up to it.
-            fit = bisect_left(ends, found.end(), k)
-            words = budget + 1 - counter._words(ends[fit - 1], found.end()) if fit > k else 0
-        extras = self._extras(k, fit)
-        while fit > k and words + extras > budget:
-            fit -= 1
-            words -= counter._words(self._start(fit), ends[fit])
-            extras = self._extras(k, fit)
-        return fit, words + extras
 
 
 def _counter(text: str) -> _WordCounter | _MarkedCounter:
