@@ -8,7 +8,7 @@ counts looked up rather than walked) must give the same chunks.
 import dataclasses
 
 from hf_endpoint.chunking._recursive import compile_separator, split_starts
-from hf_endpoint.chunking._segment import sentence_ends, word_status
+from hf_endpoint.chunking._segment import icu_sentence_ends, word_status
 
 
 def reference_word_chunks(text, size, overlap):
@@ -77,7 +77,7 @@ def reference_sentence_chunks(text, max_words, overlap):
     out = []
     chunk_start = chunk_end = sent_start = chunk_words = 0
     prev_start = prev_words = 0
-    for e in sentence_ends(text):
+    for e in icu_sentence_ends(text):
         w = words_of.count(sent_start, e)
         if chunk_words + w > max_words:
             next_words = w

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from hf_endpoint import chunk_offsets, chunk_text
 from hf_endpoint.chunking._segment import (
     marked_words,
-    sentence_ends,
     word_segmentation,
     word_status,
 )
+from hf_endpoint.chunking._sentences import sentence_ends
 from hf_endpoint.chunking._strategies import (
     _CountedSentences,
     _counter,
@@ -126,9 +126,10 @@ def test_sentences_counted_over_word_marks_fit_as_the_boundary_walk_counts_them(
     assume(isinstance(counter, _MarkedCounter))
     ends = sentence_ends(text)
     words = ReferenceWords(text)
-    counted = _CountedSentences([words.count(s, e) for s, e in zip([0, *ends[:-1]], ends)])
+    counts = [words.count(s, e) for s, e in zip([0, *ends[:-1]], ends)]
+    counted = _CountedSentences.of(counts)
     marked = counter.sentences(ends)
-    assert [marked.words(j) for j in range(len(ends))] == counted.counts
+    assert [marked.words(j) for j in range(len(ends))] == counts
     k = data.draw(st.integers(0, len(ends)))
     budget = data.draw(st.integers(0, 60))
     assert marked.fit(k, budget) == counted.fit(k, budget)

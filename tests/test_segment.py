@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hf_endpoint.chunking._segment import (
-    sentence_ends,
     word_ends,
     word_segmentation,
     word_status,
 )
+from hf_endpoint.chunking._sentences import sentence_ends
 
 from .strategies import any_text, ascii_text, mixed_text, zwj_text
 

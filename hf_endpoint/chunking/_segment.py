@@ -22,7 +22,7 @@ import sys
 import threading
 from bisect import bisect_left, bisect_right
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import icu
 
@@ -31,11 +31,12 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 __all__ = [
+    "NonAscii",
     "WordBoundaries",
     "WordMarks",
     "WordSegmentation",
+    "icu_sentence_ends",
     "marked_words",
-    "sentence_ends",
     "word_ends",
     "word_segmentation",
     "word_status",
@@ -306,6 +307,13 @@ def _is_cut_after_space(text: str, i: int) -> bool:
 _NEXT_CUT = re.compile(r"\n| (?=[\x00-\x1f\x21-\x7f])")
 
 
+class NonAscii(NamedTuple):
+    """A text encoded with ``?`` for every character that is not ASCII, and their spans."""
+
+    replaced: bytes
+    runs: list[tuple[int, int]]
+
+
 def _non_ascii_runs(text: str, replaced: bytes) -> list[tuple[int, int]]:
     """Spans of consecutive non-ASCII characters; ``replaced`` is ``text`` encoded with ``?``.
 
@@ -365,14 +373,23 @@ class WordMarks:
 
     ``classes``: ``ascii_word_classes`` of the text with ``?`` for every
     character that is not ASCII; they hold only outside the islands.
+    ``non_ascii``: the text encoded with ``?`` for every character that is not
+    ASCII, and the spans of those characters; ``None`` for ASCII text.
     """
 
-    __slots__ = ("classes", "islands", "marks")
+    __slots__ = ("classes", "islands", "marks", "non_ascii")
 
-    def __init__(self, marks: bytes, classes: bytes, islands: list[tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        marks: bytes,
+        classes: bytes,
+        islands: list[tuple[int, int]],
+        non_ascii: NonAscii | None = None,
+    ) -> None:
         self.marks = marks
         self.classes = classes
         self.islands = islands
+        self.non_ascii = non_ascii
 
 
 def word_marks(text: str) -> bytes | None:
@@ -401,7 +418,8 @@ def marked_words(text: str) -> WordMarks | None:
         return None  # mostly not ASCII: not worth splitting
     # "replace" keeps one byte per code point; the islands are redone below.
     replaced = text.encode("ascii", "replace")
-    islands = _islands(text, _non_ascii_runs(text, replaced))
+    runs = _non_ascii_runs(text, replaced)
+    islands = _islands(text, runs)
     if sum(end - start for start, end in islands) * 2 > len(text):
         return None
     classes = ascii_word_classes(replaced)
@@ -417,7 +435,7 @@ def marked_words(text: str) -> WordMarks | None:
     for word_end in word_segmentation(joined).word_ends():
         joined_start, start = shifts[bisect_right(island_starts, word_end - 1) - 1]
         marks[start + word_end - 1 - joined_start] = ord("e")
-    return WordMarks(bytes(marks), classes, islands)
+    return WordMarks(bytes(marks), classes, islands, NonAscii(replaced, runs))
 
 
 class WordBoundaries:
@@ -487,8 +505,8 @@ def word_status(text: str) -> list[tuple[int, int]]:
     return list(zip(_points(units, text)[1], statuses, strict=True))
 
 
-def sentence_ends(text: str) -> list[int]:
-    """Offsets where the ICU sentences of ``text`` end (root locale), in order."""
+def icu_sentence_ends(text: str) -> list[int]:
+    """Offsets where the ICU sentences of ``text`` end (root locale), in order, from ICU."""
     if not text:
         return []
     _, sentence_it = _iterators()

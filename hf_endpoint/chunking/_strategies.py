@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache, lru_cache
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -24,14 +24,19 @@ from ._segment import (
     WordMarks,
     WordSegmentation,
     marked_words,
-    sentence_ends,
     word_marks,
     word_segmentation,
 )
+from ._sentences import sentence_end_array
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import numpy as np
     import numpy.typing as npt
+
+    # Offsets in order, as a list or a numpy array.
+    _Offsets: TypeAlias = Sequence[int] | npt.NDArray[np.int64]
 
 __all__ = ["Chunk", "chunk_offsets", "chunk_text"]
 
@@ -159,14 +164,14 @@ class _WordCounter:
         """Whether the whole text holds more than ``n`` words."""
         return self.is_word.count(1) > n
 
-    def counts(self, ends: list[int], start: int = 0, whole: int | None = None) -> list[int]:
+    def counts(self, ends: _Offsets, start: int = 0, whole: int | None = None) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
 
         ``whole``: ``count(start, ends[-1])`` when the caller knows it; this
         counter counts every span all the same. In numpy: the boundaries found
         by ``searchsorted``, the words between them by prefix sums of the flags.
         """
-        if not ends:
+        if len(ends) == 0:
             return []
         import numpy as np
 
@@ -183,8 +188,8 @@ class _WordCounter:
         counted: list[int] = (self.words_before[highs] - self.words_before[lows]).tolist()
         return counted
 
-    def sentences(self, ends: list[int]) -> _CountedSentences:
-        return _CountedSentences(self.counts(ends))
+    def sentences(self, ends: _Offsets) -> _CountedSentences:
+        return _CountedSentences.of(self.counts(ends))
 
     def skip(self, start: int, n: int) -> int:
         i = self._preceding(start)
@@ -246,6 +251,7 @@ class _MarkedCounter:
         # A space after the last mark: every word end is a ``w`` before a space or an ``e``.
         self.marks = found.marks + b" "
         self.classes = found.classes
+        self.non_ascii = found.non_ascii
         self.mixed = not text.isascii()
         self.island_starts = [start for start, _ in found.islands]
         self.island_ends = [end for _, end in found.islands]
@@ -342,7 +348,7 @@ class _MarkedCounter:
             self.kinds = np.frombuffer(kinds, np.uint8)
         return self.kinds
 
-    def counts(self, ends: list[int], start: int = 0, whole: int | None = None) -> list[int]:
+    def counts(self, ends: _Offsets, start: int = 0, whole: int | None = None) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
 
         The words ending in each span are a difference of two places in
@@ -354,28 +360,38 @@ class _MarkedCounter:
         Those are looked up in numpy; the other starts, and the islands', are
         worked out one by one. ``whole`` is not needed here.
         """
-        if not ends:
-            return []
+        if len(ends) > _FEW_STARTS:
+            counted: list[int] = self._count_array(ends, start).tolist()
+            return counted
+        # Few spans (the recursive strategy's cuts): numpy's fixed cost per call
+        # outweighs its speed, so only the word ends are looked up there.
+        bounds = [start, *ends]
+        ended: list[int] = self.word_end_array().searchsorted(bounds, "right").tolist()
+        return [b - a + self._extra(s) for a, b, s in zip(ended, ended[1:], bounds)]
+
+    def _count_array(self, ends: _Offsets, start: int) -> npt.NDArray[np.int64]:
         import numpy as np
 
-        bounds = np.array([start, *ends], np.int64)
-        counts = np.diff(np.searchsorted(self.word_end_array(), bounds, "right"))
+        bounds = np.empty(len(ends) + 1, np.int64)
+        bounds[0], bounds[1:] = start, ends
+        ended = self.word_end_array().searchsorted(bounds, "right")
+        counts = ended[1:] - ended[:-1]
         starts = bounds[:-1]
-        if len(ends) <= _FEW_STARTS:
-            asked: list[int] = list(range(len(ends)))
-        else:
-            last_bits, second_bits, ask, quirk = _extra_tables()
-            kinds = self._kinds()
-            either = last_bits[kinds[starts + 1]] | second_bits[kinds[starts]]
-            counts += quirk[either]
-            asked = np.flatnonzero(ask[either]).tolist()
-        for k in asked:
+        last_bits, second_bits, ask, quirk = _extra_tables()
+        kinds = self._kinds()
+        either = last_bits[kinds[starts + 1]] | second_bits[kinds[starts]]
+        counts += quirk[either]
+        for k in np.flatnonzero(ask[either]).tolist():
             counts[k] += self._extra(int(starts[k]))
-        counted: list[int] = counts.tolist()
-        return counted
+        return counts
 
-    def sentences(self, ends: list[int]) -> _CountedSentences:
-        return _CountedSentences(self.counts(ends))
+    def sentences(self, ends: _Offsets) -> _CountedSentences:
+        import numpy as np
+
+        before = np.zeros(len(ends) + 1, np.int64)
+        if len(ends):
+            np.cumsum(self._count_array(ends, 0), out=before[1:])
+        return _CountedSentences(before.tolist())
 
     def skip(self, start: int, n: int) -> int:
         boundary = self._segment_start(start)
@@ -391,18 +407,22 @@ class _MarkedCounter:
 class _CountedSentences:
     """The word counts of a text's sentences, all counted up front.
 
+    ``before[k]``: the words of the sentences before sentence ``k``;
     ``words(j)``: the count of sentence ``j``; ``fit(k, budget)``: how far the
-    sentences from ``k`` on fit in ``budget`` words (see ``_SteppedSentences``).
+    sentences from ``k`` on fit in ``budget`` words, and the words of those that
+    do. The sentences that still fit are found by one bisect: a fit costs one
+    call, not one per sentence.
     """
 
-    def __init__(self, counts: list[int]) -> None:
-        self.counts = counts
-        # before[k]: the words of the sentences before sentence k. The sentences that
-        # still fit are found by one bisect: a fit costs one call, not one per sentence.
-        self.before = [0, *accumulate(counts)]
+    def __init__(self, before: list[int]) -> None:
+        self.before = before
+
+    @classmethod
+    def of(cls, counts: Iterable[int]) -> _CountedSentences:
+        return cls([0, *accumulate(counts)])
 
     def words(self, j: int) -> int:
-        return self.counts[j]
+        return self.before[j + 1] - self.before[j]
 
     def fit(self, k: int, budget: int) -> tuple[int, int]:
         fit = bisect_right(self.before, budget + self.before[k]) - 1
@@ -431,8 +451,11 @@ def _sentence_spans(
         counter = _counter(text)
     long_overlap = min(20, (max_words - 1) // 2)
     max_overlap_words = min(max_words // 2, 20)
-    ends = sentence_ends(text)
-    sentences = counter.sentences(ends)
+    end_array = sentence_end_array(
+        text, counter.non_ascii if isinstance(counter, _MarkedCounter) else None
+    )
+    ends = end_array.tolist()
+    sentences = counter.sentences(end_array)
     spans: list[_Span] = []
     chunk_start = chunk_words = k = 0
     while True:
