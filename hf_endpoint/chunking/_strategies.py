@@ -147,12 +147,17 @@ class _WordCounter:
     """
 
     def __init__(self, seg: WordSegmentation, length: int) -> None:
-        self.bounds = seg.boundaries
+        self.seg = seg
         self.array = seg.array
         self.is_word = seg.is_word
         self.length = length
         # words_before[k]: the word flags among the first k; made on first use.
         self.words_before: npt.NDArray[np.int64] | None = None
+
+    @property
+    def bounds(self) -> list[int]:
+        """The boundaries as a list, for bisect (made on first use: ``counts`` needs none)."""
+        return self.seg.boundaries
 
     def _preceding(self, start: int) -> int:
         return max(bisect_left(self.bounds, start) - 1, 0)
@@ -181,7 +186,7 @@ class _WordCounter:
         found = np.array(ends, np.int64)
         lows = np.searchsorted(self.array, found)
         lows[1:] = lows[:-1]
-        lows[0] = bisect_left(self.bounds, start)
+        lows[0] = self.array.searchsorted(start)
         np.maximum(lows - 1, 0, out=lows)
         # No fewer than none where a span ends before it starts, as bytes.count gives.
         highs = np.maximum(np.searchsorted(self.array, found, "right"), lows)
