@@ -16,6 +16,7 @@ from hf_endpoint.chunking._sentences import sentence_ends
 from hf_endpoint.chunking._strategies import (
     _CountedSentences,
     _counter,
+    _edge,
     _MarkedCounter,
     _sentence_spans,
     _word_spans,
@@ -162,6 +163,32 @@ def test_counts_of_spans_whose_whole_is_known_equal_the_boundary_walk(text, data
     assert _counter(text).counts(ends, start, words.count(start, ends[-1])) == [
         words.count(s, e) for s, e in zip([start, *ends], ends)
     ]
+
+
+@given(st.one_of(structured_text, multilingual_text, any_text, mixed_text), st.data())
+def test_icu_segments_a_span_between_edges_as_it_segments_the_text_there(text, data):
+    edges = [i for i in range(len(text) + 1) if _edge(text, i)]
+    start, end = sorted(data.draw(st.lists(st.sampled_from(edges), min_size=2, max_size=2)))
+    whole = [(b - start, s) for b, s in word_status(text) if start < b <= end]
+    assert word_status(text[start:end]) == whole
+
+
+@given(st.one_of(structured_text, long_text, multilingual_text, mixed_text), st.data())
+def test_a_counter_cut_at_edges_counts_as_the_counter_of_that_span(text, data):
+    # The recursive strategy's last resort chunks a span between two edges (line
+    # feeds, the text's ends) with the words of the whole text's marks or segments,
+    # not segmenting the span again.
+    edges = [i for i in range(len(text) + 1) if _edge(text, i)]
+    start, end = sorted(data.draw(st.lists(st.sampled_from(edges), min_size=2, max_size=2)))
+    assume(start < end)
+    part = text[start:end]
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(part)), min_size=1, max_size=20)))
+    words = ReferenceWords(part)
+    expected = [words.count(s, e) for s, e in zip([0, *cuts], cuts)]
+    for counter in [_counter(text), _WordCounter(word_segmentation(text), len(text))]:
+        within = counter.within(start, end)
+        assert within.counts(cuts) == expected
+        assert _sentence_spans(part, 10, False, within) == _sentence_spans(part, 10, False)
 
 
 # --- the recursive strategy (invariants of Elasticsearch's RecursiveChunker) -----------

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..config.settings import ChunkingSettings
 from ._recursive import TextSplits, compile_separator
 from ._segment import (
+    NonAscii,
     WordBoundaries,
     WordMarks,
     WordSegmentation,
@@ -196,6 +197,14 @@ class _WordCounter:
     def sentences(self, ends: _Offsets) -> _CountedSentences:
         return _CountedSentences.of(self.counts(ends))
 
+    def within(self, start: int, end: int) -> _WordCounter:
+        """The counter of ``text[start:end]``, where both are ``_edge`` offsets."""
+        low, high = self.array.searchsorted((start, end)).tolist()
+        seg = WordSegmentation(
+            self.array[low : high + 1] - start, b"\0" + self.is_word[low + 1 : high + 1]
+        )
+        return _WordCounter(seg, end - start)
+
     def skip(self, start: int, n: int) -> int:
         i = self._preceding(start)
         if n == 0:
@@ -253,6 +262,7 @@ class _MarkedCounter:
 
     def __init__(self, text: str, found: WordMarks) -> None:
         self.text = text
+        self.found = found
         # A space after the last mark: every word end is a ``w`` before a space or an ``e``.
         self.marks = found.marks + b" "
         self.classes = found.classes
@@ -323,8 +333,9 @@ class _MarkedCounter:
         return self._words(start, end) + self._extra(start)
 
     def exceeds(self, n: int) -> bool:
-        """Whether the whole text holds more than ``n`` words: read up to word ``n + 1`` only."""
-        return _words_pattern(n + 1, self.mixed).match(self.marks) is not None
+        """Whether the whole text holds more than ``n`` words (the counts that follow
+        need ``word_end_array`` anyway)."""
+        return len(self.word_end_array()) > n
 
     def word_end_array(self) -> npt.NDArray[np.int64]:
         """Where the words of the text end, in order (numpy; made on first use)."""
@@ -389,6 +400,26 @@ class _MarkedCounter:
         for k in np.flatnonzero(ask[either]).tolist():
             counts[k] += self._extra(int(starts[k]))
         return counts
+
+    def within(self, start: int, end: int) -> _MarkedCounter:
+        """The counter of ``text[start:end]``, where both are ``_edge`` offsets: the
+        text's marks, classes and islands cut there."""
+        found = self.found
+        islands = [
+            (max(a, start) - start, min(b, end) - start)
+            for a, b in found.islands
+            if a < end and b > start
+        ]
+        non_ascii = found.non_ascii
+        if non_ascii is not None:
+            runs = [
+                (max(a, start) - start, min(b, end) - start)
+                for a, b in non_ascii.runs
+                if a < end and b > start
+            ]
+            non_ascii = NonAscii(non_ascii.replaced[start:end], runs)
+        part = WordMarks(found.marks[start:end], found.classes[start:end], islands, non_ascii)
+        return _MarkedCounter(self.text[start:end], part)
 
     def sentences(self, ends: _Offsets) -> _CountedSentences:
         import numpy as np
@@ -501,6 +532,16 @@ def _sentence_spans(
     return spans
 
 
+def _edge(text: str, i: int) -> bool:
+    """Whether ``i`` is a word boundary of ``text`` that no word-break rule looks across:
+    the text's ends, after a line feed, before one that no CR comes before (WB3a, WB3b).
+    ICU segments ``text[start:end]`` between two of them as it segments that span of
+    ``text``."""
+    return (
+        i == 0 or i == len(text) or text[i - 1] == "\n" or (text[i] == "\n" and text[i - 1] != "\r")
+    )
+
+
 def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> list[_Span]:
     """Recursive strategy (Elasticsearch's ``RecursiveChunker``).
 
@@ -533,10 +574,9 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
                 break
             level += 1
         if level == len(compiled):
-            whole = start == 0 and end == len(text)  # no separator matched at all
-            pieces = _sentence_spans(
-                text[start:end], max_words, overlap=False, counter=counter if whole else None
-            )
+            # The words of a span between edges are the text's words there.
+            part = counter.within(start, end) if _edge(text, start) and _edge(text, end) else None
+            pieces = _sentence_spans(text[start:end], max_words, overlap=False, counter=part)
             spans.extend(_Span(start + s.start, start + s.end, s.words) for s in pieces)
             return
         # Neighbouring pieces merge while their summed counts fit: with the counts
