@@ -37,6 +37,7 @@ __all__ = [
     "WordSegmentation",
     "icu_sentence_ends",
     "marked_words",
+    "non_ascii_runs",
     "word_ends",
     "word_segmentation",
     "word_status",
@@ -314,7 +315,7 @@ class NonAscii(NamedTuple):
     runs: list[tuple[int, int]]
 
 
-def _non_ascii_runs(text: str, replaced: bytes) -> list[tuple[int, int]]:
+def non_ascii_runs(text: str, replaced: bytes) -> list[tuple[int, int]]:
     """Spans of consecutive non-ASCII characters; ``replaced`` is ``text`` encoded with ``?``.
 
     ``bytes.find`` (memchr) jumps over ASCII several times faster than a regex scan.
@@ -418,7 +419,7 @@ def marked_words(text: str) -> WordMarks | None:
         return None  # mostly not ASCII: not worth splitting
     # "replace" keeps one byte per code point; the islands are redone below.
     replaced = text.encode("ascii", "replace")
-    runs = _non_ascii_runs(text, replaced)
+    runs = non_ascii_runs(text, replaced)
     islands = _islands(text, runs)
     if sum(end - start for start, end in islands) * 2 > len(text):
         return None

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import icu
 
-from ._segment import NonAscii, _non_ascii_runs, icu_sentence_ends
+from ._segment import NonAscii, icu_sentence_ends, non_ascii_runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -152,7 +152,7 @@ def _codes(text: str, non_ascii: NonAscii | None = None) -> bytes | None:
         replaced = text.encode("ascii", "replace")
         if replaced.count(b"?") > most:  # the question marks too, at most
             return None
-        non_ascii = NonAscii(replaced, _non_ascii_runs(text, replaced))
+        non_ascii = NonAscii(replaced, non_ascii_runs(text, replaced))
     if sum(end - start for start, end in non_ascii.runs) > most:
         return None
     codes = bytearray(non_ascii.replaced.translate(_ASCII_CODES))

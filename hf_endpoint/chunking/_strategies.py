@@ -240,19 +240,29 @@ _QUIRK = bytes(int(b & 24 == 24 and not _ASKED[b]) for b in range(256))
 _FEW_STARTS = 8
 
 
+QUIRK, ASK_ICU = 1, 2
+
+
 @cache
-def _extra_tables() -> tuple[npt.NDArray[np.uint8], ...]:
-    """``_LAST_BITS``, ``_SECOND_BITS``, ``_ASKED`` and ``_QUIRK`` as numpy lookup tables."""
+def _extra_by_pair() -> npt.NDArray[np.uint8]:
+    """The extra of a start from the classes of the two characters before it, read as
+    one little-endian ``uint16`` (the one before that low): ``QUIRK`` where it is the
+    quirk, ``ASK_ICU`` where it is worked out one by one, else 0."""
     import numpy as np
 
-    return tuple(np.frombuffer(t, np.uint8) for t in (_LAST_BITS, _SECOND_BITS, _ASKED, _QUIRK))
+    pair = np.arange(1 << 16)
+    either = np.frombuffer(_LAST_BITS, np.uint8)[pair >> 8]
+    either |= np.frombuffer(_SECOND_BITS, np.uint8)[pair & 255]
+    asked, quirk = (np.frombuffer(t, np.bool_)[either] for t in (_ASKED, _QUIRK))
+    return np.where(asked, ASK_ICU, np.where(quirk, QUIRK, 0)).astype(np.uint8)
 
 
 class _MarkedCounter:
     """``_WordCounter`` from word marks: the word count of a span is a lookup, no ICU walk.
 
-    A count is the words ending in ``[start, end]`` (one ``bytes.count`` in C)
-    plus the one ending at the boundary before ``start`` if any (the quirk).
+    A count is the words ending in ``[start, end]`` (two places in
+    ``word_end_array``) plus the one ending at the boundary before ``start`` if
+    any (the quirk).
     Outside the spans ICU segmented (``WordMarks.islands``) a segment that is
     not a word is a run of spaces, a CR LF, or one character: a word is never
     next to another, a space run joins (WB3d), CR LF joins (WB3), and nothing
@@ -272,7 +282,7 @@ class _MarkedCounter:
         self.island_ends = [end for _, end in found.islands]
         self.icu = WordBoundaries(text)
         self.ends: npt.NDArray[np.int64] | None = None
-        self.kinds: npt.NDArray[np.uint8] | None = None
+        self.kinds: npt.NDArray[np.uint16] | None = None
 
     def _in_island(self, i: int) -> bool:
         k = bisect_right(self.island_starts, i) - 1
@@ -352,16 +362,18 @@ class _MarkedCounter:
             self.ends = np.flatnonzero(last) + 1
         return self.ends
 
-    def _kinds(self) -> npt.NDArray[np.uint8]:
-        """The class of character ``s - 2`` at index ``s``, of ``s - 1`` at ``s + 1``
-        (``ascii_word_classes``, ``i`` in the islands); made on first use."""
+    def _kinds(self) -> npt.NDArray[np.uint16]:
+        """The classes (``ascii_word_classes``, ``i`` in the islands) of characters
+        ``s - 2`` and ``s - 1`` at index ``s``, as one little-endian ``uint16`` (the
+        first low); made on first use."""
         if self.kinds is None:
             import numpy as np
 
             kinds = bytearray(b"oo" + self.classes)
             for start, end in zip(self.island_starts, self.island_ends):
                 kinds[start + 2 : end + 2] = b"i" * (end - start)
-            self.kinds = np.frombuffer(kinds, np.uint8)
+            # Each element overlaps the next: two bytes from every offset.
+            self.kinds = np.ndarray((len(kinds) - 1,), "<u2", bytes(kinds), strides=(1,))
         return self.kinds
 
     def counts(self, ends: _Offsets, start: int = 0, whole: int | None = None) -> list[int]:
@@ -393,11 +405,9 @@ class _MarkedCounter:
         ended = self.word_end_array().searchsorted(bounds, "right")
         counts = ended[1:] - ended[:-1]
         starts = bounds[:-1]
-        last_bits, second_bits, ask, quirk = _extra_tables()
-        kinds = self._kinds()
-        either = last_bits[kinds[starts + 1]] | second_bits[kinds[starts]]
-        counts += quirk[either]
-        for k in np.flatnonzero(ask[either]).tolist():
+        extra = _extra_by_pair()[self._kinds()[starts]]
+        counts += extra & QUIRK
+        for k in np.flatnonzero(extra & ASK_ICU).tolist():
             counts[k] += self._extra(int(starts[k]))
         return counts
 
@@ -487,25 +497,26 @@ def _sentence_spans(
         counter = _counter(text)
     long_overlap = min(20, (max_words - 1) // 2)
     max_overlap_words = min(max_words // 2, 20)
-    end_array = sentence_end_array(
+    ends = sentence_end_array(
         text, counter.non_ascii if isinstance(counter, _MarkedCounter) else None
     )
-    ends = end_array.tolist()
-    sentences = counter.sentences(end_array)
+    # Only the ends where chunks end are read: as Python ints, one at a time.
+    end_at, count = ends.item, len(ends)
+    sentences = counter.sentences(ends)
     spans: list[_Span] = []
     chunk_start = chunk_words = k = 0
     while True:
         k, fitted = sentences.fit(k, max_words - chunk_words)
         chunk_words += fitted
-        if k >= len(ends):
+        if k >= count:
             break
-        chunk_end = ends[k - 1] if k else 0
-        sentence_end, words = ends[k], sentences.words(k)
+        chunk_end = end_at(k - 1) if k else 0
+        sentence_end, words = end_at(k), sentences.words(k)
         next_words = words
         if chunk_words > 0:
             spans.append(_Span(chunk_start, chunk_end, chunk_words))
             if overlap:
-                prev_start, prev_words = (ends[k - 2] if k > 1 else 0), sentences.words(k - 1)
+                prev_start, prev_words = (end_at(k - 2) if k > 1 else 0), sentences.words(k - 1)
                 if prev_words + words > max_words:
                     skip = prev_words - max_overlap_words if prev_words > max_overlap_words else 0
                     chunk_start = counter.skip(prev_start, skip)
