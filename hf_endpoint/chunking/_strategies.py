@@ -199,6 +199,8 @@ class _WordCounter:
 
     def within(self, start: int, end: int) -> _WordCounter:
         """The counter of ``text[start:end]``, where both are ``_edge`` offsets."""
+        if start == 0 and end == self.length:
+            return self
         low, high = self.array.searchsorted((start, end)).tolist()
         seg = WordSegmentation(
             self.array[low : high + 1] - start, b"\0" + self.is_word[low + 1 : high + 1]
@@ -414,6 +416,8 @@ class _MarkedCounter:
     def within(self, start: int, end: int) -> _MarkedCounter:
         """The counter of ``text[start:end]``, where both are ``_edge`` offsets: the
         text's marks, classes and islands cut there."""
+        if start == 0 and end == len(self.text):
+            return self
         found = self.found
         islands = [
             (max(a, start) - start, min(b, end) - start)
