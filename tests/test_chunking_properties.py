@@ -153,18 +153,6 @@ def test_counts_of_consecutive_spans_equal_the_boundary_walk(text, data):
     assert _WordCounter(word_segmentation(text), len(text)).counts(ends, start) == expected
 
 
-@given(st.one_of(any_text, ascii_text, mixed_text, long_text, structured_text), st.data())
-def test_counts_of_spans_whose_whole_is_known_equal_the_boundary_walk(text, data):
-    # The recursive strategy cutting a span it counted passes that count on: the
-    # longest piece is then not read but what the whole leaves of the others.
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), min_size=2, max_size=30)))
-    start, ends = cuts[0], cuts[1:]
-    words = ReferenceWords(text)
-    assert _counter(text).counts(ends, start, words.count(start, ends[-1])) == [
-        words.count(s, e) for s, e in zip([start, *ends], ends)
-    ]
-
-
 @given(st.one_of(structured_text, multilingual_text, any_text, mixed_text), st.data())
 def test_icu_segments_a_span_between_edges_as_it_segments_the_text_there(text, data):
     edges = [i for i in range(len(text) + 1) if _edge(text, i)]

@@ -3,7 +3,8 @@
 ICU's sentence iterator costs about as much as the rest of the sentence
 strategy on English text, most of it one Python call per boundary. On text
 whose characters have no ``Extend`` or ``Format`` sentence-break class and no
-surrogates, the rules (UAX #29 as ICU 77 applies them) come down to:
+surrogates, and where at most one in 64 is beyond ASCII (those are classified
+one by one), the rules (UAX #29 as ICU 77 applies them) come down to:
 
 * a break after a paragraph separator (LF, CR, a Sep) but inside CR LF (SB3, SB4);
 * after each ``STerm`` or ``ATerm``, its run of ``Close`` then ``Sp`` characters
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["sentence_end_array", "sentence_ends"]
 
-# Sentence-break classes, one code each. Codes from TERM up are looked at one by one.
+# Sentence-break classes, one code each: the terminators and separators above TERM,
+# which marks the text's end.
 OTHER, LOWER, UPPER, NUMERIC, CLOSE, SP, SCONTINUE, OLETTER = range(8)
 TERM, ATERM, STERM, LF, CR, SEP = 8, 9, 10, 11, 12, 13
 UNHANDLED = 255  # Extend, Format, surrogates: ICU is asked
@@ -122,6 +124,7 @@ def _tables() -> tuple[npt.NDArray[np.uint8], ...]:
     kind_bits[SEP] = kind_bits[LF]  # both break after themselves
     letter_bit = np.zeros(256, np.uint8)
     letter_bit[[LOWER, UPPER]] = 16
+    kind_bits.flags.writeable = letter_bit.flags.writeable = False  # shared by every thread
     return kind_bits, letter_bit, np.frombuffer(_FIRST, np.uint8)
 
 

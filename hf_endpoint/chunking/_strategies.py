@@ -170,12 +170,11 @@ class _WordCounter:
         """Whether the whole text holds more than ``n`` words."""
         return self.is_word.count(1) > n
 
-    def counts(self, ends: _Offsets, start: int = 0, whole: int | None = None) -> list[int]:
+    def counts(self, ends: _Offsets, start: int = 0) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
 
-        ``whole``: ``count(start, ends[-1])`` when the caller knows it; this
-        counter counts every span all the same. In numpy: the boundaries found
-        by ``searchsorted``, the words between them by prefix sums of the flags.
+        In numpy: the boundaries found by ``searchsorted``, the words between
+        them by prefix sums of the flags.
         """
         if len(ends) == 0:
             return []
@@ -256,7 +255,9 @@ def _extra_by_pair() -> npt.NDArray[np.uint8]:
     either = np.frombuffer(_LAST_BITS, np.uint8)[pair >> 8]
     either |= np.frombuffer(_SECOND_BITS, np.uint8)[pair & 255]
     asked, quirk = (np.frombuffer(t, np.bool_)[either] for t in (_ASKED, _QUIRK))
-    return np.where(asked, ASK_ICU, np.where(quirk, QUIRK, 0)).astype(np.uint8)
+    extra = np.where(asked, ASK_ICU, np.where(quirk, QUIRK, 0)).astype(np.uint8)
+    extra.flags.writeable = False  # shared by every thread
+    return extra
 
 
 class _MarkedCounter:
@@ -378,7 +379,7 @@ class _MarkedCounter:
             self.kinds = np.ndarray((len(kinds) - 1,), "<u2", bytes(kinds), strides=(1,))
         return self.kinds
 
-    def counts(self, ends: _Offsets, start: int = 0, whole: int | None = None) -> list[int]:
+    def counts(self, ends: _Offsets, start: int = 0) -> list[int]:
         """``count`` of each span from one end to the next, the first from ``start``.
 
         The words ending in each span are a difference of two places in
@@ -388,7 +389,7 @@ class _MarkedCounter:
         neither a word's nor in a run that joins, no word ends at ``s`` and the
         extra is the quirk alone: 1 when the character before that is a word's.
         Those are looked up in numpy; the other starts, and the islands', are
-        worked out one by one. ``whole`` is not needed here.
+        worked out one by one.
         """
         if len(ends) > _FEW_STARTS:
             counted: list[int] = self._count_array(ends, start).tolist()
@@ -574,8 +575,8 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
     splits = TextSplits(text)
     spans: list[_Span] = []
 
-    def chunk(start: int, end: int, level: int, whole: int | None = None) -> None:
-        # The span holds more than ``max_words`` words: ``whole``, where it was counted.
+    def chunk(start: int, end: int, level: int) -> None:
+        # The span holds more than ``max_words`` words.
         cuts: list[int] = []
         while level < len(compiled):
             # A level with no cut inside the span leaves it whole: go on to the next.
@@ -596,13 +597,13 @@ def _recursive_spans(text: str, max_words: int, separators: Sequence[str]) -> li
             return
         # Neighbouring pieces merge while their summed counts fit: with the counts
         # summed up front, each merged piece is found by one bisect.
-        counts = counter.counts(cuts, start, whole)
+        counts = counter.counts(cuts, start)
         before = [0, *accumulate(counts)]
         piece_starts = [start, *cuts]
         i = 0
         while i < len(cuts):
             if counts[i] > max_words:
-                chunk(piece_starts[i], cuts[i], level + 1, counts[i])
+                chunk(piece_starts[i], cuts[i], level + 1)
                 i += 1
             else:
                 j = bisect_right(before, max_words + before[i]) - 1
