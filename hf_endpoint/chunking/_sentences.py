@@ -124,8 +124,12 @@ def _tables() -> tuple[npt.NDArray[np.uint8], ...]:
     kind_bits[SEP] = kind_bits[LF]  # both break after themselves
     letter_bit = np.zeros(256, np.uint8)
     letter_bit[[LOWER, UPPER]] = 16
-    kind_bits.flags.writeable = letter_bit.flags.writeable = False  # shared by every thread
-    return kind_bits, letter_bit, np.frombuffer(_FIRST, np.uint8)
+    # The run after a terminator is empty unless a Close or an Sp comes next.
+    empty_bit = np.full(256, 32, np.uint8)
+    empty_bit[[CLOSE, SP]] = 0
+    for table in (kind_bits, letter_bit, empty_bit):
+        table.flags.writeable = False  # shared by every thread
+    return kind_bits, letter_bit, empty_bit, np.frombuffer(_FIRST, np.uint8)
 
 
 def _sentence_end(codes: bytes, at: int) -> int | None:
@@ -180,7 +184,7 @@ def sentence_end_array(text: str, non_ascii: NonAscii | None = None) -> npt.NDAr
     if codes is None:
         return np.array(icu_sentence_ends(text), np.int64)
     n = len(text)
-    kind_bits, letter_bit, first = _tables()
+    kind_bits, letter_bit, empty_bit, first = _tables()
     # TERM after the end marks the text's end; the other before the start, none.
     padded = np.frombuffer(codes + bytes((TERM, TERM, OTHER)), np.uint8)
     at = np.flatnonzero(padded[:n] > TERM)
@@ -188,10 +192,10 @@ def sentence_end_array(text: str, non_ascii: NonAscii | None = None) -> npt.NDAr
     is_term = kinds <= STERM
     # Step over one Close and one Sp after a terminator: the run's end, mostly.
     end = at + 1
-    end += (padded[end] == CLOSE) & is_term
+    after = padded[end]
+    end += (after == CLOSE) & is_term
     end += (padded[end] == SP) & is_term
-    index = kind_bits[kinds] | letter_bit[padded[at - 1]] | padded[end]
-    index |= (end == at + 1).view(np.uint8) << 5
+    index = kind_bits[kinds] | letter_bit[padded[at - 1]] | empty_bit[after] | padded[end]
     decided = first[index]
     for k in np.flatnonzero(decided == ASK).tolist():
         found = _sentence_end(codes, int(at[k]))
