@@ -1,7 +1,7 @@
 """Invariants of the chunker over random multilingual text and settings."""
 
 from bisect import bisect_left, bisect_right
-from itertools import pairwise
+from itertools import accumulate, pairwise
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -14,10 +14,8 @@ from hf_endpoint.chunking._segment import (
 )
 from hf_endpoint.chunking._sentences import sentence_ends
 from hf_endpoint.chunking._strategies import (
-    _CountedSentences,
     _counter,
     _edge,
-    _MarkedCounter,
     _sentence_spans,
     _word_spans,
     _WordCounter,
@@ -119,21 +117,16 @@ def test_sentence_strategy_from_word_marks_equals_the_boundary_walk(text, max_wo
     )
 
 
-@given(st.one_of(long_ascii_text, mixed_text, structured_text, long_text), st.data())
-def test_sentences_counted_over_word_marks_fit_as_the_boundary_walk_counts_them(text, data):
-    # On word marks every sentence is counted up front, from where the words end
-    # and the quirk of each start looked up in bulk; a fit is then one bisect.
-    counter = _counter(text)
-    assume(isinstance(counter, _MarkedCounter))
+@given(st.one_of(long_ascii_text, mixed_text, structured_text, long_text))
+def test_words_before_each_sentence_are_those_the_boundary_walk_counts(text):
+    # The sentence strategy packs sentences by one bisect of these sums; on word marks
+    # every sentence is counted up front, from where the words end and the quirk of
+    # each start looked up in bulk.
     ends = sentence_ends(text)
     words = ReferenceWords(text)
-    counts = [words.count(s, e) for s, e in zip([0, *ends[:-1]], ends)]
-    counted = _CountedSentences.of(counts)
-    marked = counter.sentences(ends)
-    assert [marked.words(j) for j in range(len(ends))] == counts
-    k = data.draw(st.integers(0, len(ends)))
-    budget = data.draw(st.integers(0, 60))
-    assert marked.fit(k, budget) == counted.fit(k, budget)
+    expected = [0, *accumulate(words.count(s, e) for s, e in zip([0, *ends[:-1]], ends))]
+    assert _counter(text).words_before(ends) == expected
+    assert _WordCounter(word_segmentation(text), len(text)).words_before(ends) == expected
 
 
 @given(

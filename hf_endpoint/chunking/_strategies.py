@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -152,8 +152,8 @@ class _WordCounter:
         self.array = seg.array
         self.is_word = seg.is_word
         self.length = length
-        # words_before[k]: the word flags among the first k; made on first use.
-        self.words_before: npt.NDArray[np.int64] | None = None
+        # flags_before[k]: the word flags among the first k; made on first use.
+        self.flags_before: npt.NDArray[np.int64] | None = None
 
     @property
     def bounds(self) -> list[int]:
@@ -180,9 +180,9 @@ class _WordCounter:
             return []
         import numpy as np
 
-        if self.words_before is None:
+        if self.flags_before is None:
             flags = np.frombuffer(self.is_word, np.uint8)
-            self.words_before = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+            self.flags_before = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
         found = np.array(ends, np.int64)
         lows = np.searchsorted(self.array, found)
         lows[1:] = lows[:-1]
@@ -190,11 +190,13 @@ class _WordCounter:
         np.maximum(lows - 1, 0, out=lows)
         # No fewer than none where a span ends before it starts, as bytes.count gives.
         highs = np.maximum(np.searchsorted(self.array, found, "right"), lows)
-        counted: list[int] = (self.words_before[highs] - self.words_before[lows]).tolist()
+        counted: list[int] = (self.flags_before[highs] - self.flags_before[lows]).tolist()
         return counted
 
-    def sentences(self, ends: _Offsets) -> _CountedSentences:
-        return _CountedSentences.of(self.counts(ends))
+    def words_before(self, ends: _Offsets) -> list[int]:
+        """The words of the sentences before each sentence, and of all of them, as
+        ``counts`` gives them (sentence ``j`` ends at ``ends[j]``)."""
+        return [0, *accumulate(self.counts(ends))]
 
     def within(self, start: int, end: int) -> _WordCounter:
         """The counter of ``text[start:end]``, where both are ``_edge`` offsets."""
@@ -436,13 +438,16 @@ class _MarkedCounter:
         part = WordMarks(found.marks[start:end], found.classes[start:end], islands, non_ascii)
         return _MarkedCounter(self.text[start:end], part)
 
-    def sentences(self, ends: _Offsets) -> _CountedSentences:
+    def words_before(self, ends: _Offsets) -> list[int]:
+        """The words of the sentences before each sentence, and of all of them, as
+        ``counts`` gives them (sentence ``j`` ends at ``ends[j]``)."""
         import numpy as np
 
         before = np.zeros(len(ends) + 1, np.int64)
         if len(ends):
             np.cumsum(self._count_array(ends, 0), out=before[1:])
-        return _CountedSentences(before.tolist())
+        listed: list[int] = before.tolist()
+        return listed
 
     def skip(self, start: int, n: int) -> int:
         boundary = self._segment_start(start)
@@ -453,31 +458,6 @@ class _MarkedCounter:
             return self._segment_end(boundary)
         found = _words_pattern(ahead, self.mixed).match(self.marks, boundary)
         return len(self.text) if found is None else self._segment_end(found.end())
-
-
-class _CountedSentences:
-    """The word counts of a text's sentences, all counted up front.
-
-    ``before[k]``: the words of the sentences before sentence ``k``;
-    ``words(j)``: the count of sentence ``j``; ``fit(k, budget)``: how far the
-    sentences from ``k`` on fit in ``budget`` words, and the words of those that
-    do. The sentences that still fit are found by one bisect: a fit costs one
-    call, not one per sentence.
-    """
-
-    def __init__(self, before: list[int]) -> None:
-        self.before = before
-
-    @classmethod
-    def of(cls, counts: Iterable[int]) -> _CountedSentences:
-        return cls([0, *accumulate(counts)])
-
-    def words(self, j: int) -> int:
-        return self.before[j + 1] - self.before[j]
-
-    def fit(self, k: int, budget: int) -> tuple[int, int]:
-        fit = bisect_right(self.before, budget + self.before[k]) - 1
-        return fit, self.before[fit] - self.before[k]
 
 
 def _counter(text: str) -> _WordCounter | _MarkedCounter:
@@ -507,21 +487,24 @@ def _sentence_spans(
     )
     # Only the ends where chunks end are read: as Python ints, one at a time.
     end_at, count = ends.item, len(ends)
-    sentences = counter.sentences(ends)
+    # The sentences that still fit in a chunk are found by one bisect of the words
+    # before each: a chunk costs a few calls, not one per sentence.
+    before = counter.words_before(ends)
     spans: list[_Span] = []
     chunk_start = chunk_words = k = 0
     while True:
-        k, fitted = sentences.fit(k, max_words - chunk_words)
-        chunk_words += fitted
+        fit = bisect_right(before, max_words - chunk_words + before[k]) - 1
+        chunk_words += before[fit] - before[k]
+        k = fit
         if k >= count:
             break
         chunk_end = end_at(k - 1) if k else 0
-        sentence_end, words = end_at(k), sentences.words(k)
+        sentence_end, words = end_at(k), before[k + 1] - before[k]
         next_words = words
         if chunk_words > 0:
             spans.append(_Span(chunk_start, chunk_end, chunk_words))
             if overlap:
-                prev_start, prev_words = (end_at(k - 2) if k > 1 else 0), sentences.words(k - 1)
+                prev_start, prev_words = (end_at(k - 2) if k > 1 else 0), before[k] - before[k - 1]
                 if prev_words + words > max_words:
                     skip = prev_words - max_overlap_words if prev_words > max_overlap_words else 0
                     chunk_start = counter.skip(prev_start, skip)
