@@ -421,21 +421,20 @@ class _MarkedCounter:
         text's marks, classes and islands cut there."""
         if start == 0 and end == len(self.text):
             return self
-        found = self.found
-        islands = [
-            (max(a, start) - start, min(b, end) - start)
-            for a, b in found.islands
-            if a < end and b > start
-        ]
-        non_ascii = found.non_ascii
-        if non_ascii is not None:
-            runs = [
+
+        def cut(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+            return [
                 (max(a, start) - start, min(b, end) - start)
-                for a, b in non_ascii.runs
+                for a, b in spans
                 if a < end and b > start
             ]
-            non_ascii = NonAscii(non_ascii.replaced[start:end], runs)
-        part = WordMarks(found.marks[start:end], found.classes[start:end], islands, non_ascii)
+
+        found, non_ascii = self.found, self.found.non_ascii
+        if non_ascii is not None:
+            non_ascii = NonAscii(non_ascii.replaced[start:end], cut(non_ascii.runs))
+        part = WordMarks(
+            found.marks[start:end], found.classes[start:end], cut(found.islands), non_ascii
+        )
         return _MarkedCounter(self.text[start:end], part)
 
     def words_before(self, ends: _Offsets) -> list[int]:
