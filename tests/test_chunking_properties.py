@@ -8,14 +8,18 @@ from hypothesis import strategies as st
 
 from hf_endpoint import chunk_offsets, chunk_text
 from hf_endpoint.chunking._segment import (
+    NonAscii,
+    icu_sentence_ends,
     marked_words,
+    non_ascii_runs,
     word_segmentation,
     word_status,
 )
-from hf_endpoint.chunking._sentences import sentence_ends
+from hf_endpoint.chunking._sentences import sentence_end_array, sentence_ends
 from hf_endpoint.chunking._strategies import (
     _counter,
     _edge,
+    _MarkedCounter,
     _sentence_spans,
     _word_spans,
     _WordCounter,
@@ -170,6 +174,30 @@ def test_a_counter_cut_at_edges_counts_as_the_counter_of_that_span(text, data):
         within = counter.within(start, end)
         assert within.counts(cuts) == expected
         assert _sentence_spans(part, 10, False, within) == _sentence_spans(part, 10, False)
+
+
+@given(
+    long_ascii_text,
+    st.lists(st.tuples(st.integers(0), st.sampled_from("\u2014é中。\u201d\u2029🙂")), max_size=3),
+    st.data(),
+)
+def test_a_counter_cut_at_edges_gives_the_span_its_characters_beyond_ascii(text, wide, data):
+    # Few enough of them that the span's sentences are found without ICU, from the
+    # characters beyond ASCII the counter hands on: where they are in the span.
+    for at, char in wide:
+        at %= len(text) + 1
+        text = text[:at] + char + text[at:]
+    counter = _counter(text)
+    assume(isinstance(counter, _MarkedCounter))
+    edges = [i for i in range(len(text) + 1) if _edge(text, i)]
+    start, end = sorted(data.draw(st.lists(st.sampled_from(edges), min_size=2, max_size=2)))
+    part = text[start:end]
+    within = counter.within(start, end)
+    if within.non_ascii is not None:
+        replaced = part.encode("ascii", "replace")
+        assert within.non_ascii == NonAscii(replaced, non_ascii_runs(part, replaced))
+    assert sentence_end_array(part, within.non_ascii).tolist() == icu_sentence_ends(part)
+    assert _sentence_spans(part, 10, False, within) == _sentence_spans(part, 10, False)
 
 
 # --- the recursive strategy (invariants of Elasticsearch's RecursiveChunker) -----------

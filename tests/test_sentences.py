@@ -15,9 +15,17 @@ from .strategies import any_text, ascii_text, long_text, mixed_text, structured_
 # One ASCII character of each sentence-break class ASCII has: CR, LF, Sp, Lower,
 # Upper, Numeric, ATerm, STerm, Close, SContinue, and the rest (Other).
 ASCII_CLASSES = "\r\n bB5.!),#"
-# And one of each class beyond ASCII, with the ones the table leaves to ICU
-# (Extend, Format) and lone surrogates.
-OTHER_CLASSES = "\u0085\u2029ñÑ٣\u2024。\u201d\u2014中\u00ad\u0301\u200d🙂\ud800"
+# One character of each class beyond ASCII that the table answers: Sep (two of them),
+# Lower, Upper, Numeric, ATerm, STerm, Close, SContinue, OLetter, and Other (astral).
+WIDE_CLASSES = "\u0085\u2029ñÑ٣\u2024。\u201d\u2014中🙂"
+# And what the table leaves to ICU: Extend, Format, a joiner, a lone surrogate.
+ICU_ONLY = "\u00ad\u0301\u200d\ud800"
+
+
+def padded(text):
+    """``text`` after a line of ASCII long enough that the table answers for it."""
+    wide = sum(not c.isascii() for c in text)
+    return "y" * (64 * wide) + "\n" + text
 
 
 def test_every_sequence_of_six_ascii_classes_breaks_where_icu_breaks():
@@ -33,8 +41,20 @@ def test_every_sequence_of_six_ascii_classes_breaks_where_icu_breaks():
             assert sentence_ends(alone) == icu_sentence_ends(alone), alone
 
 
-@given(st.text(ASCII_CLASSES + OTHER_CLASSES, max_size=40))
+def test_every_sequence_of_four_classes_beyond_ascii_too_breaks_where_icu_breaks():
+    text = padded("\n".join("".join(c) for c in product(ASCII_CLASSES + WIDE_CLASSES, repeat=4)))
+    assert _sentences._codes(text) is not None
+    assert sentence_ends(text) == icu_sentence_ends(text)
+    for chars in product(ASCII_CLASSES + WIDE_CLASSES, repeat=3):
+        alone = padded("".join(chars))
+        assert sentence_ends(alone) == icu_sentence_ends(alone), alone
+
+
+@given(st.text(ASCII_CLASSES + WIDE_CLASSES + ICU_ONLY, max_size=40))
 def test_text_of_every_class_breaks_where_icu_breaks(text):
+    text = padded(text)
+    if not any(c in ICU_ONLY for c in text):
+        assert _sentences._codes(text) is not None
     assert sentence_ends(text) == icu_sentence_ends(text)
 
 
@@ -52,15 +72,21 @@ def test_any_text_breaks_where_icu_breaks(text):
         ("U.S.A. is. e.g. this", ["U.S.A. is. e.g. this"]),  # a lower case letter next
         ('"Stop!" she said. "Go?"\r\nYes', ['"Stop!" ', "she said. ", '"Go?"\r\n', "Yes"]),
         ("Wait... (really?) No.)  Then", ["Wait... (really?) ", "No.)  ", "Then"]),
-        ("One. \u2014 two; three! \u201cFour.\u201d Five", None),  # beyond ASCII, no ICU
-        ("a.\u2029b. \u0085c", ["a.\u2029", "b. \u0085", "c"]),
+        (
+            "One. \u2014 two; three! \u201cFour.\u201d Five",
+            ["One. \u2014 two; three! ", "\u201cFour.\u201d ", "Five"],
+        ),
+        ("a.\u2029b. \u0085c. 中文。Next", ["a.\u2029", "b. \u0085", "c. ", "中文。", "Next"]),
     ],
 )
 def test_sentences_of_plain_examples(text, sentences):
+    # Each on a line of its own after enough ASCII that the table answers for it.
+    text = padded(text)
+    start = text.index("\n") + 1
+    assert _sentences._codes(text) is not None
     ends = sentence_ends(text)
     assert ends == icu_sentence_ends(text)
-    if sentences is not None:
-        assert [text[a:b] for a, b in zip([0, *ends], ends)] == sentences
+    assert [text[a:b] for a, b in zip([start, *ends[1:]], ends[1:])] == sentences
 
 
 def test_text_with_extend_or_format_characters_or_surrogates_is_left_to_icu(monkeypatch):

@@ -19,7 +19,8 @@ That is a handful of numpy operations on the terminators and separators, one
 table lookup deciding each, and a regex only for the rare ones the table
 leaves open (a run of more than one ``Close`` or ``Sp``, the lookahead of SB8).
 ``tests/test_sentences.py`` checks it against ICU on every sequence of six
-ASCII sentence-break classes, and on random text of every class.
+ASCII sentence-break classes, of four with the classes beyond ASCII, and on
+random text of every class.
 """
 
 from __future__ import annotations
